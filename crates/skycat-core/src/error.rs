@@ -1,0 +1,37 @@
+//! Errors raised by skycat-core.
+//!
+//! Every error names the SQL-visible argument and the allowed range, so the pgrx glue can
+//! turn it into a PostgreSQL error (SQLSTATE 22023) without inventing its own wording.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SkyError {
+    /// An argument is outside its domain (NaN, infinite, out of range, non-positive ...).
+    #[error("argument \"{argument}\" must be {allowed}, got {got}")]
+    InvalidArgument {
+        argument: &'static str,
+        allowed: String,
+        got: String,
+    },
+    /// The request is well-formed but would produce an unreasonably large answer.
+    #[error("{what} would return {estimated} cells, more than the limit of {limit}; {hint}")]
+    TooLarge {
+        what: &'static str,
+        estimated: u64,
+        limit: u64,
+        hint: &'static str,
+    },
+}
+
+impl SkyError {
+    pub fn invalid(argument: &'static str, allowed: impl Into<String>, got: impl ToString) -> Self {
+        SkyError::InvalidArgument {
+            argument,
+            allowed: allowed.into(),
+            got: got.to_string(),
+        }
+    }
+}
+
+pub type SkyResult<T> = Result<T, SkyError>;

@@ -1,0 +1,14 @@
+//! skycat-core: the algorithms behind the skycat PostgreSQL extension, in pure Rust.
+//!
+//! Nothing here knows about PostgreSQL; the extension crate converts between Datums and
+//! these types. Angles are ICRS degrees unless a name says otherwise; radii are arcseconds.
+
+pub mod chunker;
+pub mod error;
+pub mod h3cells;
+pub mod healpix;
+pub mod sphere;
+pub mod stripes;
+pub mod validate;
+
+pub use error::{SkyError, SkyResult};

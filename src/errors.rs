@@ -1,0 +1,27 @@
+//! Turning `skycat_core` errors into PostgreSQL errors with the right SQLSTATE.
+
+use pgrx::{ereport, PgLogLevel, PgSqlErrorCode};
+use skycat_core::SkyError;
+
+/// Unwraps a core result or raises an ERROR naming the SQL function.
+pub trait OrSqlError<T> {
+    fn or_sql_error(self, function: &str) -> T;
+}
+
+impl<T> OrSqlError<T> for Result<T, SkyError> {
+    fn or_sql_error(self, function: &str) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => raise(function, &e),
+        }
+    }
+}
+
+fn raise(function: &str, e: &SkyError) -> ! {
+    let code = match e {
+        SkyError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        SkyError::TooLarge { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+    };
+    ereport!(PgLogLevel::ERROR, code, format!("skycat.{function}: {e}"));
+    unreachable!("ereport(ERROR) does not return")
+}

@@ -1,0 +1,29 @@
+//! skycat: the PostgreSQL extension. This crate is glue only: it converts between
+//! PostgreSQL and `skycat_core` types and reports errors; algorithms live in `skycat-core`.
+
+::pgrx::pg_module_magic!(name, version);
+
+mod errors;
+mod geometry;
+mod partitioning;
+
+// Hand-written SQL shipped with the extension (see sql/).
+pgrx::extension_sql_file!(
+    "../sql/create_stripe_partitions.sql",
+    name = "create_stripe_partitions",
+    requires = [partitioning::stripe_bounds]
+);
+
+#[cfg(any(test, feature = "pg_test"))]
+mod pg_tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
