@@ -15,9 +15,10 @@ pub enum SkyError {
         got: String,
     },
     /// The request is well-formed but would produce an unreasonably large answer.
-    #[error("{what} would return {estimated} cells, more than the limit of {limit}; {hint}")]
+    #[error(
+        "the cover would have about {estimated} cells, more than the limit of {limit}; {hint}"
+    )]
     TooLarge {
-        what: &'static str,
         estimated: u64,
         limit: u64,
         hint: &'static str,

@@ -92,7 +92,6 @@ pub fn cells_in_circle(ra: f64, dec: f64, radius_arcsec: f64, res: i32) -> SkyRe
     let est = estimate(resolution, r_rad);
     if est > MAX_COVER_CELLS {
         return Err(SkyError::TooLarge {
-            what: "h3_cells_in_circle",
             estimated: est,
             limit: MAX_COVER_CELLS,
             hint: "use a coarser resolution or a smaller radius",

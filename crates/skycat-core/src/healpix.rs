@@ -32,7 +32,6 @@ pub fn cells_in_circle(ra: f64, dec: f64, radius_arcsec: f64, depth_: i32) -> Sk
     let est = (cap_area / cell_area + 2.0 * rim + 1.0).min(n_cells) as u64;
     if est > MAX_COVER_CELLS {
         return Err(SkyError::TooLarge {
-            what: "healpix_cells_in_circle",
             estimated: est,
             limit: MAX_COVER_CELLS,
             hint: "use a smaller depth or a smaller radius",

@@ -6,13 +6,33 @@
 use crate::error::{SkyError, SkyResult};
 use crate::sphere::wrap_ra;
 
+/// Formats a double the way PostgreSQL prints it in messages: NaN, Infinity, -Infinity,
+/// integers without a fraction, exponent notation for very small or large magnitudes.
+pub fn show(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v.abs() >= 1e-4 && v.abs() < 1e15 {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// Checks `ra` is finite and returns it wrapped to [0, 360).
 pub fn ra(argument: &'static str, ra: f64) -> SkyResult<f64> {
     if !ra.is_finite() {
         return Err(SkyError::invalid(
             argument,
             "a finite number of degrees",
-            ra,
+            show(ra),
         ));
     }
     Ok(wrap_ra(ra))
@@ -24,7 +44,7 @@ pub fn dec(argument: &'static str, dec: f64) -> SkyResult<f64> {
         return Err(SkyError::invalid(
             argument,
             "a finite number of degrees in [-90, 90]",
-            dec,
+            show(dec),
         ));
     }
     Ok(dec)
@@ -36,7 +56,7 @@ pub fn positive(argument: &'static str, unit: &str, value: f64) -> SkyResult<f64
         return Err(SkyError::invalid(
             argument,
             format!("a finite number of {unit} greater than 0"),
-            value,
+            show(value),
         ));
     }
     Ok(value)
@@ -53,8 +73,20 @@ pub fn in_range(
     if !value.is_finite() || value < lo || value > hi {
         return Err(SkyError::invalid(
             argument,
-            format!("a finite number of {unit} in [{lo}, {hi}]"),
-            value,
+            format!("a finite number of {unit} in [{}, {}]", show(lo), show(hi)),
+            show(value),
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks a finite quantity in (0, hi].
+pub fn positive_at_most(argument: &'static str, unit: &str, hi: f64, value: f64) -> SkyResult<f64> {
+    if !value.is_finite() || value <= 0.0 || value > hi {
+        return Err(SkyError::invalid(
+            argument,
+            format!("a finite number of {unit} in (0, {}]", show(hi)),
+            show(value),
         ));
     }
     Ok(value)
@@ -89,7 +121,21 @@ mod tests {
     fn ra_wraps_and_rejects_non_finite() {
         assert_eq!(ra("ra", 360.0), Ok(0.0));
         assert_eq!(ra("ra", -90.0), Ok(270.0));
-        assert!(ra("ra", f64::INFINITY).is_err());
+        assert_eq!(
+            ra("ra", f64::INFINITY).unwrap_err().to_string(),
+            "argument \"ra\" must be a finite number of degrees, got Infinity"
+        );
+    }
+
+    #[test]
+    fn shows_values_like_postgres() {
+        assert_eq!(show(f64::NAN), "NaN");
+        assert_eq!(show(f64::INFINITY), "Infinity");
+        assert_eq!(show(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(show(90.0), "90");
+        assert_eq!(show(-0.5), "-0.5");
+        assert_eq!(show(1e-300), "1e-300");
+        assert_eq!(show(2.5e20), "2.5e20");
     }
 
     #[test]

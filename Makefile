@@ -1,0 +1,76 @@
+# skycat entry points. `make demo` and `make test` work on a fresh Debian 12 machine:
+# scripts/setup.sh installs what is missing (apt packages, cargo-pgrx) and skips what is there.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PG_MAJOR   ?= 15
+PG_CONFIG  ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+CLUSTER    := scripts/pg-cluster.sh
+# `cargo pgrx install` writes into the PostgreSQL installation: needs root or sudo.
+SUDO       := $(if $(filter 0,$(shell id -u)),,--sudo)
+
+.PHONY: help setup build install test test-core test-pgrx test-regress test-e2e demo demo-stop bench fmt lint clean-clusters
+
+help:
+	@echo "make demo   - set up, install skycat and run a scripted session on a private cluster"
+	@echo "make test   - set up and run every test tier (core, pg_test, pg_regress, end-to-end)"
+	@echo "make bench  - benchmarks; results go to docs/benchmarks/"
+	@echo "make install - build and install the extension into $(PG_CONFIG)'s PostgreSQL"
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cargo build --release
+
+install: setup
+	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO)
+
+# ---------------------------------------------------------------- tests
+test: setup test-core test-pgrx install test-regress test-e2e
+	@echo "all test tiers passed"
+
+test-core:
+	cargo test -p skycat-core --release
+
+test-pgrx:
+	scripts/pgrx-test.sh
+
+test-regress:
+	@$(CLUSTER) start test >/dev/null
+	@. target/clusters/test.env && \
+	  $(MAKE) -s -C tests/pg_regress installcheck PG_CONFIG=$(PG_CONFIG) \
+	  || { cat tests/pg_regress/regression.diffs; exit 1; }
+
+test-e2e:
+	@$(CLUSTER) start test >/dev/null
+	@. target/clusters/test.env && \
+	  SKYCAT_TEST_DSN="host=$$PGHOST port=$$PGPORT user=$$PGUSER dbname=postgres" \
+	  cargo test -p skycat-e2e --release -- --test-threads=1
+
+# ---------------------------------------------------------------- demo
+demo: install
+	@$(CLUSTER) start demo >/dev/null
+	@. target/clusters/demo.env && psql -X -v ON_ERROR_STOP=1 -q -f demo/demo.sql
+	@. target/clusters/demo.env && echo && \
+	  echo "The demo cluster is still running. Connect with:" && \
+	  echo "    psql -h $$PGHOST -p $$PGPORT -U postgres skycat_demo" && \
+	  echo "Stop it with 'make demo-stop' (its data is deleted)."
+
+demo-stop:
+	@$(CLUSTER) destroy demo
+
+# ---------------------------------------------------------------- benchmarks
+bench: install
+	bench/run.sh
+
+# ---------------------------------------------------------------- housekeeping
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean-clusters:
+	@for n in test demo bench; do $(CLUSTER) destroy $$n; done

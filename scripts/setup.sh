@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what building and testing skycat needs on Debian 12, skipping what is present:
+#   apt:   PostgreSQL 15 (server, dev headers), clang/libclang (bindgen), sudo, q3c (baseline)
+#   cargo: cargo-pgrx 0.16.1, then `cargo pgrx init` against the system PostgreSQL 15.
+# Used by `make test`, `make demo`, `make bench` and docker/Dockerfile alike.
+set -euo pipefail
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGRX_VERSION=0.16.1
+APT_PACKAGES=(
+  "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-client-$PG_MAJOR"
+  clang libclang-dev sudo pkg-config make
+  "postgresql-$PG_MAJOR-q3c"
+)
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing apt packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  say "apt packages present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+if cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+  say "cargo-pgrx $PGRX_VERSION present"
+else
+  say "installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
+  cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+PGRX_HOME=${PGRX_HOME:-$HOME/.pgrx}
+if grep -q "^pg$PG_MAJOR *= *\"$PG_CONFIG\"" "$PGRX_HOME/config.toml" 2>/dev/null; then
+  say "cargo pgrx already initialised for PostgreSQL $PG_MAJOR"
+else
+  say "cargo pgrx init --pg$PG_MAJOR=$PG_CONFIG"
+  cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG"
+fi
