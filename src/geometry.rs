@@ -1,9 +1,9 @@
 //! SQL functions of sky geometry (SQL-API.md section 1).
 
-use pgrx::prelude::*;
 use skycat_core::{sphere, validate};
 
 use crate::errors::OrSqlError;
+use crate::fastcall::scalar_fn;
 
 /// Validated (ra wrapped to [0, 360), dec) of a position argument pair.
 pub fn position(
@@ -18,18 +18,30 @@ pub fn position(
     (ra, dec)
 }
 
-/// Great-circle separation in arcseconds (Vincenty's formula, accurate at all separations).
-#[pg_extern(immutable, parallel_safe)]
-fn sep_arcsec(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
-    let (ra1, dec1) = position("sep_arcsec", "ra1", ra1, "dec1", dec1);
-    let (ra2, dec2) = position("sep_arcsec", "ra2", ra2, "dec2", dec2);
-    sphere::sep_arcsec(ra1, dec1, ra2, dec2)
+scalar_fn! {
+    /// Great-circle separation in arcseconds, accurate at all separations.
+    sql_name = "sep_arcsec";
+    sql = "CREATE FUNCTION sep_arcsec(ra1 float8, dec1 float8, ra2 float8, dec2 float8) RETURNS float8
+           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sep_arcsec';
+           COMMENT ON FUNCTION sep_arcsec(float8, float8, float8, float8) IS
+             'Great-circle separation in arcseconds between (ra1, dec1) and (ra2, dec2), ICRS degrees.';";
+    fn sep_arcsec(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
+        let (ra1, dec1) = position("sep_arcsec", "ra1", ra1, "dec1", dec1);
+        let (ra2, dec2) = position("sep_arcsec", "ra2", ra2, "dec2", dec2);
+        sphere::sep_arcsec(ra1, dec1, ra2, dec2)
+    }
 }
 
-/// Position angle of point 2 seen from point 1, degrees east of north in [0, 360).
-#[pg_extern(immutable, parallel_safe)]
-fn position_angle(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
-    let (ra1, dec1) = position("position_angle", "ra1", ra1, "dec1", dec1);
-    let (ra2, dec2) = position("position_angle", "ra2", ra2, "dec2", dec2);
-    sphere::position_angle_deg(ra1, dec1, ra2, dec2)
+scalar_fn! {
+    /// Position angle of point 2 seen from point 1, degrees east of north in [0, 360).
+    sql_name = "position_angle";
+    sql = "CREATE FUNCTION position_angle(ra1 float8, dec1 float8, ra2 float8, dec2 float8) RETURNS float8
+           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'position_angle';
+           COMMENT ON FUNCTION position_angle(float8, float8, float8, float8) IS
+             'Position angle of (ra2, dec2) seen from (ra1, dec1), degrees east of north in [0, 360).';";
+    fn position_angle(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
+        let (ra1, dec1) = position("position_angle", "ra1", ra1, "dec1", dec1);
+        let (ra2, dec2) = position("position_angle", "ra2", ra2, "dec2", dec2);
+        sphere::position_angle_deg(ra1, dec1, ra2, dec2)
+    }
 }

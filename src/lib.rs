@@ -4,6 +4,7 @@
 ::pgrx::pg_module_magic!(name, version);
 
 mod errors;
+mod fastcall;
 mod geometry;
 mod partitioning;
 

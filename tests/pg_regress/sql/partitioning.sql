@@ -80,4 +80,4 @@ CREATE SCHEMA ap;
 CREATE TABLE ap."Dia Source" (id bigint, decl float8) PARTITION BY RANGE (decl);
 SELECT skycat.create_stripe_partitions('ap."Dia Source"', 45, 'decl');
 SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
- WHERE i.inhparent = 'ap."Dia Source"'::regclass ORDER BY 1::text;
+ WHERE i.inhparent = 'ap."Dia Source"'::regclass ORDER BY c.relname;

@@ -9,10 +9,11 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
--- The installed surface: every function with its volatility, parallel safety and strictness.
-SELECT p.oid::regprocedure AS function,
-       p.provolatile AS vol, p.proparallel AS par, p.proisstrict AS strict,
-       pg_get_function_result(p.oid) AS returns
+-- The installed surface: every function with its arguments, result, volatility (i = immutable,
+-- v = volatile), parallel safety (s = safe, u = unsafe) and strictness.
+SELECT p.proname AS function, pg_get_function_arguments(p.oid) AS arguments,
+       pg_get_function_result(p.oid) AS returns,
+       p.provolatile AS vol, p.proparallel AS par, p.proisstrict AS strict
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'skycat'
- ORDER BY 1::text;
+ ORDER BY p.proname, 2;

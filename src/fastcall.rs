@@ -1,0 +1,116 @@
+//! Per-row SQL functions called through PostgreSQL's bare V1 interface.
+//!
+//! pgrx's generic `#[pg_extern]` wrapper costs ~70 ns per call (memory-context switch,
+//! argument iterator, return-ABI dispatch), measured side by side in
+//! docs/benchmarks/geometry.md — more than the kernels it wraps (20-100 ns). The functions a
+//! query calls once per row with by-value scalar arguments (float8, int4, int8) are declared
+//! with [`scalar_fn!`] instead: the arguments are read straight from `fcinfo`, errors still
+//! go through `#[pg_guard]` (a Rust panic or ereport becomes an SQL ERROR), and the SQL
+//! declaration (names, defaults, STRICT, IMMUTABLE, PARALLEL SAFE) is written out in full.
+//! STRICT guarantees no NULL argument ever reaches the body.
+
+use pgrx::pg_sys::Datum;
+
+/// A by-value argument read from its Datum.
+pub trait FromArg {
+    fn from_arg(d: Datum) -> Self;
+}
+
+impl FromArg for f64 {
+    #[inline]
+    fn from_arg(d: Datum) -> Self {
+        // float8 is passed by value on 64-bit platforms (USE_FLOAT8_BYVAL).
+        f64::from_bits(d.value() as u64)
+    }
+}
+
+impl FromArg for i32 {
+    #[inline]
+    fn from_arg(d: Datum) -> Self {
+        d.value() as i32
+    }
+}
+
+impl FromArg for i64 {
+    #[inline]
+    fn from_arg(d: Datum) -> Self {
+        d.value() as i64
+    }
+}
+
+/// A by-value result turned into a Datum.
+pub trait IntoRet {
+    fn into_ret(self) -> Datum;
+}
+
+impl IntoRet for f64 {
+    #[inline]
+    fn into_ret(self) -> Datum {
+        Datum::from(self.to_bits() as usize)
+    }
+}
+
+impl IntoRet for i32 {
+    #[inline]
+    fn into_ret(self) -> Datum {
+        Datum::from(self as isize as usize)
+    }
+}
+
+impl IntoRet for i64 {
+    #[inline]
+    fn into_ret(self) -> Datum {
+        Datum::from(self as usize)
+    }
+}
+
+impl IntoRet for bool {
+    #[inline]
+    fn into_ret(self) -> Datum {
+        Datum::from(self as usize)
+    }
+}
+
+/// Declares `fn $name(args) -> ret { body }` as the C symbol `$name` with its V1 info record,
+/// and ships `sql` (the full `CREATE FUNCTION ... LANGUAGE c AS 'MODULE_PATHNAME', '$name'`)
+/// in the extension script.
+macro_rules! scalar_fn {
+    (
+        $(#[$meta:meta])*
+        sql_name = $sql_name:literal;
+        sql = $sql:literal;
+        fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty $body:block
+    ) => {
+        $(#[$meta])*
+        pub mod $name {
+            use super::*;
+
+            #[inline(always)]
+            fn body($($arg: $ty),*) -> $ret $body
+
+            #[export_name = concat!("pg_finfo_", stringify!($name))]
+            pub extern "C" fn finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+                const V1: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+                &V1
+            }
+
+            #[export_name = stringify!($name)]
+            #[pgrx::pg_guard]
+            pub unsafe extern "C-unwind" fn call(fcinfo: pgrx::pg_sys::FunctionCallInfo) -> pgrx::pg_sys::Datum {
+                let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+                #[allow(unused_mut, unused_variables)]
+                let mut args = args.iter();
+                $(
+                    let $arg = <$ty as $crate::fastcall::FromArg>::from_arg(
+                        args.next().expect("the SQL declaration has this argument").value,
+                    );
+                )*
+                $crate::fastcall::IntoRet::into_ret(body($($arg),*))
+            }
+
+            pgrx::extension_sql!($sql, name = $sql_name);
+        }
+    };
+}
+
+pub(crate) use scalar_fn;
