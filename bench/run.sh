@@ -8,6 +8,7 @@ rows=${BENCH_ROWS:-1000000}
 out=docs/benchmarks/geometry.md
 
 echo "== criterion micro-benchmarks (crates/skycat-core/benches/geometry.rs)"
+rm -rf target/criterion  # no stale entries from renamed benchmarks in the report
 cargo bench -p skycat-core --bench geometry -- --warm-up-time 1 --measurement-time 5 2>&1 \
   | grep -E "^[a-z_]+/|time:" || true
 micro=$(python3 bench/criterion_report.py target/criterion sep_arcsec partition_key chunker_build)

@@ -325,17 +325,39 @@ mod tests {
         }
 
         #[test]
-        fn exact_boundaries_belong_to_the_upper_chunk((ns, nss) in layouts(), s in 0i32..400, c in 0i32..800) {
+        fn chunk_boundaries_split_where_the_boxes_do((ns, nss) in layouts(), s in 0i32..400, c in 0i32..800) {
+            // Just east / north of a chunk's lower-left corner is that chunk; just west /
+            // south is its neighbour (wrapping at RA 0/360, clamped at the poles).
             let k = Chunker::cached(ns, nss).unwrap();
             let s = s % ns;
             let nc = k.num_chunks_per_stripe[s as usize];
             let c = c % nc;
-            let (dmin, _) = k.stripe_dec_bounds(s);
-            // The lower-left corner of a chunk is inside it (up to the ra rounding noted above).
-            let ra = c as f64 * (360.0 / nc as f64);
-            let loc = k.locate(ra, dmin);
-            let stripe = loc.chunk_id / (2 * ns);
-            prop_assert!(stripe == s || (stripe - s).abs() == 1);
+            let w = 360.0 / nc as f64;
+            let (dmin, dmax) = k.stripe_dec_bounds(s);
+            let mid_dec = 0.5 * (dmin + dmax);
+            let eps = 1e-9;
+            prop_assert_eq!(k.locate(c as f64 * w + eps, mid_dec).chunk_id, k.chunk_id_of(s, c));
+            let west = crate::sphere::wrap_ra(c as f64 * w - eps);
+            prop_assert_eq!(k.locate(west, mid_dec).chunk_id, k.chunk_id_of(s, (c + nc - 1) % nc));
+            let ra_mid = (c as f64 + 0.5) * w;
+            let north_of_lower = k.locate(ra_mid, (dmin + eps).min(90.0)).chunk_id / (2 * ns);
+            prop_assert_eq!(north_of_lower, s);
+            if s > 0 {
+                prop_assert_eq!(k.locate(ra_mid, dmin - eps).chunk_id / (2 * ns), s - 1);
+            }
+        }
+
+        #[test]
+        fn poles_and_ra_ends((ns, nss) in layouts(), ra in 0.0f64..360.0) {
+            let k = Chunker::cached(ns, nss).unwrap();
+            prop_assert_eq!(k.locate(ra, 90.0).chunk_id / (2 * ns), ns - 1);
+            prop_assert_eq!(k.locate(ra, -90.0).chunk_id / (2 * ns), 0);
+            for dec in [-45.0, 0.0, 45.0] {
+                let s = k.locate(0.0, dec).chunk_id / (2 * ns);
+                let nc = k.num_chunks_per_stripe[s as usize];
+                prop_assert_eq!(k.locate(0.0, dec).chunk_id, k.chunk_id_of(s, 0));
+                prop_assert_eq!(k.locate(360.0f64.next_down(), dec).chunk_id, k.chunk_id_of(s, nc - 1));
+            }
         }
 
         #[test]

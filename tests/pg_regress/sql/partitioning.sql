@@ -45,6 +45,8 @@ SELECT error_of($$SELECT skycat.stripe_bounds(0.01)$$);
 SELECT error_of($$SELECT skycat.chunk_id(0, 0, 0, 3)$$);
 SELECT error_of($$SELECT skycat.chunk_id(0, 0, 340, 0)$$);
 SELECT error_of($$SELECT skycat.chunk_id('Infinity', 0)$$);
+SELECT error_of($$SELECT skycat.sub_chunk_id(0, -90.5)$$);
+SELECT error_of($$SELECT skycat.chunks_in_circle(0, 0, 60, 340, -1)$$);
 SELECT error_of($$SELECT skycat.chunks_in_circle(0, 0, 'NaN')$$);
 
 -- create_stripe_partitions on a table declared PARTITION BY RANGE (dec).
