@@ -19,7 +19,9 @@ impl<T> OrSqlError<T> for Result<T, SkyError> {
 
 fn raise(function: &str, e: &SkyError) -> ! {
     let code = match e {
-        SkyError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        SkyError::InvalidArgument { .. } | SkyError::InvalidRow { .. } => {
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+        }
         SkyError::TooLarge { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
     };
     ereport!(PgLogLevel::ERROR, code, format!("skycat.{function}: {e}"));

@@ -78,6 +78,7 @@ macro_rules! scalar_fn {
     (
         $(#[$meta:meta])*
         sql_name = $sql_name:literal;
+        $(requires = [$($req:literal),* $(,)?];)?
         sql = $sql:literal;
         fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty $body:block
     ) => {
@@ -108,7 +109,7 @@ macro_rules! scalar_fn {
                 $crate::fastcall::IntoRet::into_ret(body($($arg),*))
             }
 
-            pgrx::extension_sql!($sql, name = $sql_name);
+            pgrx::extension_sql!($sql, name = $sql_name $(, requires = [$($req),*])?);
         }
     };
 }

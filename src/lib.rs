@@ -3,10 +3,13 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod crossmatch;
+mod dwithin;
 mod errors;
 mod fastcall;
 mod geometry;
 mod partitioning;
+mod planner;
 
 // Hand-written SQL shipped with the extension (see sql/).
 pgrx::extension_sql_file!(

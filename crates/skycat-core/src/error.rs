@@ -14,6 +14,13 @@ pub enum SkyError {
         allowed: String,
         got: String,
     },
+    /// One row of a query's input is invalid (cross-match inputs).
+    #[error("{side} input row with id {id}: {detail}")]
+    InvalidRow {
+        side: &'static str,
+        id: i64,
+        detail: String,
+    },
     /// The request is well-formed but would produce an unreasonably large answer.
     #[error(
         "the cover would have about {estimated} cells, more than the limit of {limit}; {hint}"

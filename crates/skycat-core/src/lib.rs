@@ -4,9 +4,11 @@
 //! these types. Angles are ICRS degrees unless a name says otherwise; radii are arcseconds.
 
 pub mod chunker;
+pub mod crossmatch;
 pub mod error;
 pub mod h3cells;
 pub mod healpix;
+pub mod skykey;
 pub mod sphere;
 pub mod stripes;
 pub mod validate;

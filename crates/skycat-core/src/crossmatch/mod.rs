@@ -1,0 +1,196 @@
+//! Bulk cross-match of two position lists (SQL-API.md `crossmatch`).
+//!
+//! 1. [`zones::ZoneIndex`] indexes the right side in declination zones sorted by right
+//!    ascension (the zones algorithm of Gray, Nieto-Santisteban & Szalay 2006, which is what
+//!    makes the search parallel and cache-friendly); every left point is matched in parallel
+//!    with rayon, in batches so the caller can check for cancellation between them.
+//! 2. The candidate pairs (every pair with `sep <= radius`, exactly as `sep_arcsec` computes it)
+//!    are then reduced by the mode: all, nearest, greedy one-to-one, or optimal one-to-one
+//!    ([`assign`]).
+
+pub mod assign;
+pub mod zones;
+
+use rayon::prelude::*;
+
+use crate::error::{SkyError, SkyResult};
+use crate::validate;
+
+/// One input row. Errors are 1-sigma arcseconds (ra error already multiplied by cos dec);
+/// NaN when absent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Source {
+    pub id: i64,
+    pub ra: f64,
+    pub dec: f64,
+    pub ra_err: f64,
+    pub dec_err: f64,
+}
+
+impl Source {
+    pub fn new(id: i64, ra: f64, dec: f64) -> Self {
+        Source {
+            id,
+            ra,
+            dec,
+            ra_err: f64::NAN,
+            dec_err: f64::NAN,
+        }
+    }
+}
+
+/// A candidate pair: indexes into the left and right inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair {
+    pub left: u32,
+    pub right: u32,
+    pub sep_arcsec: f64,
+}
+
+/// One output row of `crossmatch`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatchRow {
+    pub left_id: i64,
+    pub right_id: i64,
+    pub sep_arcsec: f64,
+    pub rank: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    All,
+    Nearest,
+    Greedy,
+    Optimal,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> SkyResult<Mode> {
+        match s.to_ascii_lowercase().as_str() {
+            "all" => Ok(Mode::All),
+            "nearest" => Ok(Mode::Nearest),
+            "greedy" => Ok(Mode::Greedy),
+            "optimal" => Ok(Mode::Optimal),
+            _ => Err(SkyError::invalid(
+                "mode",
+                "one of 'all', 'nearest', 'greedy', 'optimal'",
+                format!("'{s}'"),
+            )),
+        }
+    }
+}
+
+/// Left points matched per batch between two cancellation checks (~10-50 ms of work).
+pub const BATCH: usize = 32_768;
+
+/// Checks every row: finite ra, dec in [-90, 90]; ra is wrapped to [0, 360) in place.
+pub fn validate_sources(side: &'static str, rows: &mut [Source]) -> SkyResult<()> {
+    for s in rows.iter_mut() {
+        let bad = |e: SkyError| SkyError::InvalidRow {
+            side,
+            id: s.id,
+            detail: e.to_string(),
+        };
+        s.ra = validate::ra("ra", s.ra).map_err(bad)?;
+        s.dec = validate::dec("dec", s.dec).map_err(bad)?;
+    }
+    Ok(())
+}
+
+/// Every pair within `radius_arcsec`, sorted by (left, sep, right id). `between_batches` runs
+/// on the calling thread after each batch of left points (cancellation checks, progress).
+pub fn candidate_pairs(
+    left: &[Source],
+    right: &[Source],
+    radius_arcsec: f64,
+    between_batches: &mut dyn FnMut(usize),
+) -> Vec<Pair> {
+    if left.is_empty() || right.is_empty() {
+        return vec![];
+    }
+    let index = zones::ZoneIndex::new(right, radius_arcsec);
+    let mut pairs = Vec::new();
+    for (b, chunk) in left.chunks(BATCH).enumerate() {
+        let base = b * BATCH;
+        let found: Vec<Vec<Pair>> = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut v: Vec<Pair> = index
+                    .within(s.ra, s.dec)
+                    .map(|(j, sep)| Pair {
+                        left: (base + i) as u32,
+                        right: j,
+                        sep_arcsec: sep,
+                    })
+                    .collect();
+                v.sort_by(|a, b| {
+                    a.sep_arcsec
+                        .total_cmp(&b.sep_arcsec)
+                        .then(right[a.right as usize].id.cmp(&right[b.right as usize].id))
+                });
+                v
+            })
+            .collect();
+        pairs.extend(found.into_iter().flatten());
+        between_batches(base + chunk.len());
+    }
+    pairs
+}
+
+/// The whole cross-match: candidates, then the mode's selection. Rows are ordered by left
+/// input order, then rank.
+///
+/// `use_errors`: both inputs have error columns, so `optimal` uses the Gaussian NLL cost.
+pub fn crossmatch(
+    left: &[Source],
+    right: &[Source],
+    radius_arcsec: f64,
+    mode: Mode,
+    use_errors: bool,
+    between_batches: &mut dyn FnMut(usize),
+) -> SkyResult<Vec<MatchRow>> {
+    validate::positive("radius_arcsec", "arcseconds", radius_arcsec)?;
+    let pairs = candidate_pairs(left, right, radius_arcsec, between_batches);
+    let row = |p: &Pair, rank: i32| MatchRow {
+        left_id: left[p.left as usize].id,
+        right_id: right[p.right as usize].id,
+        sep_arcsec: p.sep_arcsec,
+        rank,
+    };
+    let out = match mode {
+        Mode::All => {
+            let mut out = Vec::with_capacity(pairs.len());
+            let mut rank = 0;
+            for (k, p) in pairs.iter().enumerate() {
+                rank = if k > 0 && pairs[k - 1].left == p.left {
+                    rank + 1
+                } else {
+                    1
+                };
+                out.push(row(p, rank));
+            }
+            out
+        }
+        Mode::Nearest => pairs
+            .iter()
+            .enumerate()
+            .filter(|(k, p)| *k == 0 || pairs[k - 1].left != p.left)
+            .map(|(_, p)| row(p, 1))
+            .collect(),
+        Mode::Greedy => {
+            let mut chosen = assign::greedy(&pairs, left, right);
+            chosen.sort_by_key(|p| p.left);
+            chosen.iter().map(|p| row(p, 1)).collect()
+        }
+        Mode::Optimal => {
+            let mut chosen = assign::optimal(&pairs, left, right, radius_arcsec, use_errors);
+            chosen.sort_by_key(|p| p.left);
+            chosen.iter().map(|p| row(p, 1)).collect()
+        }
+    };
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

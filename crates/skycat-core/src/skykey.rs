@@ -1,0 +1,145 @@
+//! The sky index key behind `skycat.sky_key` and index-assisted `dwithin`.
+//!
+//! The key is the HEALPix NESTED index at depth 29 (cells of ~0.4 milli-arcsec). In the NESTED
+//! scheme every coarser cell is one contiguous range of depth-29 keys, so a cone maps to a few
+//! key ranges at whatever depth suits its radius: one B-tree on `sky_key(ra, dec)` serves
+//! 0.001-arcsecond matches and degree-sized cones alike. (q3c does the same with its own
+//! quad-cube curve; HEALPix is used here because it is the sky pixelisation of the field, so
+//! keys are meaningful to users, and `cdshealpix` gives exact, well-tested cone covers.)
+//!
+//! A cone is turned into at most `max_ranges` ranges: the cover is computed at the finest depth
+//! whose merged ranges fit, because every range becomes one arm of a BitmapOr.
+
+use crate::sphere::DEG_PER_ARCSEC;
+
+/// Depth of the key (nside = 2^29).
+pub const KEY_DEPTH: u8 = 29;
+/// Number of depth-29 cells: keys are in [0, KEY_COUNT).
+pub const KEY_COUNT: i64 = 12 << (2 * KEY_DEPTH as i64);
+/// How many ranges the index condition of `dwithin` holds (its BitmapOr arms).
+pub const MAX_RANGES: usize = 4;
+
+/// Margin added to the radius before covering, so points a rounding error outside a cell
+/// boundary are never missed (the exact test runs afterwards anyway).
+const COVER_MARGIN_RAD: f64 = 1e-10;
+
+/// The key of a position (ra in [0, 360), dec in [-90, 90], degrees).
+pub fn sky_key(ra: f64, dec: f64) -> i64 {
+    cdshealpix::nested::hash(KEY_DEPTH, ra.to_radians(), dec.to_radians()) as i64
+}
+
+/// Inclusive key ranges, sorted and disjoint, whose union contains the key of every point within
+/// `radius_arcsec` of (ra, dec); at most `max_ranges` of them (`max_ranges` >= 1).
+pub fn key_ranges(ra: f64, dec: f64, radius_arcsec: f64, max_ranges: usize) -> Vec<(i64, i64)> {
+    let r = (radius_arcsec * DEG_PER_ARCSEC).to_radians() * (1.0 + 1e-12) + COVER_MARGIN_RAD;
+    // A depth-0 cell is ~58.6 degrees across; past ~30 degrees the cover is most of the sky.
+    if r >= 30f64.to_radians() {
+        return vec![(0, KEY_COUNT - 1)];
+    }
+    // Start where cells are about a third of the radius and coarsen until the cover fits.
+    let cell0 = 58.63f64.to_radians();
+    let mut depth = ((cell0 / r).log2().floor() as i64 + 2).clamp(0, KEY_DEPTH as i64) as u8;
+    loop {
+        let bmoc =
+            cdshealpix::nested::cone_coverage_approx(depth, ra.to_radians(), dec.to_radians(), r);
+        let shift = 2 * (KEY_DEPTH - depth) as u32;
+        let ranges: Vec<(i64, i64)> = bmoc
+            .to_ranges()
+            .iter()
+            .map(|rg| ((rg.start << shift) as i64, ((rg.end << shift) - 1) as i64))
+            .collect();
+        if ranges.len() <= max_ranges {
+            return ranges;
+        }
+        if depth == 0 {
+            return vec![(0, KEY_COUNT - 1)];
+        }
+        depth -= 1;
+    }
+}
+
+/// Fraction of the sky covered by the ranges (to judge how tight a cover is).
+pub fn ranges_sky_fraction(ranges: &[(i64, i64)]) -> f64 {
+    ranges.iter().map(|(a, b)| (b - a + 1) as f64).sum::<f64>() / KEY_COUNT as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sphere::{sep_deg, wrap_ra};
+    use proptest::prelude::*;
+
+    fn contains(ranges: &[(i64, i64)], k: i64) -> bool {
+        ranges.iter().any(|&(a, b)| a <= k && k <= b)
+    }
+
+    fn point_at(ra: f64, dec: f64, r_deg: f64, pa: f64) -> (f64, f64) {
+        let (sb, cb) = dec.to_radians().sin_cos();
+        let (sr, cr) = r_deg.to_radians().sin_cos();
+        let (sp, cp) = pa.to_radians().sin_cos();
+        let d2 = (sb * cr + cb * sr * cp).asin();
+        let ra2 = wrap_ra(ra + (sp * sr * cb).atan2(cr - sb * d2.sin()).to_degrees());
+        (ra2, d2.to_degrees().clamp(-90.0, 90.0))
+    }
+
+    #[test]
+    fn keys_span_the_sky() {
+        assert_eq!(
+            sky_key(0.0, 90.0).clamp(0, KEY_COUNT - 1),
+            sky_key(0.0, 90.0)
+        );
+        assert!(sky_key(359.999999, -90.0) < KEY_COUNT);
+        assert_eq!(
+            key_ranges(10.0, 10.0, 200.0 * 3600.0, 4),
+            vec![(0, KEY_COUNT - 1)]
+        );
+    }
+
+    #[test]
+    fn cover_is_tight_for_typical_radii() {
+        // The union of ranges should not be much larger than the circle: report the ratio
+        // of covered area to circle area for matching and cone radii away from the poles.
+        for r_arcsec in [0.01, 1.0, 2.0, 7.2, 36.0, 600.0, 3600.0] {
+            let mut worst: f64 = 0.0;
+            for i in 0..200 {
+                let ra = (i as f64 * 37.7) % 360.0;
+                let dec = -80.0 + (i as f64 * 13.1) % 160.0;
+                let cover = ranges_sky_fraction(&key_ranges(ra, dec, r_arcsec, MAX_RANGES));
+                let r = (r_arcsec / 3600.0f64).to_radians();
+                let circle = (1.0 - r.cos()) / 2.0;
+                worst = worst.max(cover / circle);
+            }
+            println!("radius {r_arcsec} arcsec: cover at most {worst:.1}x the circle's area");
+            assert!(
+                worst < 60.0,
+                "radius {r_arcsec}: cover up to {worst:.1}x the circle"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn cover_contains_every_point_within_the_radius(ra in 0.0f64..360.0, dec in -90.0f64..=90.0,
+                                                        log_r in -3.0f64..4.0, pa in 0.0f64..360.0,
+                                                        f in 0.0f64..=1.0, n in 1usize..9) {
+            let r_arcsec = 10f64.powf(log_r);
+            let ranges = key_ranges(ra, dec, r_arcsec, n);
+            prop_assert!(!ranges.is_empty() && ranges.len() <= n);
+            prop_assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0));
+            let (ra2, d2) = point_at(ra, dec, r_arcsec / 3600.0 * f, pa);
+            prop_assert!(sep_deg(ra, dec, ra2, d2) <= r_arcsec / 3600.0 + 1e-12);
+            prop_assert!(contains(&ranges, sky_key(ra2, d2)), "({ra2}, {d2}) at {r_arcsec}\" not covered by {ranges:?}");
+            prop_assert!(contains(&ranges, sky_key(ra, dec)));
+        }
+
+        #[test]
+        fn rim_points_are_covered(ra in 0.0f64..360.0, dec in -90.0f64..=90.0,
+                                  log_r in -3.0f64..4.0, pa in 0.0f64..360.0) {
+            // Exactly on the rim: the hardest case for a cover.
+            let r_arcsec = 10f64.powf(log_r);
+            let ranges = key_ranges(ra, dec, r_arcsec, MAX_RANGES);
+            let (ra2, d2) = point_at(ra, dec, r_arcsec / 3600.0, pa);
+            prop_assert!(contains(&ranges, sky_key(ra2, d2)));
+        }
+    }
+}

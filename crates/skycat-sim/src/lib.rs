@@ -1,0 +1,8 @@
+//! skycat-sim: the project's one data generator. Deterministic from a seed (ChaCha8, whose
+//! stream is stable across rand versions), so tests and benchmarks regenerate the same data.
+//!
+//! So far: skies of positions (uniform on the sphere, or clustered like galaxy groups and star
+//! clusters over a uniform background) and a second catalog of the same sky observed again
+//! with astrometric noise, with per-source errors: what a cross-match pairs up.
+
+pub mod sky;

@@ -1,0 +1,196 @@
+//! Simulated skies: positions with ids, and re-observations of them.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use skycat_core::sphere::{wrap_ra, DEG_PER_ARCSEC};
+
+/// One simulated source: id, position (deg) and 1-sigma errors (arcsec, ra error times cos dec).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimSource {
+    pub id: i64,
+    pub ra: f64,
+    pub dec: f64,
+    pub ra_err_arcsec: f64,
+    pub dec_err_arcsec: f64,
+}
+
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// A point uniform on the sphere.
+pub fn uniform_point(r: &mut impl Rng) -> (f64, f64) {
+    let ra = r.random_range(0.0..360.0);
+    let dec = r.random_range(-1.0f64..1.0).asin().to_degrees();
+    (ra, dec)
+}
+
+/// The point `dist_deg` away from (ra, dec) along position angle `pa_deg`.
+pub fn offset(ra: f64, dec: f64, dist_deg: f64, pa_deg: f64) -> (f64, f64) {
+    let (sb, cb) = dec.to_radians().sin_cos();
+    let (sr, cr) = dist_deg.to_radians().sin_cos();
+    let (sp, cp) = pa_deg.to_radians().sin_cos();
+    let d2 = (sb * cr + cb * sr * cp).clamp(-1.0, 1.0).asin();
+    let ra2 = ra + (sp * sr * cb).atan2(cr - sb * d2.sin()).to_degrees();
+    (wrap_ra(ra2), d2.to_degrees())
+}
+
+fn source(id: i64, (ra, dec): (f64, f64), r: &mut impl Rng) -> SimSource {
+    // Errors of a survey's faint-to-bright sources: 0.02 .. 0.3 arcsec.
+    let e = 0.02 + 0.28 * r.random::<f64>().powi(3);
+    SimSource {
+        id,
+        ra,
+        dec,
+        ra_err_arcsec: e,
+        dec_err_arcsec: e * r.random_range(0.8..1.25),
+    }
+}
+
+/// `n` sources uniform on the sphere, ids `id0 ..`.
+pub fn uniform(n: usize, seed: u64, id0: i64) -> Vec<SimSource> {
+    let mut r = rng(seed);
+    (0..n)
+        .map(|i| {
+            let p = uniform_point(&mut r);
+            source(id0 + i as i64, p, &mut r)
+        })
+        .collect()
+}
+
+/// `n` sources of which `cluster_fraction` sit in `n_clusters` clusters (Gaussian profiles of
+/// 1-30 arcmin, centres uniform on the sphere, sizes from a power law) and the rest uniform:
+/// a sky with the density contrasts that make cross-match indexes work hard.
+pub fn clustered(
+    n: usize,
+    seed: u64,
+    id0: i64,
+    n_clusters: usize,
+    cluster_fraction: f64,
+) -> Vec<SimSource> {
+    let mut r = rng(seed);
+    let centres: Vec<(f64, f64, f64, f64)> = (0..n_clusters.max(1))
+        .map(|_| {
+            let (ra, dec) = uniform_point(&mut r);
+            let size_arcmin = 1.0 + 29.0 * r.random::<f64>().powi(2);
+            let weight = r.random::<f64>().powf(3.0) + 0.01;
+            (ra, dec, size_arcmin / 60.0, weight)
+        })
+        .collect();
+    let total: f64 = centres.iter().map(|c| c.3).sum();
+    let cum: Vec<f64> = centres
+        .iter()
+        .scan(0.0, |a, c| {
+            *a += c.3 / total;
+            Some(*a)
+        })
+        .collect();
+    let unit = Normal::new(0.0, 1.0).expect("valid normal");
+    (0..n)
+        .map(|i| {
+            let p = if r.random::<f64>() < cluster_fraction {
+                let u = r.random::<f64>();
+                let k = cum.partition_point(|&c| c < u).min(centres.len() - 1);
+                let (ra, dec, sigma, _) = centres[k];
+                let d = (unit.sample(&mut r) as f64).hypot(unit.sample(&mut r)) * sigma;
+                offset(ra, dec, d, r.random_range(0.0..360.0))
+            } else {
+                uniform_point(&mut r)
+            };
+            source(id0 + i as i64, p, &mut r)
+        })
+        .collect()
+}
+
+/// The same sky observed again: each source of `sky` is re-detected with probability
+/// `detect_fraction`, displaced by Gaussian noise of its errors (combined with `extra_sigma_arcsec`),
+/// with new ids from `id0`; plus `n_new` new uniform sources.
+pub fn reobserve(
+    sky: &[SimSource],
+    seed: u64,
+    id0: i64,
+    detect_fraction: f64,
+    extra_sigma_arcsec: f64,
+    n_new: usize,
+) -> Vec<SimSource> {
+    let mut r = rng(seed);
+    let unit = Normal::new(0.0, 1.0).expect("valid normal");
+    let mut out = Vec::with_capacity(sky.len() + n_new);
+    for s in sky {
+        if r.random::<f64>() >= detect_fraction {
+            continue;
+        }
+        let sx = s.ra_err_arcsec.hypot(extra_sigma_arcsec);
+        let sy = s.dec_err_arcsec.hypot(extra_sigma_arcsec);
+        let dx: f64 = unit.sample(&mut r) * sx;
+        let dy: f64 = unit.sample(&mut r) * sy;
+        let d = dx.hypot(dy) * DEG_PER_ARCSEC;
+        let pa = dx.atan2(dy).to_degrees();
+        let p = offset(s.ra, s.dec, d, pa);
+        let id = id0 + out.len() as i64;
+        out.push(SimSource {
+            id,
+            ra: p.0,
+            dec: p.1,
+            ra_err_arcsec: s.ra_err_arcsec,
+            dec_err_arcsec: s.dec_err_arcsec,
+        });
+    }
+    for _ in 0..n_new {
+        let p = uniform_point(&mut r);
+        let id = id0 + out.len() as i64;
+        out.push(source(id, p, &mut r));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skycat_core::sphere::sep_arcsec;
+
+    #[test]
+    fn deterministic_and_valid() {
+        let a = uniform(1000, 7, 0);
+        assert_eq!(a, uniform(1000, 7, 0));
+        assert_ne!(a, uniform(1000, 8, 0));
+        assert!(a
+            .iter()
+            .all(|s| (0.0..360.0).contains(&s.ra) && (-90.0..=90.0).contains(&s.dec)));
+        let c = clustered(1000, 7, 0, 20, 0.5);
+        assert!(c
+            .iter()
+            .all(|s| (0.0..360.0).contains(&s.ra) && (-90.0..=90.0).contains(&s.dec)));
+    }
+
+    #[test]
+    fn uniform_is_uniform_on_the_sphere() {
+        // Fraction of points within 30 deg of the equator = sin(30) = 0.5 on a uniform sphere.
+        let a = uniform(200_000, 1, 0);
+        let f = a.iter().filter(|s| s.dec.abs() < 30.0).count() as f64 / a.len() as f64;
+        assert!((f - 0.5).abs() < 0.005, "{f}");
+    }
+
+    #[test]
+    fn reobservation_noise_has_the_stated_size() {
+        let sky = uniform(20_000, 3, 0);
+        let again = reobserve(&sky, 4, 1_000_000, 1.0, 0.5, 0);
+        assert_eq!(again.len(), sky.len());
+        // Mean squared offset = sx^2 + sy^2 (Rayleigh), within a few percent.
+        let (mut got, mut want) = (0.0, 0.0);
+        for (s, t) in sky.iter().zip(&again) {
+            got += sep_arcsec(s.ra, s.dec, t.ra, t.dec).powi(2);
+            want += s.ra_err_arcsec.hypot(0.5).powi(2) + s.dec_err_arcsec.hypot(0.5).powi(2);
+        }
+        assert!((got / want - 1.0).abs() < 0.05, "{}", got / want);
+    }
+
+    #[test]
+    fn offset_moves_by_the_distance() {
+        for (ra, dec) in [(10.0, 20.0), (359.9, -89.5), (0.0, 0.0)] {
+            let p = offset(ra, dec, 0.01, 123.0);
+            assert!((sep_arcsec(ra, dec, p.0, p.1) - 36.0).abs() < 1e-6);
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The planner support function of `dwithin` / `dwithin_exact`.
+//!
+//! * `SupportRequestSimplify` on `dwithin`: when one argument pair (ra, dec) is two columns of a
+//!   table that has an index on `skycat.sky_key(ra, dec)`, replace the call by the index
+//!   condition described in src/dwithin.rs (a BitmapOr of key ranges on that side, computed
+//!   from the other side) AND `dwithin_exact(...)`. This is how "whichever argument pair is the
+//!   indexed one" works: the side is chosen here, by looking at the indexes. The exact call is
+//!   a different function so the rewrite never applies to its own output.
+//! * `SupportRequestSelectivity` on both: the fraction of the sky inside the circle, so joins
+//!   and cone searches get row estimates of the right order (see `selectivity`).
+//!
+//! Everything here is about PostgreSQL nodes and catalogs; the geometry is in skycat-core.
+
+use std::ffi::CString;
+
+use pgrx::pg_sys;
+use pgrx::pg_sys::{Datum, Node, NodeTag, Oid};
+use skycat_core::skykey::{self, MAX_RANGES};
+use skycat_core::sphere::{wrap_ra, DEG_PER_ARCSEC};
+
+/// PostgreSQL's selectivity of `key >= $lo AND key <= $hi` with non-constant bounds is
+/// DEFAULT_RANGE_INEQ_SEL (0.005) per arm; the OR of the arms is 1 - (1 - 0.005)^MAX_RANGES.
+/// The rewritten clause multiplies that in, so the exact test divides it back out.
+const DEFAULT_RANGE_INEQ_SEL: f64 = 0.005;
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_dwithin_support() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn dwithin_support(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+    unsafe {
+        let req = (*fcinfo).args.as_slice(1)[0].value.cast_mut_ptr::<Node>();
+        if req.is_null() {
+            return Datum::from(0usize);
+        }
+        match (*req).type_ {
+            NodeTag::T_SupportRequestSimplify => {
+                let out = simplify(req.cast::<pg_sys::SupportRequestSimplify>());
+                Datum::from(out as usize)
+            }
+            NodeTag::T_SupportRequestSelectivity => {
+                let r = req.cast::<pg_sys::SupportRequestSelectivity>();
+                match selectivity(&*r) {
+                    Some(s) => {
+                        (*r).selectivity = s;
+                        Datum::from(req as usize)
+                    }
+                    None => Datum::from(0usize),
+                }
+            }
+            _ => Datum::from(0usize),
+        }
+    }
+}
+
+/// Elements of a PostgreSQL List of pointers.
+unsafe fn list_ptrs(list: *mut pg_sys::List) -> Vec<*mut Node> {
+    if list.is_null() {
+        return vec![];
+    }
+    unsafe {
+        let n = (*list).length as usize;
+        (0..n)
+            .map(|i| (*(*list).elements.add(i)).ptr_value.cast::<Node>())
+            .collect()
+    }
+}
+
+unsafe fn list_of(items: &[*mut Node]) -> *mut pg_sys::List {
+    let mut l: *mut pg_sys::List = std::ptr::null_mut();
+    for &it in items {
+        l = unsafe { pg_sys::lappend(l, it.cast()) };
+    }
+    l
+}
+
+unsafe fn copy(n: *mut Node) -> *mut Node {
+    unsafe { pg_sys::copyObjectImpl(n.cast()).cast() }
+}
+
+/// OID of `skycat.<name>(argtypes)`, or InvalidOid.
+unsafe fn skycat_func(name: &str, argtypes: &[Oid]) -> Oid {
+    let schema = CString::new("skycat").unwrap();
+    let fname = CString::new(name).unwrap();
+    unsafe {
+        let names = list_of(&[
+            pg_sys::makeString(pg_sys::pstrdup(schema.as_ptr())).cast(),
+            pg_sys::makeString(pg_sys::pstrdup(fname.as_ptr())).cast(),
+        ]);
+        pg_sys::LookupFuncName(names, argtypes.len() as i32, argtypes.as_ptr(), true)
+    }
+}
+
+/// A Var of the current query level.
+unsafe fn as_var(n: *mut Node) -> Option<&'static pg_sys::Var> {
+    unsafe {
+        if n.is_null() || (*n).type_ != NodeTag::T_Var {
+            return None;
+        }
+        let v = &*n.cast::<pg_sys::Var>();
+        (v.varlevelsup == 0).then_some(v)
+    }
+}
+
+/// If (ra, dec) are two columns of one base table with an index on sky_key(ra, dec), that
+/// table's estimated row count.
+unsafe fn indexed_pair(
+    root: *mut pg_sys::PlannerInfo,
+    ra: *mut Node,
+    dec: *mut Node,
+    sky_key: Oid,
+) -> Option<f64> {
+    unsafe {
+        let (ra, dec) = (as_var(ra)?, as_var(dec)?);
+        if ra.varno != dec.varno || ra.varno < 1 {
+            return None;
+        }
+        let rtable = list_ptrs((*(*root).parse).rtable);
+        let rte = &*(*rtable.get(ra.varno as usize - 1)?).cast::<pg_sys::RangeTblEntry>();
+        if rte.rtekind != pg_sys::RTEKind::RTE_RELATION {
+            return None;
+        }
+        let rel = pg_sys::relation_open(rte.relid, pg_sys::AccessShareLock as i32);
+        let reltuples = (*(*rel).rd_rel).reltuples as f64;
+        let mut found = false;
+        for idx in list_ptrs(pg_sys::RelationGetIndexList(rel)) {
+            let index_oid = Oid::from(idx as usize as u32);
+            let irel = pg_sys::index_open(index_oid, pg_sys::AccessShareLock as i32);
+            let form = &*(*irel).rd_index;
+            if form.indnatts == 1 && form.indisvalid && *form.indkey.values.as_ptr() == 0 {
+                if let Some(&expr) = list_ptrs(pg_sys::RelationGetIndexExpressions(irel)).first() {
+                    if (*expr).type_ == NodeTag::T_FuncExpr {
+                        let f = &*expr.cast::<pg_sys::FuncExpr>();
+                        let args = list_ptrs(f.args);
+                        if f.funcid == sky_key && args.len() == 2 {
+                            if let (Some(a), Some(b)) = (as_var(args[0]), as_var(args[1])) {
+                                found = a.varattno == ra.varattno && b.varattno == dec.varattno;
+                            }
+                        }
+                    }
+                }
+            }
+            pg_sys::index_close(irel, pg_sys::AccessShareLock as i32);
+            if found {
+                break;
+            }
+        }
+        pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
+        found.then_some(reltuples.max(0.0))
+    }
+}
+
+unsafe fn int4_const(v: i32) -> *mut Node {
+    unsafe {
+        pg_sys::makeConst(
+            pg_sys::INT4OID,
+            -1,
+            Oid::INVALID,
+            4,
+            Datum::from(v as isize as usize),
+            false,
+            true,
+        )
+        .cast()
+    }
+}
+
+unsafe fn func(oid: Oid, rettype: Oid, args: &[*mut Node]) -> *mut Node {
+    unsafe {
+        pg_sys::makeFuncExpr(
+            oid,
+            rettype,
+            list_of(args),
+            Oid::INVALID,
+            Oid::INVALID,
+            pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
+        )
+        .cast()
+    }
+}
+
+unsafe fn int8_op(strategy: u32, left: *mut Node, right: *mut Node) -> *mut Node {
+    unsafe {
+        let op = pg_sys::get_opfamily_member(
+            pg_sys::INTEGER_BTREE_FAM_OID,
+            pg_sys::INT8OID,
+            pg_sys::INT8OID,
+            strategy as i16,
+        );
+        pg_sys::make_opclause(
+            op,
+            pg_sys::BOOLOID,
+            false,
+            left.cast(),
+            right.cast(),
+            Oid::INVALID,
+            Oid::INVALID,
+        )
+        .cast()
+    }
+}
+
+unsafe fn bool_expr(op: pg_sys::BoolExprType::Type, args: &[*mut Node]) -> *mut Node {
+    unsafe { pg_sys::makeBoolExpr(op, list_of(args), -1).cast() }
+}
+
+unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
+    unsafe {
+        let req = &*req;
+        if req.root.is_null() || (*req.root).parse.is_null() {
+            return std::ptr::null_mut();
+        }
+        let fcall = &*req.fcall;
+        let f8 = pg_sys::FLOAT8OID;
+        let dwithin = skycat_func("dwithin", &[f8, f8, f8, f8, f8]);
+        if fcall.funcid != dwithin {
+            return std::ptr::null_mut(); // dwithin_exact is never rewritten
+        }
+        let args = list_ptrs(fcall.args);
+        if args.len() != 5 {
+            return std::ptr::null_mut();
+        }
+        let sky_key = skycat_func("sky_key", &[f8, f8]);
+        let lo_fn = skycat_func("sky_key_range_lo", &[f8, f8, f8, pg_sys::INT4OID]);
+        let hi_fn = skycat_func("sky_key_range_hi", &[f8, f8, f8, pg_sys::INT4OID]);
+        let exact = skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]);
+        if [sky_key, lo_fn, hi_fn, exact].contains(&Oid::INVALID) {
+            return std::ptr::null_mut();
+        }
+        // Which pair is indexed? With both, probe the bigger table.
+        let first = indexed_pair(req.root, args[0], args[1], sky_key);
+        let second = indexed_pair(req.root, args[2], args[3], sky_key);
+        let (inner, outer) = match (first, second) {
+            (Some(a), Some(b)) if b > a => ((2, 3), (0, 1)),
+            (Some(_), _) => ((0, 1), (2, 3)),
+            (None, Some(_)) => ((2, 3), (0, 1)),
+            (None, None) => return std::ptr::null_mut(),
+        };
+        let key = func(
+            sky_key,
+            pg_sys::INT8OID,
+            &[copy(args[inner.0]), copy(args[inner.1])],
+        );
+        let mut arms = Vec::with_capacity(MAX_RANGES);
+        for slot in 0..MAX_RANGES as i32 {
+            let bound_args = |_: ()| {
+                [
+                    copy(args[outer.0]),
+                    copy(args[outer.1]),
+                    copy(args[4]),
+                    int4_const(slot),
+                ]
+            };
+            let lo = func(lo_fn, pg_sys::INT8OID, &bound_args(()));
+            let hi = func(hi_fn, pg_sys::INT8OID, &bound_args(()));
+            arms.push(bool_expr(
+                pg_sys::BoolExprType::AND_EXPR,
+                &[
+                    int8_op(pg_sys::BTGreaterEqualStrategyNumber, copy(key), lo),
+                    int8_op(pg_sys::BTLessEqualStrategyNumber, copy(key), hi),
+                ],
+            ));
+        }
+        let ranges = bool_expr(pg_sys::BoolExprType::OR_EXPR, &arms);
+        let recheck = func(
+            exact,
+            pg_sys::BOOLOID,
+            &args.iter().map(|&a| copy(a)).collect::<Vec<_>>(),
+        );
+        bool_expr(pg_sys::BoolExprType::AND_EXPR, &[ranges, recheck])
+    }
+}
+
+/// A float8 constant argument, if it is one.
+unsafe fn const_f64(n: *mut Node) -> Option<f64> {
+    unsafe {
+        if n.is_null() || (*n).type_ != NodeTag::T_Const {
+            return None;
+        }
+        let c = &*n.cast::<pg_sys::Const>();
+        (!c.constisnull && c.consttype == pg_sys::FLOAT8OID)
+            .then(|| f64::from_bits(c.constvalue.value() as u64))
+    }
+}
+
+/// Fraction of pairs (join) or rows (cone) within the radius, for a sky of uniform density.
+/// For `dwithin_exact` reached through the rewrite, divide out what PostgreSQL already
+/// counted for the key-range condition: the cover's sky fraction when the cone is constant,
+/// the default range selectivity otherwise.
+unsafe fn selectivity(req: &pg_sys::SupportRequestSelectivity) -> Option<f64> {
+    unsafe {
+        let args = list_ptrs(req.args);
+        if args.len() != 5 {
+            return None;
+        }
+        let r = const_f64(args[4]).filter(|r| r.is_finite() && *r >= 0.0)?;
+        let r_rad = (r * DEG_PER_ARCSEC).to_radians().min(std::f64::consts::PI);
+        let circle = ((1.0 - r_rad.cos()) / 2.0).max(1e-15);
+        let f8 = pg_sys::FLOAT8OID;
+        if req.funcid != skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]) {
+            return Some(circle);
+        }
+        let cone = |a: usize, b: usize| Some((const_f64(args[a])?, const_f64(args[b])?));
+        let already = match cone(2, 3).or_else(|| cone(0, 1)) {
+            Some((ra, dec)) if dec.abs() <= 90.0 && ra.is_finite() => {
+                skykey::ranges_sky_fraction(&skykey::key_ranges(wrap_ra(ra), dec, r, MAX_RANGES))
+            }
+            _ => 1.0 - (1.0 - DEFAULT_RANGE_INEQ_SEL).powi(MAX_RANGES as i32),
+        };
+        Some((circle / already.max(circle)).clamp(1e-15, 1.0))
+    }
+}
