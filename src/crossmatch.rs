@@ -2,15 +2,10 @@
 //! cursors, match in memory in parallel (skycat_core::crossmatch), return the rows.
 
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
-use pgrx::{PgBuiltInOids, PgOid};
 use skycat_core::crossmatch::{self as xm, Mode, Source};
 use skycat_core::validate;
 
 use crate::errors::OrSqlError;
-
-/// Rows fetched from a cursor at a time.
-const FETCH: i64 = 10_000;
 
 /// A crossmatch input read into memory, and whether it carried error columns.
 struct Input {
@@ -39,123 +34,198 @@ fn null_error(side: &str, id: Option<i64>, column: &str) -> ! {
     unreachable!()
 }
 
-/// Reads `query` through a cursor, checking its columns, in batches of FETCH rows.
-fn read_input(client: &mut SpiClient<'_>, side: &'static str, query: &str) -> Input {
-    let mut cursor = client.open_cursor(query, &[]);
-    let mut rows = Vec::new();
-    let mut checked = false;
-    let mut has_errors = false;
-    let mut id_is_int4 = false;
-    loop {
-        let batch = cursor
-            .fetch(FETCH)
-            .unwrap_or_else(|e| error!("skycat.crossmatch: {side}_query failed: {e}"));
-        if !checked {
-            let ncols = batch.columns().unwrap_or(0);
-            if ncols != 3 && ncols != 5 {
-                column_error(side, format!("it returns {ncols} columns"));
-            }
-            for c in 1..=ncols {
-                let oid = batch.column_type_oid(c).unwrap_or(PgOid::Invalid);
-                let ok = match (c, oid) {
-                    (1, PgOid::BuiltIn(PgBuiltInOids::INT8OID)) => true,
-                    (1, PgOid::BuiltIn(PgBuiltInOids::INT4OID)) => {
-                        id_is_int4 = true;
-                        true
-                    }
-                    (_, PgOid::BuiltIn(PgBuiltInOids::FLOAT8OID)) => c > 1,
-                    _ => false,
-                };
-                if !ok {
-                    let name = batch.column_name(c).unwrap_or_default();
-                    let ty = batch
-                        .column_type_oid(c)
-                        .map(|o| o.value())
-                        .unwrap_or(pg_sys::InvalidOid);
-                    let tyname = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(ty)) }
-                        .to_string_lossy()
-                        .into_owned();
-                    column_error(
-                        side,
-                        format!(
-                            "column {c} (\"{name}\") is {tyname}; cast it (e.g. {name}::{})",
-                            if c == 1 { "bigint" } else { "float8" }
-                        ),
-                    );
-                }
-            }
-            has_errors = ncols == 5;
-            checked = true;
-        }
-        if batch.is_empty() {
-            break;
-        }
-        for row in batch {
-            let id = if id_is_int4 {
-                row.get::<i32>(1).ok().flatten().map(i64::from)
-            } else {
-                row.get::<i64>(1).ok().flatten()
-            };
-            let Some(id) = id else {
-                null_error(side, None, "id")
-            };
-            let ra = row
-                .get::<f64>(2)
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| null_error(side, Some(id), "ra"));
-            let dec = row
-                .get::<f64>(3)
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| null_error(side, Some(id), "dec"));
-            let (ra_err, dec_err) = if has_errors {
-                (
-                    row.get::<f64>(4).ok().flatten().unwrap_or(f64::NAN),
-                    row.get::<f64>(5).ok().flatten().unwrap_or(f64::NAN),
-                )
-            } else {
-                (f64::NAN, f64::NAN)
-            };
-            rows.push(Source {
-                id,
-                ra,
-                dec,
-                ra_err,
-                dec_err,
-            });
-        }
-        pgrx::check_for_interrupts!();
+/// Name of a column's type, for messages.
+fn type_name(oid: pg_sys::Oid) -> String {
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(oid)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Checks the columns of an input and says whether its id is int4 and whether it has errors.
+unsafe fn check_columns(side: &str, desc: pg_sys::TupleDesc) -> (bool, bool) {
+    let natts = unsafe { (*desc).natts } as usize;
+    if natts != 3 && natts != 5 {
+        column_error(side, format!("it returns {natts} columns"));
     }
+    let attrs = unsafe { (*desc).attrs.as_slice(natts) };
+    let mut id_is_int4 = false;
+    for (k, att) in attrs.iter().enumerate() {
+        let ok = match k {
+            0 => {
+                id_is_int4 = att.atttypid == pg_sys::INT4OID;
+                id_is_int4 || att.atttypid == pg_sys::INT8OID
+            }
+            _ => att.atttypid == pg_sys::FLOAT8OID,
+        };
+        if !ok {
+            let name = unsafe { std::ffi::CStr::from_ptr(att.attname.data.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+            let want = if k == 0 { "bigint" } else { "float8" };
+            column_error(
+                side,
+                format!(
+                    "column {} (\"{name}\") is {}; cast it (e.g. {name}::{want})",
+                    k + 1,
+                    type_name(att.atttypid)
+                ),
+            );
+        }
+    }
+    (id_is_int4, natts == 5)
+}
+
+/// Receives an input's rows straight from the executor (an SPI DestReceiver), without
+/// copying them into an SPI tuple table. PostgreSQL calls the callbacks with `&dest`, which
+/// is why `dest` is the first field of this `repr(C)` struct.
+#[repr(C)]
+struct RowReader {
+    dest: pg_sys::DestReceiver,
+    side: &'static str,
+    natts: i32,
+    id_is_int4: bool,
+    has_errors: bool,
+    rows: Vec<Source>,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn reader_startup(
+    this: *mut pg_sys::DestReceiver,
+    _op: std::ffi::c_int,
+    desc: pg_sys::TupleDesc,
+) {
+    let r = unsafe { &mut *this.cast::<RowReader>() };
+    let (int4, errs) = unsafe { check_columns(r.side, desc) };
+    r.id_is_int4 = int4;
+    r.has_errors = errs;
+    r.natts = unsafe { (*desc).natts };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn reader_receive(
+    slot: *mut pg_sys::TupleTableSlot,
+    this: *mut pg_sys::DestReceiver,
+) -> bool {
+    let r = unsafe { &mut *this.cast::<RowReader>() };
+    let n = r.natts as usize;
+    let (values, nulls) = unsafe {
+        if ((*slot).tts_nvalid as i32) < r.natts {
+            pg_sys::slot_getsomeattrs_int(slot, r.natts);
+        }
+        (
+            std::slice::from_raw_parts((*slot).tts_values, n),
+            std::slice::from_raw_parts((*slot).tts_isnull, n),
+        )
+    };
+    if nulls[0] {
+        null_error(r.side, None, "id");
+    }
+    let id = if r.id_is_int4 {
+        values[0].value() as i32 as i64
+    } else {
+        values[0].value() as i64
+    };
+    let f = |k: usize| {
+        if nulls[k] {
+            f64::NAN
+        } else {
+            f64::from_bits(values[k].value() as u64)
+        }
+    };
+    if nulls[1] || nulls[2] {
+        null_error(r.side, Some(id), if nulls[1] { "ra" } else { "dec" });
+    }
+    let (ra_err, dec_err) = if r.has_errors {
+        (f(3), f(4))
+    } else {
+        (f64::NAN, f64::NAN)
+    };
+    r.rows.push(Source {
+        id,
+        ra: f(1),
+        dec: f(2),
+        ra_err,
+        dec_err,
+    });
+    true
+}
+
+unsafe extern "C-unwind" fn reader_done(_this: *mut pg_sys::DestReceiver) {}
+
+/// Runs `query` (inside an SPI connection) and collects its rows.
+///
+/// Rows arrive through [`RowReader`] rather than a cursor with pgrx's typed accessors: this
+/// runs once per input row, and the cursor's tuple copies and per-column type checks cost
+/// several times the read itself (the `crossmatch_input_rows` baseline in
+/// docs/benchmarks/crossmatch.md measures this path).
+fn read_input(side: &'static str, query: &str) -> Input {
+    let cquery = std::ffi::CString::new(query)
+        .unwrap_or_else(|_| error!("skycat.crossmatch: {side}_query contains a NUL byte"));
+    let mut reader = Box::new(RowReader {
+        dest: pg_sys::DestReceiver {
+            receiveSlot: Some(reader_receive),
+            rStartup: Some(reader_startup),
+            rShutdown: Some(reader_done),
+            rDestroy: Some(reader_done),
+            mydest: pg_sys::CommandDest::DestNone,
+        },
+        side,
+        natts: 0,
+        id_is_int4: false,
+        has_errors: false,
+        rows: Vec::new(),
+    });
+    let options = pg_sys::SPIExecuteOptions {
+        read_only: true,
+        must_return_tuples: true,
+        dest: &mut reader.dest,
+        ..Default::default()
+    };
+    let rc = unsafe { pg_sys::SPI_execute_extended(cquery.as_ptr(), &options) };
+    if rc < 0 {
+        error!("skycat.crossmatch: {side}_query failed (SPI error {rc})");
+    }
+    let mut rows = std::mem::take(&mut reader.rows);
     xm::validate_sources(side, &mut rows).or_sql_error("crossmatch");
-    Input { rows, has_errors }
+    Input {
+        rows,
+        has_errors: reader.has_errors,
+    }
+}
+
+fn text_arg(d: pg_sys::Datum) -> String {
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::text_to_cstring(d.cast_mut_ptr())) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_crossmatch() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
 }
 
 /// Bulk in-memory parallel cross-match of two queries returning (id, ra, dec[, ra_err_arcsec,
 /// dec_err_arcsec]); see docs/crossmatch.md.
-#[pg_extern(volatile, parallel_restricted)]
-fn crossmatch(
-    left_query: &str,
-    right_query: &str,
-    radius_arcsec: f64,
-    mode: default!(&str, "'all'"),
-) -> TableIterator<
-    'static,
-    (
-        name!(left_id, i64),
-        name!(right_id, i64),
-        name!(sep_arcsec, f64),
-        name!(rank, i32),
-    ),
-> {
+///
+/// A bare V1 function in materialize mode (rows go straight into the executor's tuplestore):
+/// pgrx's value-per-call table iterator costs ~350 ns per returned row, a third of the whole
+/// cross-match for a million matches.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let args = unsafe { (*fcinfo).args.as_slice(4) };
+    let (left_query, right_query) = (text_arg(args[0].value), text_arg(args[1].value));
+    let radius_arcsec = f64::from_bits(args[2].value.value() as u64);
+    let mode = text_arg(args[3].value);
     let radius =
         validate::positive("radius_arcsec", "arcseconds", radius_arcsec).or_sql_error("crossmatch");
-    let mode = Mode::parse(mode).or_sql_error("crossmatch");
+    let mode = Mode::parse(&mode).or_sql_error("crossmatch");
     let t0 = std::time::Instant::now();
-    let (left, right) = Spi::connect_mut(|client| {
+    let (left, right) = Spi::connect(|_| {
         (
-            read_input(client, "left", left_query),
-            read_input(client, "right", right_query),
+            read_input("left", &left_query),
+            read_input("right", &right_query),
         )
     });
     let t_read = t0.elapsed();
@@ -179,15 +249,42 @@ fn crossmatch(
         (t0.elapsed() - t_read).as_secs_f64() * 1e3,
         rows.len()
     );
-    TableIterator::new(
-        rows.into_iter()
-            .map(|m| (m.left_id, m.right_id, m.sep_arcsec, m.rank)),
-    )
+    unsafe {
+        pg_sys::InitMaterializedSRF(fcinfo, 0);
+        let rsinfo = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
+        let (store, desc) = ((*rsinfo).setResult, (*rsinfo).setDesc);
+        let nulls = [false; 4];
+        for m in rows {
+            let mut values = [
+                pg_sys::Datum::from(m.left_id as usize),
+                pg_sys::Datum::from(m.right_id as usize),
+                pg_sys::Datum::from(m.sep_arcsec.to_bits() as usize),
+                pg_sys::Datum::from(m.rank as isize as usize),
+            ];
+            pg_sys::tuplestore_putvalues(
+                store,
+                desc,
+                values.as_mut_ptr(),
+                nulls.as_ptr().cast_mut(),
+            );
+        }
+    }
+    pg_sys::Datum::from(0usize)
 }
+
+extension_sql!(
+    "CREATE FUNCTION crossmatch(left_query text, right_query text, radius_arcsec float8, mode text DEFAULT 'all')
+     RETURNS TABLE(left_id bigint, right_id bigint, sep_arcsec float8, rank int)
+     VOLATILE STRICT PARALLEL RESTRICTED ROWS 10000
+     LANGUAGE c AS 'MODULE_PATHNAME', 'crossmatch';
+     COMMENT ON FUNCTION crossmatch(text, text, float8, text) IS
+       'Bulk in-memory parallel cross-match of two queries returning (id, ra, dec[, ra_err_arcsec, dec_err_arcsec]) within radius_arcsec; mode all | nearest | greedy | optimal.';",
+    name = "crossmatch"
+);
 
 /// Reads a crossmatch input exactly as `crossmatch` does and returns its row count: checks an
 /// input query, and is the "just read the inputs" baseline of the benchmarks.
 #[pg_extern(volatile, parallel_restricted)]
 fn crossmatch_input_rows(query: &str) -> i64 {
-    Spi::connect_mut(|client| read_input(client, "input", query).rows.len() as i64)
+    Spi::connect(|_| read_input("input", query).rows.len() as i64)
 }

@@ -7,7 +7,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use skycat_core::chunker::Chunker;
 use skycat_core::stripes::StripeScheme;
-use skycat_core::{h3cells, healpix, sphere};
+use skycat_core::{h3cells, healpix, skykey, sphere};
 
 const N: usize = 10_000;
 
@@ -116,6 +116,26 @@ fn partition_keys(c: &mut Criterion) {
                 .sum::<i64>()
         })
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("cone_key_ranges");
+    g.throughput(Throughput::Elements(1000));
+    for r in [1.0, 2.0, 36.0, 600.0] {
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{r}arcsec")),
+            &r,
+            |bch, &r| {
+                bch.iter(|| {
+                    pts[..1000]
+                        .iter()
+                        .map(|p| {
+                            skykey::key_ranges(black_box(p.0), p.1, r, skykey::MAX_RANGES).len()
+                        })
+                        .sum::<usize>()
+                })
+            },
+        );
+    }
     g.finish();
 
     // What the per-thread cache saves: building the 340x3 chunker once per call.

@@ -22,6 +22,8 @@ pub const MAX_RANGES: usize = 4;
 /// Margin added to the radius before covering, so points a rounding error outside a cell
 /// boundary are never missed (the exact test runs afterwards anyway).
 const COVER_MARGIN_RAD: f64 = 1e-10;
+/// First depth tried: cells about this many radii across.
+const START_CELLS_PER_RADIUS: f64 = 2.0;
 
 /// The key of a position (ra in [0, 360), dec in [-90, 90], degrees).
 pub fn sky_key(ra: f64, dec: f64) -> i64 {
@@ -36,9 +38,11 @@ pub fn key_ranges(ra: f64, dec: f64, radius_arcsec: f64, max_ranges: usize) -> V
     if r >= 30f64.to_radians() {
         return vec![(0, KEY_COUNT - 1)];
     }
-    // Start where cells are about a third of the radius and coarsen until the cover fits.
+    // Start where cells are about twice the radius, so that one cover usually fits (each
+    // cdshealpix cover costs a few microseconds), and coarsen until it does.
     let cell0 = 58.63f64.to_radians();
-    let mut depth = ((cell0 / r).log2().floor() as i64 + 2).clamp(0, KEY_DEPTH as i64) as u8;
+    let mut depth = ((cell0 / (START_CELLS_PER_RADIUS * r)).log2().floor() as i64)
+        .clamp(0, KEY_DEPTH as i64) as u8;
     loop {
         let bmoc =
             cdshealpix::nested::cone_coverage_approx(depth, ra.to_radians(), dec.to_radians(), r);

