@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 use skycat_core::crossmatch::{self as xm, Mode, Source};
 use skycat_core::validate;
 
+use crate::cancel::run_cancellable;
 use crate::errors::OrSqlError;
 
 /// A crossmatch input read into memory, and whether it carried error columns.
@@ -23,9 +24,7 @@ fn column_error(side: &str, detail: String) -> ! {
 }
 
 fn null_error(side: &str, id: Option<i64>, column: &str) -> ! {
-    let who = id
-        .map(|i| format!("row with id {i}"))
-        .unwrap_or_else(|| "a row".into());
+    let who = id.map(|i| format!("row with id {i}")).unwrap_or_else(|| "a row".into());
     ereport!(
         PgLogLevel::ERROR,
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -36,9 +35,7 @@ fn null_error(side: &str, id: Option<i64>, column: &str) -> ! {
 
 /// Name of a column's type, for messages.
 fn type_name(oid: pg_sys::Oid) -> String {
-    unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(oid)) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(oid)) }.to_string_lossy().into_owned()
 }
 
 /// Checks the columns of an input and says whether its id is int4 and whether it has errors.
@@ -58,17 +55,11 @@ unsafe fn check_columns(side: &str, desc: pg_sys::TupleDesc) -> (bool, bool) {
             _ => att.atttypid == pg_sys::FLOAT8OID,
         };
         if !ok {
-            let name = unsafe { std::ffi::CStr::from_ptr(att.attname.data.as_ptr()) }
-                .to_string_lossy()
-                .into_owned();
+            let name = unsafe { std::ffi::CStr::from_ptr(att.attname.data.as_ptr()) }.to_string_lossy().into_owned();
             let want = if k == 0 { "bigint" } else { "float8" };
             column_error(
                 side,
-                format!(
-                    "column {} (\"{name}\") is {}; cast it (e.g. {name}::{want})",
-                    k + 1,
-                    type_name(att.atttypid)
-                ),
+                format!("column {} (\"{name}\") is {}; cast it (e.g. {name}::{want})", k + 1, type_name(att.atttypid)),
             );
         }
     }
@@ -102,29 +93,19 @@ unsafe extern "C-unwind" fn reader_startup(
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn reader_receive(
-    slot: *mut pg_sys::TupleTableSlot,
-    this: *mut pg_sys::DestReceiver,
-) -> bool {
+unsafe extern "C-unwind" fn reader_receive(slot: *mut pg_sys::TupleTableSlot, this: *mut pg_sys::DestReceiver) -> bool {
     let r = unsafe { &mut *this.cast::<RowReader>() };
     let n = r.natts as usize;
     let (values, nulls) = unsafe {
         if ((*slot).tts_nvalid as i32) < r.natts {
             pg_sys::slot_getsomeattrs_int(slot, r.natts);
         }
-        (
-            std::slice::from_raw_parts((*slot).tts_values, n),
-            std::slice::from_raw_parts((*slot).tts_isnull, n),
-        )
+        (std::slice::from_raw_parts((*slot).tts_values, n), std::slice::from_raw_parts((*slot).tts_isnull, n))
     };
     if nulls[0] {
         null_error(r.side, None, "id");
     }
-    let id = if r.id_is_int4 {
-        values[0].value() as i32 as i64
-    } else {
-        values[0].value() as i64
-    };
+    let id = if r.id_is_int4 { values[0].value() as i32 as i64 } else { values[0].value() as i64 };
     let f = |k: usize| {
         if nulls[k] {
             f64::NAN
@@ -135,18 +116,8 @@ unsafe extern "C-unwind" fn reader_receive(
     if nulls[1] || nulls[2] {
         null_error(r.side, Some(id), if nulls[1] { "ra" } else { "dec" });
     }
-    let (ra_err, dec_err) = if r.has_errors {
-        (f(3), f(4))
-    } else {
-        (f64::NAN, f64::NAN)
-    };
-    r.rows.push(Source {
-        id,
-        ra: f(1),
-        dec: f(2),
-        ra_err,
-        dec_err,
-    });
+    let (ra_err, dec_err) = if r.has_errors { (f(3), f(4)) } else { (f64::NAN, f64::NAN) };
+    r.rows.push(Source { id, ra: f(1), dec: f(2), ra_err, dec_err });
     true
 }
 
@@ -159,8 +130,8 @@ unsafe extern "C-unwind" fn reader_done(_this: *mut pg_sys::DestReceiver) {}
 /// several times the read itself (the `crossmatch_input_rows` baseline in
 /// docs/benchmarks/crossmatch.md measures this path).
 fn read_input(side: &'static str, query: &str) -> Input {
-    let cquery = std::ffi::CString::new(query)
-        .unwrap_or_else(|_| error!("skycat.crossmatch: {side}_query contains a NUL byte"));
+    let cquery =
+        std::ffi::CString::new(query).unwrap_or_else(|_| error!("skycat.crossmatch: {side}_query contains a NUL byte"));
     let mut reader = Box::new(RowReader {
         dest: pg_sys::DestReceiver {
             receiveSlot: Some(reader_receive),
@@ -187,16 +158,11 @@ fn read_input(side: &'static str, query: &str) -> Input {
     }
     let mut rows = std::mem::take(&mut reader.rows);
     xm::validate_sources(side, &mut rows).or_sql_error("crossmatch");
-    Input {
-        rows,
-        has_errors: reader.has_errors,
-    }
+    Input { rows, has_errors: reader.has_errors }
 }
 
 fn text_arg(d: pg_sys::Datum) -> String {
-    unsafe { std::ffi::CStr::from_ptr(pg_sys::text_to_cstring(d.cast_mut_ptr())) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { std::ffi::CStr::from_ptr(pg_sys::text_to_cstring(d.cast_mut_ptr())) }.to_string_lossy().into_owned()
 }
 
 #[no_mangle]
@@ -218,28 +184,16 @@ pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> 
     let (left_query, right_query) = (text_arg(args[0].value), text_arg(args[1].value));
     let radius_arcsec = f64::from_bits(args[2].value.value() as u64);
     let mode = text_arg(args[3].value);
-    let radius =
-        validate::positive("radius_arcsec", "arcseconds", radius_arcsec).or_sql_error("crossmatch");
+    let radius = validate::positive("radius_arcsec", "arcseconds", radius_arcsec).or_sql_error("crossmatch");
     let mode = Mode::parse(&mode).or_sql_error("crossmatch");
     let t0 = std::time::Instant::now();
-    let (left, right) = Spi::connect(|_| {
-        (
-            read_input("left", &left_query),
-            read_input("right", &right_query),
-        )
-    });
+    let (left, right) = Spi::connect(|_| (read_input("left", &left_query), read_input("right", &right_query)));
     let t_read = t0.elapsed();
     let use_errors = left.has_errors && right.has_errors;
-    let rows = xm::crossmatch(
-        &left.rows,
-        &right.rows,
-        radius,
-        mode,
-        use_errors,
-        &mut |_| {
-            pgrx::check_for_interrupts!();
-        },
-    )
+    let max_pairs = crate::gucs::CROSSMATCH_MAX_PAIRS.get() as usize;
+    let rows = run_cancellable(|stop| {
+        xm::crossmatch(&left.rows, &right.rows, radius, mode, use_errors, &xm::Control { max_pairs, cancel: stop })
+    })
     .or_sql_error("crossmatch");
     debug1!(
         "skycat.crossmatch: read {} left and {} right rows in {:.1} ms, matched ({mode:?}) in {:.1} ms: {} rows",
@@ -261,12 +215,7 @@ pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> 
                 pg_sys::Datum::from(m.sep_arcsec.to_bits() as usize),
                 pg_sys::Datum::from(m.rank as isize as usize),
             ];
-            pg_sys::tuplestore_putvalues(
-                store,
-                desc,
-                values.as_mut_ptr(),
-                nulls.as_ptr().cast_mut(),
-            );
+            pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_ptr().cast_mut());
         }
     }
     pg_sys::Datum::from(0usize)

@@ -8,9 +8,7 @@
 //!   AND dwithin_exact(ra1, dec1, ra2, dec2, r)
 //! which PostgreSQL runs as a BitmapOr of index scans, parameterised by the other side in joins.
 
-use std::cell::RefCell;
-
-use skycat_core::skykey::{self, MAX_RANGES};
+use skycat_core::skykey;
 use skycat_core::{sphere, validate};
 
 use crate::errors::OrSqlError;
@@ -18,8 +16,7 @@ use crate::fastcall::scalar_fn;
 use crate::geometry::position;
 
 fn radius_or_zero(function: &str, radius_arcsec: f64) -> f64 {
-    validate::in_range("radius_arcsec", "arcseconds", 0.0, f64::MAX, radius_arcsec)
-        .or_sql_error(function)
+    validate::non_negative("radius_arcsec", "arcseconds", radius_arcsec).or_sql_error(function)
 }
 
 /// The exact predicate shared by `dwithin` and `dwithin_exact`.
@@ -43,48 +40,12 @@ scalar_fn! {
     }
 }
 
-thread_local! {
-    /// The last cone covered: the 2 x MAX_RANGES bound functions of one index probe all ask
-    /// for the same cone, so it is covered once.
-    static LAST_COVER: RefCell<Option<([u64; 3], Vec<(i64, i64)>)>> = const { RefCell::new(None) };
-}
-
 /// Bound `upper` (false: lower) of range `slot` of the cover of a cone; empty slots are the
 /// empty range [1, 0].
-fn range_bound(
-    function: &str,
-    ra: f64,
-    dec: f64,
-    radius_arcsec: f64,
-    slot: i32,
-    upper: bool,
-) -> i64 {
+fn range_bound(function: &str, ra: f64, dec: f64, radius_arcsec: f64, slot: i32, upper: bool) -> i64 {
     let (ra, dec) = position(function, "ra", ra, "dec", dec);
     let r = radius_or_zero(function, radius_arcsec);
-    let key = [ra.to_bits(), dec.to_bits(), r.to_bits()];
-    LAST_COVER.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.as_ref().map(|(k, _)| *k != key).unwrap_or(true) {
-            *c = Some((key, skykey::key_ranges(ra, dec, r, MAX_RANGES)));
-        }
-        let ranges = &c.as_ref().expect("just filled").1;
-        match ranges.get(slot as usize) {
-            Some(&(lo, hi)) => {
-                if upper {
-                    hi
-                } else {
-                    lo
-                }
-            }
-            None => {
-                if upper {
-                    0
-                } else {
-                    1
-                }
-            }
-        }
-    })
+    skykey::range_bound(ra, dec, r, slot, upper)
 }
 
 scalar_fn! {

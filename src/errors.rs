@@ -22,7 +22,8 @@ fn raise(function: &str, e: &SkyError) -> ! {
         SkyError::InvalidArgument { .. } | SkyError::InvalidRow { .. } => {
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
         }
-        SkyError::TooLarge { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        SkyError::TooLarge { .. } | SkyError::TooManyPairs { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        SkyError::Cancelled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
     };
     ereport!(PgLogLevel::ERROR, code, format!("skycat.{function}: {e}"));
     unreachable!("ereport(ERROR) does not return")

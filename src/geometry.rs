@@ -6,13 +6,7 @@ use crate::errors::OrSqlError;
 use crate::fastcall::scalar_fn;
 
 /// Validated (ra wrapped to [0, 360), dec) of a position argument pair.
-pub fn position(
-    function: &str,
-    ra_name: &'static str,
-    ra: f64,
-    dec_name: &'static str,
-    dec: f64,
-) -> (f64, f64) {
+pub fn position(function: &str, ra_name: &'static str, ra: f64, dec_name: &'static str, dec: f64) -> (f64, f64) {
     let ra = validate::ra(ra_name, ra).or_sql_error(function);
     let dec = validate::dec(dec_name, dec).or_sql_error(function);
     (ra, dec)

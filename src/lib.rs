@@ -3,13 +3,20 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod cancel;
 mod crossmatch;
 mod dwithin;
 mod errors;
 mod fastcall;
 mod geometry;
+mod gucs;
 mod partitioning;
 mod planner;
+
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::register();
+}
 
 // Hand-written SQL shipped with the extension (see sql/).
 pgrx::extension_sql_file!(

@@ -48,10 +48,7 @@ fn stripe_bounds(
     stripe_height_deg: f64,
 ) -> TableIterator<'static, (name!(stripe, i32), name!(dec_min, f64), name!(dec_max, f64))> {
     let s = StripeScheme::for_partitions(stripe_height_deg).or_sql_error("stripe_bounds");
-    let rows: Vec<_> = s
-        .partitions()
-        .map(|(i, lo, hi)| (i as i32, lo, hi))
-        .collect();
+    let rows: Vec<_> = s.partitions().map(|(i, lo, hi)| (i as i32, lo, hi)).collect();
     TableIterator::new(rows)
 }
 

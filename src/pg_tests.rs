@@ -6,9 +6,7 @@ mod tests {
     use pgrx::prelude::*;
 
     fn scalar_i64(sql: &str) -> i64 {
-        Spi::get_one::<i64>(sql)
-            .expect("query failed")
-            .expect("NULL result")
+        Spi::get_one::<i64>(sql).expect("query failed").expect("NULL result")
     }
 
     #[pg_test]
@@ -18,11 +16,8 @@ mod tests {
         for h in ["0.1", "0.3", "1", "7", "2.5"] {
             Spi::run("DROP TABLE IF EXISTS pt").unwrap();
             Spi::run("CREATE TABLE pt (id int, dec float8) PARTITION BY RANGE (dec)").unwrap();
-            let n = Spi::get_one::<i32>(&format!(
-                "SELECT skycat.create_stripe_partitions('pt', {h})"
-            ))
-            .unwrap()
-            .unwrap();
+            let n =
+                Spi::get_one::<i32>(&format!("SELECT skycat.create_stripe_partitions('pt', {h})")).unwrap().unwrap();
             let expected = scalar_i64(&format!("SELECT count(*) FROM skycat.stripe_bounds({h})"));
             assert_eq!(n as i64, expected);
             // Rows at every stripe boundary, one ulp either side, the poles and random decs.
@@ -46,22 +41,12 @@ mod tests {
 
     #[pg_test]
     fn create_stripe_partitions_is_idempotent() {
-        Spi::run(
-            "CREATE TABLE obj (id bigint, ra float8, \"dec\" float8) PARTITION BY RANGE (\"dec\")",
-        )
-        .unwrap();
-        let first = Spi::get_one::<i32>("SELECT skycat.create_stripe_partitions('obj', 1.0)")
-            .unwrap()
-            .unwrap();
+        Spi::run("CREATE TABLE obj (id bigint, ra float8, \"dec\" float8) PARTITION BY RANGE (\"dec\")").unwrap();
+        let first = Spi::get_one::<i32>("SELECT skycat.create_stripe_partitions('obj', 1.0)").unwrap().unwrap();
         assert_eq!(first, 180);
-        let second = Spi::get_one::<i32>("SELECT skycat.create_stripe_partitions('obj', 1.0)")
-            .unwrap()
-            .unwrap();
+        let second = Spi::get_one::<i32>("SELECT skycat.create_stripe_partitions('obj', 1.0)").unwrap().unwrap();
         assert_eq!(second, 0);
-        assert_eq!(
-            scalar_i64("SELECT count(*) FROM pg_inherits WHERE inhparent = 'obj'::regclass"),
-            180
-        );
+        assert_eq!(scalar_i64("SELECT count(*) FROM pg_inherits WHERE inhparent = 'obj'::regclass"), 180);
         // Every finite dec in range has a home, and nothing outside it does.
         Spi::run("INSERT INTO obj VALUES (1, 0, 90), (2, 0, -90), (3, 0, 0)").unwrap();
         assert_eq!(scalar_i64("SELECT count(*) FROM obj"), 3);
@@ -88,7 +73,7 @@ mod tests {
         // Every pure function is IMMUTABLE, PARALLEL SAFE and STRICT (NULL in, NULL out); the
         // exceptions are exactly these, with these markings.
         let others = Spi::get_one::<String>(
-            "SELECT string_agg(p.proname || ':' || p.provolatile || p.proparallel || p.proisstrict::text, ' '
+            "SELECT string_agg(p.proname || ':' || p.provolatile::text || p.proparallel::text || p.proisstrict::text, ' '
                                ORDER BY p.proname)
                FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
               WHERE n.nspname = 'skycat'
@@ -100,32 +85,21 @@ mod tests {
             others,
             "create_stripe_partitions:vutrue crossmatch:vrtrue crossmatch_input_rows:vrtrue dwithin_support:vutrue"
         );
-        assert_eq!(
-            Spi::get_one::<f64>("SELECT skycat.sep_arcsec(NULL, 0, 0, 0)").unwrap(),
-            None
-        );
+        assert_eq!(Spi::get_one::<f64>("SELECT skycat.sep_arcsec(NULL, 0, 0, 0)").unwrap(), None);
     }
 
     #[pg_test]
     fn separation_closed_forms_in_sql() {
         // Along a meridian: the dec difference; across RA 0/360 on the equator: the ra difference.
-        let meridian = Spi::get_one::<f64>("SELECT skycat.sep_arcsec(10, 20, 10, 21)")
-            .unwrap()
-            .unwrap();
+        let meridian = Spi::get_one::<f64>("SELECT skycat.sep_arcsec(10, 20, 10, 21)").unwrap().unwrap();
         assert!((meridian - 3600.0).abs() < 1e-9);
-        let wrap = Spi::get_one::<f64>("SELECT skycat.sep_arcsec(359.9, 0, 0.1, 0)")
-            .unwrap()
-            .unwrap();
+        let wrap = Spi::get_one::<f64>("SELECT skycat.sep_arcsec(359.9, 0, 0.1, 0)").unwrap().unwrap();
         assert!((wrap - 720.0).abs() < 1e-8);
-        let ra_outside = Spi::get_one::<f64>("SELECT skycat.sep_arcsec(-0.1, 0, 360.1, 0)")
-            .unwrap()
-            .unwrap();
+        let ra_outside = Spi::get_one::<f64>("SELECT skycat.sep_arcsec(-0.1, 0, 360.1, 0)").unwrap().unwrap();
         assert!((ra_outside - 720.0).abs() < 1e-8);
     }
 
-    #[pg_test(
-        error = "skycat.sep_arcsec: argument \"dec2\" must be a finite number of degrees in [-90, 90], got 90.5"
-    )]
+    #[pg_test(error = "skycat.sep_arcsec: argument \"dec2\" must be a finite number of degrees in [-90, 90], got 90.5")]
     fn bad_dec_is_22023() {
         Spi::run("SELECT skycat.sep_arcsec(0, 0, 0, 90.5)").unwrap();
     }
@@ -159,10 +133,7 @@ mod tests {
         ))
         .unwrap();
         if indexed {
-            Spi::run(&format!(
-                "CREATE INDEX ON {name} (skycat.sky_key(ra, dec)); ANALYZE {name}"
-            ))
-            .unwrap();
+            Spi::run(&format!("CREATE INDEX ON {name} (skycat.sky_key(ra, dec)); ANALYZE {name}")).unwrap();
         }
     }
 
@@ -179,36 +150,23 @@ mod tests {
     fn dwithin_cone_search_uses_the_index_and_is_exact() {
         Spi::run("SELECT setseed(0.3)").unwrap();
         make_points("pts", 40000, true);
-        let cones = [
-            (0.0, 0.0),
-            (359.95, 0.5),
-            (0.02, -0.5),
-            (123.0, 89.95),
-            (10.0, 90.0),
-            (200.0, -89.99),
-            (45.0, -30.0),
-        ];
+        let cones =
+            [(0.0, 0.0), (359.95, 0.5), (0.02, -0.5), (123.0, 89.95), (10.0, 90.0), (200.0, -89.99), (45.0, -30.0)];
         for (ra, dec) in cones {
             for r in [0.001, 1.0, 30.0, 600.0, 3600.0, 36000.0] {
-                let q = format!(
-                    "SELECT count(*) FROM pts WHERE skycat.dwithin(ra, dec, {ra}, {dec}, {r})"
-                );
+                let q = format!("SELECT count(*) FROM pts WHERE skycat.dwithin(ra, dec, {ra}, {dec}, {r})");
                 let got = scalar_i64(&q);
                 let exact = scalar_i64(&format!(
                     "SELECT count(*) FROM pts WHERE skycat.sep_arcsec(ra, dec, {ra}, {dec}) <= {r}"
                 ));
                 assert_eq!(got, exact, "cone ({ra}, {dec}) r={r}");
                 // Argument order does not matter.
-                let swapped = scalar_i64(&format!(
-                    "SELECT count(*) FROM pts WHERE skycat.dwithin({ra}, {dec}, ra, dec, {r})"
-                ));
+                let swapped =
+                    scalar_i64(&format!("SELECT count(*) FROM pts WHERE skycat.dwithin({ra}, {dec}, ra, dec, {r})"));
                 assert_eq!(swapped, exact);
                 if r <= 3600.0 {
                     let p = plan(&q);
-                    assert!(
-                        p.contains("Bitmap Index Scan on pts_sky_key_idx"),
-                        "cone ({ra}, {dec}) r={r}:\n{p}"
-                    );
+                    assert!(p.contains("Bitmap Index Scan on pts_sky_key_idx"), "cone ({ra}, {dec}) r={r}:\n{p}");
                 }
             }
         }
@@ -239,16 +197,10 @@ mod tests {
     fn dwithin_without_an_index_is_just_exact() {
         Spi::run("SELECT setseed(0.5)").unwrap();
         make_points("plain_pts", 2000, false);
-        let got =
-            scalar_i64("SELECT count(*) FROM plain_pts WHERE skycat.dwithin(ra, dec, 0, 0, 7200)");
-        let exact = scalar_i64(
-            "SELECT count(*) FROM plain_pts WHERE skycat.sep_arcsec(ra, dec, 0, 0) <= 7200",
-        );
+        let got = scalar_i64("SELECT count(*) FROM plain_pts WHERE skycat.dwithin(ra, dec, 0, 0, 7200)");
+        let exact = scalar_i64("SELECT count(*) FROM plain_pts WHERE skycat.sep_arcsec(ra, dec, 0, 0) <= 7200");
         assert_eq!(got, exact);
-        assert!(
-            !plan("SELECT * FROM plain_pts WHERE skycat.dwithin(ra, dec, 0, 0, 7200)")
-                .contains("Index")
-        );
+        assert!(!plan("SELECT * FROM plain_pts WHERE skycat.dwithin(ra, dec, 0, 0, 7200)").contains("Index"));
     }
 
     #[pg_test]
@@ -257,9 +209,8 @@ mod tests {
         make_points("l", 3000, false);
         make_points("r", 3000, false);
         let r = 600.0;
-        let brute = scalar_i64(&format!(
-            "SELECT count(*) FROM l, r WHERE skycat.sep_arcsec(l.ra, l.dec, r.ra, r.dec) <= {r}"
-        ));
+        let brute =
+            scalar_i64(&format!("SELECT count(*) FROM l, r WHERE skycat.sep_arcsec(l.ra, l.dec, r.ra, r.dec) <= {r}"));
         let all = scalar_i64(&format!(
             "SELECT count(*) FROM skycat.crossmatch('SELECT id, ra, dec FROM l', 'SELECT id, ra, dec FROM r', {r})"
         ));

@@ -64,9 +64,7 @@ unsafe fn list_ptrs(list: *mut pg_sys::List) -> Vec<*mut Node> {
     }
     unsafe {
         let n = (*list).length as usize;
-        (0..n)
-            .map(|i| (*(*list).elements.add(i)).ptr_value.cast::<Node>())
-            .collect()
+        (0..n).map(|i| (*(*list).elements.add(i)).ptr_value.cast::<Node>()).collect()
     }
 }
 
@@ -108,12 +106,7 @@ unsafe fn as_var(n: *mut Node) -> Option<&'static pg_sys::Var> {
 
 /// If (ra, dec) are two columns of one base table with an index on sky_key(ra, dec), that
 /// table's estimated row count.
-unsafe fn indexed_pair(
-    root: *mut pg_sys::PlannerInfo,
-    ra: *mut Node,
-    dec: *mut Node,
-    sky_key: Oid,
-) -> Option<f64> {
+unsafe fn indexed_pair(root: *mut pg_sys::PlannerInfo, ra: *mut Node, dec: *mut Node, sky_key: Oid) -> Option<f64> {
     unsafe {
         let (ra, dec) = (as_var(ra)?, as_var(dec)?);
         if ra.varno != dec.varno || ra.varno < 1 {
@@ -156,16 +149,7 @@ unsafe fn indexed_pair(
 
 unsafe fn int4_const(v: i32) -> *mut Node {
     unsafe {
-        pg_sys::makeConst(
-            pg_sys::INT4OID,
-            -1,
-            Oid::INVALID,
-            4,
-            Datum::from(v as isize as usize),
-            false,
-            true,
-        )
-        .cast()
+        pg_sys::makeConst(pg_sys::INT4OID, -1, Oid::INVALID, 4, Datum::from(v as isize as usize), false, true).cast()
     }
 }
 
@@ -191,16 +175,7 @@ unsafe fn int8_op(strategy: u32, left: *mut Node, right: *mut Node) -> *mut Node
             pg_sys::INT8OID,
             strategy as i16,
         );
-        pg_sys::make_opclause(
-            op,
-            pg_sys::BOOLOID,
-            false,
-            left.cast(),
-            right.cast(),
-            Oid::INVALID,
-            Oid::INVALID,
-        )
-        .cast()
+        pg_sys::make_opclause(op, pg_sys::BOOLOID, false, left.cast(), right.cast(), Oid::INVALID, Oid::INVALID).cast()
     }
 }
 
@@ -240,21 +215,10 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
             (None, Some(_)) => ((2, 3), (0, 1)),
             (None, None) => return std::ptr::null_mut(),
         };
-        let key = func(
-            sky_key,
-            pg_sys::INT8OID,
-            &[copy(args[inner.0]), copy(args[inner.1])],
-        );
+        let key = func(sky_key, pg_sys::INT8OID, &[copy(args[inner.0]), copy(args[inner.1])]);
         let mut arms = Vec::with_capacity(MAX_RANGES);
         for slot in 0..MAX_RANGES as i32 {
-            let bound_args = |_: ()| {
-                [
-                    copy(args[outer.0]),
-                    copy(args[outer.1]),
-                    copy(args[4]),
-                    int4_const(slot),
-                ]
-            };
+            let bound_args = |_: ()| [copy(args[outer.0]), copy(args[outer.1]), copy(args[4]), int4_const(slot)];
             let lo = func(lo_fn, pg_sys::INT8OID, &bound_args(()));
             let hi = func(hi_fn, pg_sys::INT8OID, &bound_args(()));
             arms.push(bool_expr(
@@ -266,11 +230,7 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
             ));
         }
         let ranges = bool_expr(pg_sys::BoolExprType::OR_EXPR, &arms);
-        let recheck = func(
-            exact,
-            pg_sys::BOOLOID,
-            &args.iter().map(|&a| copy(a)).collect::<Vec<_>>(),
-        );
+        let recheck = func(exact, pg_sys::BOOLOID, &args.iter().map(|&a| copy(a)).collect::<Vec<_>>());
         bool_expr(pg_sys::BoolExprType::AND_EXPR, &[ranges, recheck])
     }
 }
@@ -282,8 +242,7 @@ unsafe fn const_f64(n: *mut Node) -> Option<f64> {
             return None;
         }
         let c = &*n.cast::<pg_sys::Const>();
-        (!c.constisnull && c.consttype == pg_sys::FLOAT8OID)
-            .then(|| f64::from_bits(c.constvalue.value() as u64))
+        (!c.constisnull && c.consttype == pg_sys::FLOAT8OID).then(|| f64::from_bits(c.constvalue.value() as u64))
     }
 }
 

@@ -13,24 +13,13 @@ const N: usize = 10_000;
 
 fn positions(seed: u64) -> Vec<(f64, f64)> {
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..N)
-        .map(|_| {
-            (
-                rng.random_range(0.0..360.0),
-                rng.random_range(-1.0f64..1.0).asin().to_degrees(),
-            )
-        })
-        .collect()
+    (0..N).map(|_| (rng.random_range(0.0..360.0), rng.random_range(-1.0f64..1.0).asin().to_degrees())).collect()
 }
 
 fn acos_sep_arcsec(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     let (s1, c1) = dec1.to_radians().sin_cos();
     let (s2, c2) = dec2.to_radians().sin_cos();
-    (s1 * s2 + c1 * c2 * (ra2 - ra1).to_radians().cos())
-        .clamp(-1.0, 1.0)
-        .acos()
-        .to_degrees()
-        * 3600.0
+    (s1 * s2 + c1 * c2 * (ra2 - ra1).to_radians().cos()).clamp(-1.0, 1.0).acos().to_degrees() * 3600.0
 }
 
 fn haversine_sep_arcsec(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
@@ -70,19 +59,11 @@ fn partition_keys(c: &mut Criterion) {
     let mut g = c.benchmark_group("partition_key");
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("baseline_floor_division", |bch| {
-        bch.iter(|| {
-            pts.iter()
-                .map(|p| ((black_box(p.1) + 90.0) / 1.0).floor() as i64)
-                .sum::<i64>()
-        })
+        bch.iter(|| pts.iter().map(|p| ((black_box(p.1) + 90.0) / 1.0).floor() as i64).sum::<i64>())
     });
     let stripes = StripeScheme::new(1.0).unwrap();
     g.bench_function("stripe_1deg", |bch| {
-        bch.iter(|| {
-            pts.iter()
-                .map(|p| stripes.stripe_of(black_box(p.1)))
-                .sum::<usize>()
-        })
+        bch.iter(|| pts.iter().map(|p| stripes.stripe_of(black_box(p.1))).sum::<usize>())
     });
     for (ns, nss) in [(340, 3), (85, 12)] {
         g.bench_with_input(
@@ -91,62 +72,38 @@ fn partition_keys(c: &mut Criterion) {
             |bch, &(ns, nss)| {
                 bch.iter(|| {
                     pts.iter()
-                        .map(|p| {
-                            Chunker::cached(ns, nss)
-                                .unwrap()
-                                .locate(black_box(p.0), p.1)
-                                .chunk_id as i64
-                        })
+                        .map(|p| Chunker::cached(ns, nss).unwrap().locate(black_box(p.0), p.1).chunk_id as i64)
                         .sum::<i64>()
                 })
             },
         );
     }
     g.bench_function("h3_cell_res7", |bch| {
-        bch.iter(|| {
-            pts.iter()
-                .map(|p| h3cells::cell(black_box(p.0), p.1, 7).unwrap())
-                .sum::<i64>()
-        })
+        bch.iter(|| pts.iter().map(|p| h3cells::cell(black_box(p.0), p.1, 7).unwrap()).sum::<i64>())
     });
     g.bench_function("healpix_cell_d12", |bch| {
-        bch.iter(|| {
-            pts.iter()
-                .map(|p| healpix::cell(black_box(p.0), p.1, 12).unwrap())
-                .sum::<i64>()
-        })
+        bch.iter(|| pts.iter().map(|p| healpix::cell(black_box(p.0), p.1, 12).unwrap()).sum::<i64>())
     });
     g.finish();
 
     let mut g = c.benchmark_group("cone_key_ranges");
     g.throughput(Throughput::Elements(1000));
     for r in [1.0, 2.0, 36.0, 600.0] {
-        g.bench_with_input(
-            BenchmarkId::from_parameter(format!("{r}arcsec")),
-            &r,
-            |bch, &r| {
-                bch.iter(|| {
-                    pts[..1000]
-                        .iter()
-                        .map(|p| {
-                            skykey::key_ranges(black_box(p.0), p.1, r, skykey::MAX_RANGES).len()
-                        })
-                        .sum::<usize>()
-                })
-            },
-        );
+        g.bench_with_input(BenchmarkId::from_parameter(format!("{r}arcsec")), &r, |bch, &r| {
+            bch.iter(|| {
+                pts[..1000]
+                    .iter()
+                    .map(|p| skykey::key_ranges(black_box(p.0), p.1, r, skykey::MAX_RANGES).len())
+                    .sum::<usize>()
+            })
+        });
     }
     g.finish();
 
     // What the per-thread cache saves: building the 340x3 chunker once per call.
     let mut g = c.benchmark_group("chunker_build");
     g.bench_function("uncached_340x3_per_call", |bch| {
-        bch.iter(|| {
-            Chunker::new(black_box(340), 3)
-                .unwrap()
-                .locate(10.0, 10.0)
-                .chunk_id
-        })
+        bch.iter(|| Chunker::new(black_box(340), 3).unwrap().locate(10.0, 10.0).chunk_id)
     });
     g.finish();
 }

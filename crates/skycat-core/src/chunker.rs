@@ -82,11 +82,7 @@ impl Chunker {
         let mut sub_chunk_width = Vec::with_capacity(num_sub_stripes as usize);
         let mut max_sub_chunks_per_chunk = 0;
         for i in 0..num_stripes {
-            let nc = segments(
-                i as f64 * stripe_height - 90.0,
-                (i + 1) as f64 * stripe_height - 90.0,
-                stripe_height,
-            );
+            let nc = segments(i as f64 * stripe_height - 90.0, (i + 1) as f64 * stripe_height - 90.0, stripe_height);
             num_chunks_per_stripe.push(nc);
             for j in 0..num_sub_stripes_per_stripe {
                 let ss = i * num_sub_stripes_per_stripe + j;
@@ -118,10 +114,7 @@ impl Chunker {
         let hit = CACHE.with(|c| {
             c.borrow()
                 .iter()
-                .find(|k| {
-                    k.num_stripes == num_stripes
-                        && k.num_sub_stripes_per_stripe == num_sub_stripes_per_stripe
-                })
+                .find(|k| k.num_stripes == num_stripes && k.num_sub_stripes_per_stripe == num_sub_stripes_per_stripe)
                 .cloned()
         });
         if let Some(k) = hit {
@@ -173,8 +166,7 @@ impl Chunker {
         let chunk = sub_chunk / num_sub_chunks_per_chunk;
         ChunkLocation {
             chunk_id: self.chunk_id_of(stripe, chunk),
-            sub_chunk_id: (sub_stripe - stripe * self.num_sub_stripes_per_stripe)
-                * self.max_sub_chunks_per_chunk
+            sub_chunk_id: (sub_stripe - stripe * self.num_sub_stripes_per_stripe) * self.max_sub_chunks_per_chunk
                 + (sub_chunk - chunk * num_sub_chunks_per_chunk),
         }
     }
@@ -268,13 +260,7 @@ mod tests {
     #[test]
     fn one_stripe_one_chunk() {
         let k = Chunker::new(1, 1).unwrap();
-        assert_eq!(
-            k.locate(123.0, 45.0),
-            ChunkLocation {
-                chunk_id: 0,
-                sub_chunk_id: 0
-            }
-        );
+        assert_eq!(k.locate(123.0, 45.0), ChunkLocation { chunk_id: 0, sub_chunk_id: 0 });
         assert_eq!(k.chunks_in_circle(10.0, 10.0, 3600.0), vec![0]);
     }
 
@@ -295,12 +281,7 @@ mod tests {
     }
 
     fn layouts() -> impl Strategy<Value = (i32, i32)> {
-        prop_oneof![
-            Just((340, 3)),
-            Just((85, 12)),
-            Just((18, 100)),
-            (1i32..400, 1i32..20)
-        ]
+        prop_oneof![Just((340, 3)), Just((85, 12)), Just((18, 100)), (1i32..400, 1i32..20)]
     }
 
     proptest! {

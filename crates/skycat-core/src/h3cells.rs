@@ -45,18 +45,10 @@ fn dist_to_arc(p: UnitVector, a: UnitVector, b: UnitVector) -> f64 {
     if nn < 1e-15 {
         return to_ends;
     }
-    let n = UnitVector {
-        x: n.x / nn,
-        y: n.y / nn,
-        z: n.z / nn,
-    };
+    let n = UnitVector { x: n.x / nn, y: n.y / nn, z: n.z / nn };
     let pn = p.dot(n);
     // Foot of the perpendicular from p on the great circle, inside the arc?
-    let q = UnitVector {
-        x: p.x - pn * n.x,
-        y: p.y - pn * n.y,
-        z: p.z - pn * n.z,
-    };
+    let q = UnitVector { x: p.x - pn * n.x, y: p.y - pn * n.y, z: p.z - pn * n.z };
     if a.cross(q).dot(n) >= 0.0 && q.cross(b).dot(n) >= 0.0 {
         pn.abs().asin()
     } else {
@@ -132,10 +124,7 @@ mod tests {
             cell(350.0, 10.0, 7).unwrap(),
             u64::from(LatLng::new(10.0, -10.0).unwrap().to_cell(Resolution::Seven)) as i64
         );
-        assert_eq!(
-            cell(180.0, 0.0, 3).unwrap(),
-            cell(0.0 + 180.0, 0.0, 3).unwrap()
-        );
+        assert_eq!(cell(180.0, 0.0, 3).unwrap(), cell(0.0 + 180.0, 0.0, 3).unwrap());
         assert!(cell(10.0, 10.0, 16).is_err());
         assert!(cell(10.0, 10.0, -1).is_err());
     }
@@ -157,11 +146,7 @@ mod tests {
         for dec in [90.0, -90.0, 89.99, -89.99] {
             let c = cells_in_circle(0.0, dec, 3600.0, 4).unwrap();
             for ra in (0..360).step_by(15) {
-                let d = if dec > 0.0 {
-                    dec.min(90.0) - 0.9
-                } else {
-                    dec.max(-90.0) + 0.9
-                };
+                let d = if dec > 0.0 { dec.min(90.0) - 0.9 } else { dec.max(-90.0) + 0.9 };
                 assert!(c.contains(&cell(ra as f64, d, 4).unwrap()));
             }
         }

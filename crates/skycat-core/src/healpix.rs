@@ -27,8 +27,7 @@ pub fn cells_in_circle(ra: f64, dec: f64, radius_arcsec: f64, depth_: i32) -> Sk
     let n_cells = 12.0 * 4f64.powi(d as i32);
     let cell_area = 4.0 * std::f64::consts::PI / n_cells;
     let cap_area = 2.0 * std::f64::consts::PI * (1.0 - r.min(std::f64::consts::PI).cos());
-    let rim =
-        2.0 * std::f64::consts::PI * r.min(std::f64::consts::FRAC_PI_2).sin() / cell_area.sqrt();
+    let rim = 2.0 * std::f64::consts::PI * r.min(std::f64::consts::FRAC_PI_2).sin() / cell_area.sqrt();
     let est = (cap_area / cell_area + 2.0 * rim + 1.0).min(n_cells) as u64;
     if est > MAX_COVER_CELLS {
         return Err(SkyError::TooLarge {

@@ -41,17 +41,12 @@ pub fn key_ranges(ra: f64, dec: f64, radius_arcsec: f64, max_ranges: usize) -> V
     // Start where cells are about twice the radius, so that one cover usually fits (each
     // cdshealpix cover costs a few microseconds), and coarsen until it does.
     let cell0 = 58.63f64.to_radians();
-    let mut depth = ((cell0 / (START_CELLS_PER_RADIUS * r)).log2().floor() as i64)
-        .clamp(0, KEY_DEPTH as i64) as u8;
+    let mut depth = ((cell0 / (START_CELLS_PER_RADIUS * r)).log2().floor() as i64).clamp(0, KEY_DEPTH as i64) as u8;
     loop {
-        let bmoc =
-            cdshealpix::nested::cone_coverage_approx(depth, ra.to_radians(), dec.to_radians(), r);
+        let bmoc = cdshealpix::nested::cone_coverage_approx(depth, ra.to_radians(), dec.to_radians(), r);
         let shift = 2 * (KEY_DEPTH - depth) as u32;
-        let ranges: Vec<(i64, i64)> = bmoc
-            .to_ranges()
-            .iter()
-            .map(|rg| ((rg.start << shift) as i64, ((rg.end << shift) - 1) as i64))
-            .collect();
+        let ranges: Vec<(i64, i64)> =
+            bmoc.to_ranges().iter().map(|rg| ((rg.start << shift) as i64, ((rg.end << shift) - 1) as i64)).collect();
         if ranges.len() <= max_ranges {
             return ranges;
         }
@@ -60,6 +55,34 @@ pub fn key_ranges(ra: f64, dec: f64, radius_arcsec: f64, max_ranges: usize) -> V
         }
         depth -= 1;
     }
+}
+
+/// The last cone covered (its ra, dec, radius bits) and its ranges.
+type CachedCover = Option<([u64; 3], Vec<(i64, i64)>)>;
+
+thread_local! {
+    /// The last cone covered on this thread: every bound function of one probe asks for the
+    /// same cone, so it is covered once per probe rather than 2 x MAX_RANGES times.
+    static LAST_COVER: std::cell::RefCell<CachedCover> = const { std::cell::RefCell::new(None) };
+}
+
+/// Bound of range `slot` of the [`MAX_RANGES`]-range cover of a cone: the lower bound, or the
+/// upper one when `upper`. Slots past the last range are the empty range [1, 0].
+pub fn range_bound(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, upper: bool) -> i64 {
+    let key = [ra.to_bits(), dec.to_bits(), radius_arcsec.to_bits()];
+    LAST_COVER.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().map(|(k, _)| *k != key).unwrap_or(true) {
+            *c = Some((key, key_ranges(ra, dec, radius_arcsec, MAX_RANGES)));
+        }
+        let ranges = &c.as_ref().expect("just filled").1;
+        match (usize::try_from(slot).ok().and_then(|s| ranges.get(s)), upper) {
+            (Some(&(_, hi)), true) => hi,
+            (Some(&(lo, _)), false) => lo,
+            (None, true) => 0,
+            (None, false) => 1,
+        }
+    })
 }
 
 /// Fraction of the sky covered by the ranges (to judge how tight a cover is).
@@ -87,16 +110,25 @@ mod tests {
     }
 
     #[test]
+    fn range_bounds_list_the_cover_then_empty_slots() {
+        let ranges = key_ranges(33.0, -12.0, 5.0, MAX_RANGES);
+        for slot in 0..MAX_RANGES as i32 + 2 {
+            let (lo, hi) = (range_bound(33.0, -12.0, 5.0, slot, false), range_bound(33.0, -12.0, 5.0, slot, true));
+            match ranges.get(slot as usize) {
+                Some(&r) => assert_eq!((lo, hi), r),
+                None => assert!(lo > hi, "slot {slot} must be empty"),
+            }
+        }
+        // another cone replaces the cached one
+        assert_eq!(range_bound(10.0, 10.0, 1.0, 0, false), key_ranges(10.0, 10.0, 1.0, MAX_RANGES)[0].0);
+        assert_eq!(range_bound(10.0, 10.0, 1.0, -1, false), 1);
+    }
+
+    #[test]
     fn keys_span_the_sky() {
-        assert_eq!(
-            sky_key(0.0, 90.0).clamp(0, KEY_COUNT - 1),
-            sky_key(0.0, 90.0)
-        );
+        assert_eq!(sky_key(0.0, 90.0).clamp(0, KEY_COUNT - 1), sky_key(0.0, 90.0));
         assert!(sky_key(359.999999, -90.0) < KEY_COUNT);
-        assert_eq!(
-            key_ranges(10.0, 10.0, 200.0 * 3600.0, 4),
-            vec![(0, KEY_COUNT - 1)]
-        );
+        assert_eq!(key_ranges(10.0, 10.0, 200.0 * 3600.0, 4), vec![(0, KEY_COUNT - 1)]);
     }
 
     #[test]
@@ -114,10 +146,7 @@ mod tests {
                 worst = worst.max(cover / circle);
             }
             println!("radius {r_arcsec} arcsec: cover at most {worst:.1}x the circle's area");
-            assert!(
-                worst < 60.0,
-                "radius {r_arcsec}: cover up to {worst:.1}x the circle"
-            );
+            assert!(worst < 60.0, "radius {r_arcsec}: cover up to {worst:.1}x the circle");
         }
     }
 

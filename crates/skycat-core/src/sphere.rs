@@ -42,22 +42,14 @@ impl UnitVector {
     pub fn from_radec(ra: f64, dec: f64) -> Self {
         let (sa, ca) = ra.to_radians().sin_cos();
         let (sd, cd) = dec.to_radians().sin_cos();
-        UnitVector {
-            x: cd * ca,
-            y: cd * sa,
-            z: sd,
-        }
+        UnitVector { x: cd * ca, y: cd * sa, z: sd }
     }
 
     /// Back to (ra, dec) degrees, ra in [0, 360). Accepts non-normalised vectors.
     pub fn to_radec(self) -> (f64, f64) {
         let rho = self.x.hypot(self.y);
         let dec = self.z.atan2(rho).to_degrees();
-        let ra = if rho == 0.0 {
-            0.0
-        } else {
-            wrap_ra(self.y.atan2(self.x).to_degrees())
-        };
+        let ra = if rho == 0.0 { 0.0 } else { wrap_ra(self.y.atan2(self.x).to_degrees()) };
         (ra, dec)
     }
 
@@ -66,11 +58,7 @@ impl UnitVector {
     }
 
     pub fn cross(self, o: UnitVector) -> UnitVector {
-        UnitVector {
-            x: self.y * o.z - self.z * o.y,
-            y: self.z * o.x - self.x * o.z,
-            z: self.x * o.y - self.y * o.x,
-        }
+        UnitVector { x: self.y * o.z - self.z * o.y, y: self.z * o.x - self.x * o.z, z: self.x * o.y - self.y * o.x }
     }
 
     pub fn norm(self) -> f64 {
@@ -172,14 +160,7 @@ pub fn cap_ra_half_width(dec: f64, radius_deg: f64) -> Option<f64> {
 /// when the point's ra is outside the box the closest point lies on one of the two meridian
 /// edges; along a meridian the separation is unimodal in latitude, so clamping the unconstrained
 /// foot of the perpendicular to [dec_min, dec_max] gives the minimum on that edge.
-pub fn dist_to_box_deg(
-    ra: f64,
-    dec: f64,
-    ra_min: f64,
-    ra_max: f64,
-    dec_min: f64,
-    dec_max: f64,
-) -> f64 {
+pub fn dist_to_box_deg(ra: f64, dec: f64, ra_min: f64, ra_max: f64, dec_min: f64, dec_max: f64) -> f64 {
     let ra = wrap_ra(ra);
     if ra >= ra_min && ra <= ra_max {
         return if dec < dec_min {
@@ -190,9 +171,8 @@ pub fn dist_to_box_deg(
             0.0
         };
     }
-    dist_to_meridian_segment_deg(ra, dec, ra_min, dec_min, dec_max).min(
-        dist_to_meridian_segment_deg(ra, dec, ra_max, dec_min, dec_max),
-    )
+    dist_to_meridian_segment_deg(ra, dec, ra_min, dec_min, dec_max)
+        .min(dist_to_meridian_segment_deg(ra, dec, ra_max, dec_min, dec_max))
 }
 
 /// Smallest distance (degrees) from a point to the meridian segment at `ra_m` between
@@ -200,13 +180,7 @@ pub fn dist_to_box_deg(
 ///
 /// Along the meridian, cos(sep) = A sin(lat) + B cos(lat) = R cos(lat - lat0) with
 /// lat0 = atan2(A, B); its maximum over an interval is at lat0 when inside, else at an end.
-pub fn dist_to_meridian_segment_deg(
-    ra: f64,
-    dec: f64,
-    ra_m: f64,
-    dec_min: f64,
-    dec_max: f64,
-) -> f64 {
+pub fn dist_to_meridian_segment_deg(ra: f64, dec: f64, ra_m: f64, dec_min: f64, dec_max: f64) -> f64 {
     let (sd, cd) = dec.to_radians().sin_cos();
     let lat0 = sd.atan2(cd * (ra - ra_m).to_radians().cos()).to_degrees();
     let ends = sep_deg(ra, dec, ra_m, dec_min).min(sep_deg(ra, dec, ra_m, dec_max));

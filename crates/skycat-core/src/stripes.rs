@@ -22,13 +22,7 @@ pub struct StripeScheme {
 impl StripeScheme {
     /// A scheme of stripes `height_deg` high; the last stripe may be shorter.
     pub fn new(height_deg: f64) -> SkyResult<Self> {
-        validate::in_range(
-            "stripe_height_deg",
-            "degrees",
-            f64::MIN_POSITIVE,
-            180.0,
-            height_deg,
-        )?;
+        validate::in_range("stripe_height_deg", "degrees", f64::MIN_POSITIVE, 180.0, height_deg)?;
         // The stripes are those whose lower bound lies below +90.
         let mut count = (180.0 / height_deg).ceil() as usize;
         while count > 1 && -90.0 + (count - 1) as f64 * height_deg >= 90.0 {
@@ -43,13 +37,7 @@ impl StripeScheme {
     /// A scheme meant to become table partitions: at most [`MAX_PARTITIONS`] stripes.
     pub fn for_partitions(height_deg: f64) -> SkyResult<Self> {
         let min_height = 180.0 / MAX_PARTITIONS as f64;
-        validate::in_range(
-            "stripe_height_deg",
-            "degrees",
-            min_height,
-            180.0,
-            height_deg,
-        )?;
+        validate::in_range("stripe_height_deg", "degrees", min_height, 180.0, height_deg)?;
         Self::new(height_deg)
     }
 
@@ -84,11 +72,7 @@ impl StripeScheme {
     /// The stripe holding `dec` (which must already be validated to [-90, 90]).
     pub fn stripe_of(&self, dec: f64) -> usize {
         let guess = ((dec + 90.0) / self.height_deg).floor();
-        let mut i = if guess < 0.0 {
-            0
-        } else {
-            (guess as usize).min(self.count - 1)
-        };
+        let mut i = if guess < 0.0 { 0 } else { (guess as usize).min(self.count - 1) };
         // Agree with the bounds even where the division rounded across an integer.
         while i > 0 && dec < self.lower_bound(i) {
             i -= 1;
@@ -132,10 +116,7 @@ mod tests {
         assert!(StripeScheme::new(-1.0).is_err());
         assert!(StripeScheme::new(f64::NAN).is_err());
         assert!(StripeScheme::new(181.0).is_err());
-        assert_eq!(
-            StripeScheme::for_partitions(0.05).unwrap().count(),
-            MAX_PARTITIONS
-        );
+        assert_eq!(StripeScheme::for_partitions(0.05).unwrap().count(), MAX_PARTITIONS);
         assert!(StripeScheme::for_partitions(0.049).is_err());
     }
 

@@ -29,11 +29,7 @@ pub fn show(v: f64) -> String {
 /// Checks `ra` is finite and returns it wrapped to [0, 360).
 pub fn ra(argument: &'static str, ra: f64) -> SkyResult<f64> {
     if !ra.is_finite() {
-        return Err(SkyError::invalid(
-            argument,
-            "a finite number of degrees",
-            show(ra),
-        ));
+        return Err(SkyError::invalid(argument, "a finite number of degrees", show(ra)));
     }
     Ok(wrap_ra(ra))
 }
@@ -41,11 +37,7 @@ pub fn ra(argument: &'static str, ra: f64) -> SkyResult<f64> {
 /// Checks `dec` is finite and within [-90, 90].
 pub fn dec(argument: &'static str, dec: f64) -> SkyResult<f64> {
     if !dec.is_finite() || !(-90.0..=90.0).contains(&dec) {
-        return Err(SkyError::invalid(
-            argument,
-            "a finite number of degrees in [-90, 90]",
-            show(dec),
-        ));
+        return Err(SkyError::invalid(argument, "a finite number of degrees in [-90, 90]", show(dec)));
     }
     Ok(dec)
 }
@@ -53,23 +45,21 @@ pub fn dec(argument: &'static str, dec: f64) -> SkyResult<f64> {
 /// Checks a strictly positive finite quantity (heights, radii).
 pub fn positive(argument: &'static str, unit: &str, value: f64) -> SkyResult<f64> {
     if !value.is_finite() || value <= 0.0 {
-        return Err(SkyError::invalid(
-            argument,
-            format!("a finite number of {unit} greater than 0"),
-            show(value),
-        ));
+        return Err(SkyError::invalid(argument, format!("a finite number of {unit} greater than 0"), show(value)));
+    }
+    Ok(value)
+}
+
+/// Checks a finite quantity >= 0 (radii where 0 means "the same position").
+pub fn non_negative(argument: &'static str, unit: &str, value: f64) -> SkyResult<f64> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(SkyError::invalid(argument, format!("a finite number of {unit} >= 0"), show(value)));
     }
     Ok(value)
 }
 
 /// Checks a finite quantity within an inclusive range.
-pub fn in_range(
-    argument: &'static str,
-    unit: &str,
-    lo: f64,
-    hi: f64,
-    value: f64,
-) -> SkyResult<f64> {
+pub fn in_range(argument: &'static str, unit: &str, lo: f64, hi: f64, value: f64) -> SkyResult<f64> {
     if !value.is_finite() || value < lo || value > hi {
         return Err(SkyError::invalid(
             argument,
@@ -95,11 +85,7 @@ pub fn positive_at_most(argument: &'static str, unit: &str, hi: f64, value: f64)
 /// Checks an integer within an inclusive range.
 pub fn int_in_range(argument: &'static str, lo: i64, hi: i64, value: i64) -> SkyResult<i64> {
     if value < lo || value > hi {
-        return Err(SkyError::invalid(
-            argument,
-            format!("an integer in [{lo}, {hi}]"),
-            value,
-        ));
+        return Err(SkyError::invalid(argument, format!("an integer in [{lo}, {hi}]"), value));
     }
     Ok(value)
 }
@@ -141,10 +127,7 @@ mod tests {
     #[test]
     fn message_names_argument_and_range() {
         let e = dec("dec2", 91.5).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "argument \"dec2\" must be a finite number of degrees in [-90, 90], got 91.5"
-        );
+        assert_eq!(e.to_string(), "argument \"dec2\" must be a finite number of degrees in [-90, 90], got 91.5");
         let e = positive("radius_arcsec", "arcseconds", 0.0).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -8,16 +8,10 @@ use skycat_core::{h3cells, healpix, sphere};
 
 /// Rows of a fixture CSV (no quoting is needed: fields never contain commas).
 fn rows(name: &str) -> Vec<Vec<String>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/geometry")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/geometry").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let out: Vec<Vec<String>> = text
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect();
+    let out: Vec<Vec<String>> =
+        text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_owned).collect()).collect();
     assert!(out.len() > 100, "fixture {name} is too small");
     out
 }
@@ -63,20 +57,14 @@ fn chunk_covers_are_within_sphgeoms_conservative_covers() {
         let theirs: Vec<i32> = r[5].split(' ').map(|s| s.parse().unwrap()).collect();
         assert!(!ours.is_empty());
         for c in &ours {
-            assert!(
-                theirs.contains(c),
-                "{r:?}: chunk {c} not in sphgeom's cover"
-            );
+            assert!(theirs.contains(c), "{r:?}: chunk {c} not in sphgeom's cover");
         }
         total += 1;
         same += (ours == theirs) as usize;
     }
     println!("{same}/{total} covers identical to sphgeom's");
     // The exact cover should agree with sphgeom's in the large majority of cases.
-    assert!(
-        same * 10 >= total * 9,
-        "only {same}/{total} covers equal sphgeom's"
-    );
+    assert!(same * 10 >= total * 9, "only {same}/{total} covers equal sphgeom's");
 }
 
 #[test]

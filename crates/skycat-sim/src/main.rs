@@ -12,11 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use skycat_sim::sky::{self, SimSource};
 
 #[derive(Parser)]
-#[command(
-    name = "skycat-sim",
-    version,
-    about = "Deterministic survey simulator for skycat"
-)]
+#[command(name = "skycat-sim", version, about = "Deterministic survey simulator for skycat")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -24,8 +20,12 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Kind {
+    /// Uniform on the whole sphere.
     Uniform,
+    /// Clusters over a uniform background.
     Clustered,
+    /// Uniform within a field of view (--field-ra, --field-dec, --field-radius-deg).
+    Field,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +46,12 @@ enum Cmd {
         clusters: usize,
         #[arg(long, default_value_t = 0.5)]
         cluster_fraction: f64,
+        #[arg(long, default_value_t = 150.0)]
+        field_ra: f64,
+        #[arg(long, default_value_t = 2.2)]
+        field_dec: f64,
+        #[arg(long, default_value_t = 1.75)]
+        field_radius_deg: f64,
         /// Write a re-observation of the sky (generated from --seed) instead of the sky itself.
         #[arg(long)]
         reobserve_seed: Option<u64>,
@@ -69,6 +75,9 @@ fn main() -> std::io::Result<()> {
         id0,
         clusters,
         cluster_fraction,
+        field_ra,
+        field_dec,
+        field_radius_deg,
         reobserve_seed,
         detect_fraction,
         extra_sigma_arcsec,
@@ -78,6 +87,7 @@ fn main() -> std::io::Result<()> {
     let mut rows: Vec<SimSource> = match kind {
         Kind::Uniform => sky::uniform(n, seed, id0),
         Kind::Clustered => sky::clustered(n, seed, id0, clusters, cluster_fraction),
+        Kind::Field => sky::in_field(n, seed, id0, field_ra, field_dec, field_radius_deg),
     };
     if let Some(s2) = reobserve_seed {
         let n_new = (n as f64 * new_fraction) as usize;
@@ -85,19 +95,14 @@ fn main() -> std::io::Result<()> {
     }
     let bar = ProgressBar::new(rows.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} writing {pos}/{len} rows {bar:40} {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template("{spinner} writing {pos}/{len} rows {bar:40} {eta}").expect("valid template"),
     );
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     if header {
         writeln!(out, "id,ra,dec,ra_err_arcsec,dec_err_arcsec")?;
     }
     for (k, s) in rows.iter().enumerate() {
-        writeln!(
-            out,
-            "{},{:.12},{:.12},{:.4},{:.4}",
-            s.id, s.ra, s.dec, s.ra_err_arcsec, s.dec_err_arcsec
-        )?;
+        writeln!(out, "{},{:.12},{:.12},{:.4},{:.4}", s.id, s.ra, s.dec, s.ra_err_arcsec, s.dec_err_arcsec)?;
         if k % 100_000 == 0 {
             bar.set_position(k as u64);
         }

@@ -39,13 +39,7 @@ pub fn offset(ra: f64, dec: f64, dist_deg: f64, pa_deg: f64) -> (f64, f64) {
 fn source(id: i64, (ra, dec): (f64, f64), r: &mut impl Rng) -> SimSource {
     // Errors of a survey's faint-to-bright sources: 0.02 .. 0.3 arcsec.
     let e = 0.02 + 0.28 * r.random::<f64>().powi(3);
-    SimSource {
-        id,
-        ra,
-        dec,
-        ra_err_arcsec: e,
-        dec_err_arcsec: e * r.random_range(0.8..1.25),
-    }
+    SimSource { id, ra, dec, ra_err_arcsec: e, dec_err_arcsec: e * r.random_range(0.8..1.25) }
 }
 
 /// `n` sources uniform on the sphere, ids `id0 ..`.
@@ -59,16 +53,24 @@ pub fn uniform(n: usize, seed: u64, id0: i64) -> Vec<SimSource> {
         .collect()
 }
 
+/// `n` sources uniform within `radius_deg` of (ra0, dec0): a field of view.
+pub fn in_field(n: usize, seed: u64, id0: i64, ra0: f64, dec0: f64, radius_deg: f64) -> Vec<SimSource> {
+    let mut r = rng(seed);
+    let cos_r = radius_deg.to_radians().cos();
+    (0..n)
+        .map(|i| {
+            // Uniform on the cap: cos(distance) uniform in [cos r, 1], position angle uniform.
+            let d = r.random_range(cos_r..=1.0f64).acos().to_degrees();
+            let p = offset(ra0, dec0, d, r.random_range(0.0..360.0));
+            source(id0 + i as i64, p, &mut r)
+        })
+        .collect()
+}
+
 /// `n` sources of which `cluster_fraction` sit in `n_clusters` clusters (Gaussian profiles of
 /// 1-30 arcmin, centres uniform on the sphere, sizes from a power law) and the rest uniform:
 /// a sky with the density contrasts that make cross-match indexes work hard.
-pub fn clustered(
-    n: usize,
-    seed: u64,
-    id0: i64,
-    n_clusters: usize,
-    cluster_fraction: f64,
-) -> Vec<SimSource> {
+pub fn clustered(n: usize, seed: u64, id0: i64, n_clusters: usize, cluster_fraction: f64) -> Vec<SimSource> {
     let mut r = rng(seed);
     let centres: Vec<(f64, f64, f64, f64)> = (0..n_clusters.max(1))
         .map(|_| {
@@ -93,7 +95,8 @@ pub fn clustered(
                 let u = r.random::<f64>();
                 let k = cum.partition_point(|&c| c < u).min(centres.len() - 1);
                 let (ra, dec, sigma, _) = centres[k];
-                let d = (unit.sample(&mut r) as f64).hypot(unit.sample(&mut r)) * sigma;
+                let (gx, gy): (f64, f64) = (unit.sample(&mut r), unit.sample(&mut r));
+                let d = gx.hypot(gy) * sigma;
                 offset(ra, dec, d, r.random_range(0.0..360.0))
             } else {
                 uniform_point(&mut r)
@@ -129,13 +132,7 @@ pub fn reobserve(
         let pa = dx.atan2(dy).to_degrees();
         let p = offset(s.ra, s.dec, d, pa);
         let id = id0 + out.len() as i64;
-        out.push(SimSource {
-            id,
-            ra: p.0,
-            dec: p.1,
-            ra_err_arcsec: s.ra_err_arcsec,
-            dec_err_arcsec: s.dec_err_arcsec,
-        });
+        out.push(SimSource { id, ra: p.0, dec: p.1, ra_err_arcsec: s.ra_err_arcsec, dec_err_arcsec: s.dec_err_arcsec });
     }
     for _ in 0..n_new {
         let p = uniform_point(&mut r);
@@ -155,13 +152,9 @@ mod tests {
         let a = uniform(1000, 7, 0);
         assert_eq!(a, uniform(1000, 7, 0));
         assert_ne!(a, uniform(1000, 8, 0));
-        assert!(a
-            .iter()
-            .all(|s| (0.0..360.0).contains(&s.ra) && (-90.0..=90.0).contains(&s.dec)));
+        assert!(a.iter().all(|s| (0.0..360.0).contains(&s.ra) && (-90.0..=90.0).contains(&s.dec)));
         let c = clustered(1000, 7, 0, 20, 0.5);
-        assert!(c
-            .iter()
-            .all(|s| (0.0..360.0).contains(&s.ra) && (-90.0..=90.0).contains(&s.dec)));
+        assert!(c.iter().all(|s| (0.0..360.0).contains(&s.ra) && (-90.0..=90.0).contains(&s.dec)));
     }
 
     #[test]
@@ -184,6 +177,16 @@ mod tests {
             want += s.ra_err_arcsec.hypot(0.5).powi(2) + s.dec_err_arcsec.hypot(0.5).powi(2);
         }
         assert!((got / want - 1.0).abs() < 0.05, "{}", got / want);
+    }
+
+    #[test]
+    fn field_points_are_inside_and_uniform() {
+        let f = in_field(50_000, 5, 0, 359.5, -30.0, 1.75);
+        assert!(f.iter().all(|s| sep_arcsec(359.5, -30.0, s.ra, s.dec) <= 1.75 * 3600.0 + 1e-6));
+        // Uniform on the cap: a quarter of the area (half the radius, to first order) holds ~25%.
+        let inner = f.iter().filter(|s| sep_arcsec(359.5, -30.0, s.ra, s.dec) <= 0.875 * 3600.0).count();
+        let frac = inner as f64 / f.len() as f64;
+        assert!((frac - 0.25).abs() < 0.01, "{frac}");
     }
 
     #[test]

@@ -19,17 +19,13 @@ fn stripe_partitioned_catalog_end_to_end() {
                               ns int, nss int) PARTITION BY RANGE (\"dec\")",
     )
     .unwrap();
-    let n: i32 = c
-        .query_one("SELECT skycat.create_stripe_partitions('object', 1.0)", &[])
-        .unwrap()
-        .get(0);
+    let n: i32 = c.query_one("SELECT skycat.create_stripe_partitions('object', 1.0)", &[]).unwrap().get(0);
     assert_eq!(n, 180);
 
     // Load sphgeom's reference points with COPY, as a loader would.
     let csv = std::fs::read_to_string(fixture("geometry/chunks.csv")).unwrap();
-    let mut w = c
-        .copy_in("COPY object (ns, nss, ra, \"dec\", chunk, sub_chunk) FROM STDIN (FORMAT csv, HEADER true)")
-        .unwrap();
+    let mut w =
+        c.copy_in("COPY object (ns, nss, ra, \"dec\", chunk, sub_chunk) FROM STDIN (FORMAT csv, HEADER true)").unwrap();
     w.write_all(csv.as_bytes()).unwrap();
     let loaded = w.finish().unwrap();
     assert_eq!(loaded as usize, csv.lines().count() - 1);
@@ -70,51 +66,33 @@ fn stripe_partitioned_catalog_end_to_end() {
 
     // The functions are parallel safe, so a forced parallel plan actually uses workers and
     // gives the serial answer.
-    let serial: i64 = c
-        .query_one(
-            "SELECT sum(skycat.chunk_id(ra, \"dec\"))::bigint FROM object",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let serial: i64 = c.query_one("SELECT sum(skycat.chunk_id(ra, \"dec\"))::bigint FROM object", &[]).unwrap().get(0);
     c.batch_execute(
         "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
          SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = off",
     )
     .unwrap();
     let plan: String = c
-        .query("EXPLAIN (ANALYZE, COSTS OFF, FORMAT TEXT) SELECT sum(skycat.chunk_id(ra, \"dec\"))::bigint FROM object", &[])
+        .query(
+            "EXPLAIN (ANALYZE, COSTS OFF, FORMAT TEXT) SELECT sum(skycat.chunk_id(ra, \"dec\"))::bigint FROM object",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get::<_, String>(0) + "\n")
         .collect();
-    assert!(
-        plan.contains("Workers Launched: 2") || plan.contains("Workers Launched: 1"),
-        "{plan}"
-    );
-    let parallel: i64 = c
-        .query_one(
-            "SELECT sum(skycat.chunk_id(ra, \"dec\"))::bigint FROM object",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    assert!(plan.contains("Workers Launched: 2") || plan.contains("Workers Launched: 1"), "{plan}");
+    let parallel: i64 =
+        c.query_one("SELECT sum(skycat.chunk_id(ra, \"dec\"))::bigint FROM object", &[]).unwrap().get(0);
     assert_eq!(serial, parallel);
 
     // Bad input reaches the client as SQLSTATE 22023 with the argument named.
     let err = c.query_one("SELECT skycat.stripe(95, 1)", &[]).unwrap_err();
     let db_err = err.as_db_error().expect("a server error");
     assert_eq!(db_err.code(), &SqlState::INVALID_PARAMETER_VALUE);
-    assert!(
-        db_err.message().contains("argument \"dec\""),
-        "{}",
-        db_err.message()
-    );
+    assert!(db_err.message().contains("argument \"dec\""), "{}", db_err.message());
     // ... and the session keeps working afterwards.
-    let ok: i32 = c
-        .query_one("SELECT skycat.stripe(45, 1)", &[])
-        .unwrap()
-        .get(0);
+    let ok: i32 = c.query_one("SELECT skycat.stripe(45, 1)", &[]).unwrap().get(0);
     assert_eq!(ok, 135);
 
     // DROP EXTENSION removes every skycat object (the partitions stay: they are user data).
@@ -127,9 +105,6 @@ fn stripe_partitioned_catalog_end_to_end() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
-    let rows: i64 = c
-        .query_one("SELECT count(*) FROM object", &[])
-        .unwrap()
-        .get(0);
+    let rows: i64 = c.query_one("SELECT count(*) FROM object", &[]).unwrap().get(0);
     assert_eq!(rows as u64, loaded);
 }

@@ -11,10 +11,12 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use rayon::prelude::*;
 
 use super::{Pair, Source};
+use crate::error::{SkyError, SkyResult};
 use crate::sphere::wrap_delta_ra;
 
 pub fn greedy(pairs: &[Pair], left: &[Source], right: &[Source]) -> Vec<Pair> {
@@ -84,53 +86,45 @@ pub fn optimal(
     right: &[Source],
     radius_arcsec: f64,
     use_errors: bool,
-) -> Vec<Pair> {
+    cancel: &AtomicBool,
+) -> SkyResult<Vec<Pair>> {
     if pairs.is_empty() {
-        return vec![];
+        return Ok(vec![]);
     }
     let costs: Vec<f64> = if use_errors {
-        pairs
-            .iter()
-            .map(|p| gaussian_nll(&left[p.left as usize], &right[p.right as usize]))
-            .collect()
+        pairs.iter().map(|p| gaussian_nll(&left[p.left as usize], &right[p.right as usize])).collect()
     } else {
         pairs.iter().map(|p| p.sep_arcsec).collect()
     };
-    let ghost = if use_errors {
-        costs.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 1.0
-    } else {
-        1.01 * radius_arcsec
-    };
+    let ghost =
+        if use_errors { costs.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 1.0 } else { 1.01 * radius_arcsec };
     // Connected components of the bipartite candidate graph (right nodes offset by left.len()).
     let nl = left.len() as u32;
-    let mut uf = Components {
-        parent: (0..nl + right.len() as u32).collect(),
-    };
+    let mut uf = Components { parent: (0..nl + right.len() as u32).collect() };
     for p in pairs {
         let (a, b) = (uf.find(p.left), uf.find(nl + p.right));
         if a != b {
             uf.parent[a.max(b) as usize] = a.min(b);
         }
     }
-    let mut by_comp: Vec<(u32, usize)> = pairs
-        .iter()
-        .enumerate()
-        .map(|(k, p)| (uf.find(p.left), k))
-        .collect();
-    by_comp.sort_unstable();
+    let mut by_comp: Vec<(u32, usize)> = pairs.iter().enumerate().map(|(k, p)| (uf.find(p.left), k)).collect();
+    if cancel.load(AtomicOrdering::Relaxed) {
+        return Err(SkyError::Cancelled);
+    }
+    by_comp.par_sort_unstable();
+    if cancel.load(AtomicOrdering::Relaxed) {
+        return Err(SkyError::Cancelled);
+    }
     let groups: Vec<&[(u32, usize)]> = by_comp.chunk_by(|a, b| a.0 == b.0).collect();
-    let chosen: Vec<Vec<Pair>> = groups
+    let chosen: Vec<Option<Vec<Pair>>> = groups
         .par_iter()
-        .map(|g| {
-            solve_component(
-                g.iter().map(|&(_, k)| (pairs[k], costs[k])),
-                left,
-                right,
-                ghost,
-            )
-        })
+        .map(|g| solve_component(g.iter().map(|&(_, k)| (pairs[k], costs[k])), left, right, ghost, cancel))
         .collect();
-    chosen.into_iter().flatten().collect()
+    let mut out = Vec::new();
+    for c in chosen {
+        out.extend(c.ok_or(SkyError::Cancelled)?);
+    }
+    Ok(out)
 }
 
 /// Solves one component given its (pair, cost) list.
@@ -139,7 +133,8 @@ fn solve_component(
     left: &[Source],
     right: &[Source],
     ghost: f64,
-) -> Vec<Pair> {
+    cancel: &AtomicBool,
+) -> Option<Vec<Pair>> {
     let items: Vec<(Pair, f64)> = items.collect();
     // Rows: the component's lefts by id; columns: its rights by id, then one ghost per row.
     let mut rows: Vec<u32> = items.iter().map(|(p, _)| p.left).collect();
@@ -148,58 +143,53 @@ fn solve_component(
     let mut cols: Vec<u32> = items.iter().map(|(p, _)| p.right).collect();
     cols.sort_by_key(|&j| (right[j as usize].id, j));
     cols.dedup();
-    let row_pos = |i: u32| {
-        rows.binary_search_by_key(&(left[i as usize].id, i), |&r| (left[r as usize].id, r))
-            .unwrap()
-    };
-    let col_pos = |j: u32| {
-        cols.binary_search_by_key(&(right[j as usize].id, j), |&c| (right[c as usize].id, c))
-            .unwrap()
-    };
+    let row_pos = |i: u32| rows.binary_search_by_key(&(left[i as usize].id, i), |&r| (left[r as usize].id, r)).unwrap();
+    let col_pos =
+        |j: u32| cols.binary_search_by_key(&(right[j as usize].id, j), |&c| (right[c as usize].id, c)).unwrap();
     let mut edges: Vec<Vec<(usize, f64, Pair)>> = vec![Vec::new(); rows.len()];
     for (p, c) in &items {
         edges[row_pos(p.left)].push((col_pos(p.right), *c, *p));
     }
     let n_right = cols.len();
-    let ghost_pair = Pair {
-        left: 0,
-        right: u32::MAX,
-        sep_arcsec: f64::NAN,
-    };
+    let ghost_pair = Pair { left: 0, right: u32::MAX, sep_arcsec: f64::NAN };
     for (r, e) in edges.iter_mut().enumerate() {
         e.sort_by_key(|x| x.0);
         e.push((n_right + r, ghost, ghost_pair));
     }
-    let plain: Vec<Vec<(usize, f64)>> = edges
-        .iter()
-        .map(|e| e.iter().map(|x| (x.0, x.1)).collect())
-        .collect();
-    let assignment = min_cost_assignment(n_right + rows.len(), &plain);
-    assignment
+    if cancel.load(AtomicOrdering::Relaxed) {
+        return None;
+    }
+    let plain: Vec<Vec<(usize, f64)>> = edges.iter().map(|e| e.iter().map(|x| (x.0, x.1)).collect()).collect();
+    let assignment = min_cost_assignment(n_right + rows.len(), &plain, cancel)?;
+    let chosen = assignment
         .iter()
         .enumerate()
         .filter(|&(_, &col)| col < n_right)
-        .map(|(r, &col)| {
-            edges[r]
-                .iter()
-                .find(|x| x.0 == col)
-                .expect("assigned along an edge")
-                .2
-        })
-        .collect()
+        .map(|(r, &col)| edges[r].iter().find(|x| x.0 == col).expect("assigned along an edge").2)
+        .collect();
+    Some(chosen)
 }
 
-#[derive(PartialEq, PartialOrd)]
+/// Heap key: (distance, column is assigned, column), ordered with total_cmp on the distance.
 struct Key(f64, bool, usize);
+
+impl PartialEq for Key {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
 
 impl Eq for Key {}
 
+impl PartialOrd for Key {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
 impl Ord for Key {
     fn cmp(&self, o: &Self) -> Ordering {
-        self.0
-            .total_cmp(&o.0)
-            .then(self.1.cmp(&o.1))
-            .then(self.2.cmp(&o.2))
+        self.0.total_cmp(&o.0).then(self.1.cmp(&o.1)).then(self.2.cmp(&o.2))
     }
 }
 
@@ -210,16 +200,12 @@ const FREE: usize = usize::MAX;
 /// each has a private ghost). Shortest augmenting paths with Dijkstra over the sparse edges and
 /// row/column potentials (the dense version is scipy's `linear_sum_assignment`, Crouse 2016).
 /// Ties prefer free columns, then lower column indexes, so the result is deterministic.
-/// Returns the column of each row.
-pub fn min_cost_assignment(n_cols: usize, edges: &[Vec<(usize, f64)>]) -> Vec<usize> {
+/// Returns the column of each row, or None when `cancel` was set.
+pub fn min_cost_assignment(n_cols: usize, edges: &[Vec<(usize, f64)>], cancel: &AtomicBool) -> Option<Vec<usize>> {
     let n_rows = edges.len();
     // Shift costs to be non-negative: every row takes exactly one column, so this adds the
     // same constant to every feasible total and keeps Dijkstra's reduced costs >= 0.
-    let min_cost = edges
-        .iter()
-        .flatten()
-        .map(|e| e.1)
-        .fold(f64::INFINITY, f64::min);
+    let min_cost = edges.iter().flatten().map(|e| e.1).fold(f64::INFINITY, f64::min);
     let shift = if min_cost.is_finite() { min_cost } else { 0.0 };
     let mut u = vec![0.0; n_rows];
     let mut v = vec![0.0; n_cols];
@@ -229,6 +215,9 @@ pub fn min_cost_assignment(n_cols: usize, edges: &[Vec<(usize, f64)>]) -> Vec<us
     let mut path = vec![FREE; n_cols];
     let mut scanned = vec![false; n_cols];
     for s in 0..n_rows {
+        if cancel.load(AtomicOrdering::Relaxed) {
+            return None;
+        }
         let mut touched: Vec<usize> = Vec::new();
         let mut visited_rows: Vec<usize> = Vec::new();
         let mut scanned_cols: Vec<usize> = Vec::new();
@@ -236,6 +225,10 @@ pub fn min_cost_assignment(n_cols: usize, edges: &[Vec<(usize, f64)>]) -> Vec<us
         let mut min_val = 0.0;
         let mut i = s;
         let sink = loop {
+            // A row of a dense component can relax millions of edges: look at the flag here too.
+            if visited_rows.len() % 64 == 63 && cancel.load(AtomicOrdering::Relaxed) {
+                return None;
+            }
             visited_rows.push(i);
             for &(j, c) in &edges[i] {
                 if scanned[j] {
@@ -288,5 +281,5 @@ pub fn min_cost_assignment(n_cols: usize, edges: &[Vec<(usize, f64)>]) -> Vec<us
             scanned[j] = false;
         }
     }
-    col_of_row
+    Some(col_of_row)
 }

@@ -11,6 +11,8 @@
 pub mod assign;
 pub mod zones;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use rayon::prelude::*;
 
 use crate::error::{SkyError, SkyResult};
@@ -29,13 +31,7 @@ pub struct Source {
 
 impl Source {
     pub fn new(id: i64, ra: f64, dec: f64) -> Self {
-        Source {
-            id,
-            ra,
-            dec,
-            ra_err: f64::NAN,
-            dec_err: f64::NAN,
-        }
+        Source { id, ra, dec, ra_err: f64::NAN, dec_err: f64::NAN }
     }
 }
 
@@ -71,68 +67,74 @@ impl Mode {
             "nearest" => Ok(Mode::Nearest),
             "greedy" => Ok(Mode::Greedy),
             "optimal" => Ok(Mode::Optimal),
-            _ => Err(SkyError::invalid(
-                "mode",
-                "one of 'all', 'nearest', 'greedy', 'optimal'",
-                format!("'{s}'"),
-            )),
+            _ => Err(SkyError::invalid("mode", "one of 'all', 'nearest', 'greedy', 'optimal'", format!("'{s}'"))),
         }
     }
 }
 
-/// Left points matched per batch between two cancellation checks (~10-50 ms of work).
+/// Left points matched per batch between two checks of the pair limit (~10-50 ms of work).
 pub const BATCH: usize = 32_768;
+/// Default limit on candidate pairs held in memory: 50M pairs, 800 MB.
+pub const DEFAULT_MAX_PAIRS: usize = 50_000_000;
 
 /// Checks every row: finite ra, dec in [-90, 90]; ra is wrapped to [0, 360) in place.
 pub fn validate_sources(side: &'static str, rows: &mut [Source]) -> SkyResult<()> {
     for s in rows.iter_mut() {
-        let bad = |e: SkyError| SkyError::InvalidRow {
-            side,
-            id: s.id,
-            detail: e.to_string(),
-        };
+        let bad = |e: SkyError| SkyError::InvalidRow { side, id: s.id, detail: e.to_string() };
         s.ra = validate::ra("ra", s.ra).map_err(bad)?;
         s.dec = validate::dec("dec", s.dec).map_err(bad)?;
     }
     Ok(())
 }
 
-/// Every pair within `radius_arcsec`, sorted by (left, sep, right id). `between_batches` runs
-/// on the calling thread after each batch of left points (cancellation checks, progress).
-pub fn candidate_pairs(
-    left: &[Source],
-    right: &[Source],
-    radius_arcsec: f64,
-    between_batches: &mut dyn FnMut(usize),
-) -> Vec<Pair> {
+/// Limits and the stop flag of a cross-match.
+pub struct Control<'a> {
+    /// Most candidate pairs held in memory (16 bytes each) before giving up with TooManyPairs.
+    pub max_pairs: usize,
+    /// Set by another thread to stop the work early (the call then returns `Cancelled`).
+    pub cancel: &'a AtomicBool,
+}
+
+impl Control<'_> {
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Every pair within `radius_arcsec`, sorted by (left input order, sep, right id).
+pub fn candidate_pairs(left: &[Source], right: &[Source], radius_arcsec: f64, ctl: &Control) -> SkyResult<Vec<Pair>> {
     if left.is_empty() || right.is_empty() {
-        return vec![];
+        return Ok(vec![]);
     }
     let index = zones::ZoneIndex::new(right, radius_arcsec);
     // Visit left points in the index's own (zone, ra) order: consecutive searches then touch
     // the same part of the index, which keeps it in cache (2-3x faster than input order).
     let order = index.visit_order(left);
     let mut pairs = Vec::new();
-    let mut done = 0;
+    let found_so_far = AtomicUsize::new(0);
     for chunk in order.chunks(BATCH) {
-        // One buffer per rayon task rather than one allocation per left point.
+        // One buffer per rayon task rather than one allocation per left point; stop pushing
+        // as soon as the pair limit or a cancel is reached, so memory stays bounded.
         let found: Vec<Vec<Pair>> = chunk
             .par_iter()
             .fold(Vec::new, |mut acc, &i| {
+                if ctl.cancelled() || found_so_far.load(Ordering::Relaxed) > ctl.max_pairs {
+                    return acc;
+                }
                 let s = &left[i as usize];
-                index.for_each_within(s.ra, s.dec, |j, sep| {
-                    acc.push(Pair {
-                        left: i,
-                        right: j,
-                        sep_arcsec: sep,
-                    })
-                });
+                let before = acc.len();
+                index.for_each_within(s.ra, s.dec, |j, sep| acc.push(Pair { left: i, right: j, sep_arcsec: sep }));
+                found_so_far.fetch_add(acc.len() - before, Ordering::Relaxed);
                 acc
             })
             .collect();
+        if ctl.cancelled() {
+            return Err(SkyError::Cancelled);
+        }
+        if found_so_far.load(Ordering::Relaxed) > ctl.max_pairs {
+            return Err(SkyError::TooManyPairs { limit: ctl.max_pairs });
+        }
         pairs.extend(found.into_iter().flatten());
-        done += chunk.len();
-        between_batches(done);
     }
     // Left input order, and (sep, right id) within a left: the order `rank` counts in.
     pairs.par_sort_unstable_by(|a, b| {
@@ -142,7 +144,7 @@ pub fn candidate_pairs(
             .then(right[a.right as usize].id.cmp(&right[b.right as usize].id))
             .then(a.right.cmp(&b.right))
     });
-    pairs
+    Ok(pairs)
 }
 
 /// The whole cross-match: candidates, then the mode's selection. Rows are ordered by left
@@ -155,10 +157,13 @@ pub fn crossmatch(
     radius_arcsec: f64,
     mode: Mode,
     use_errors: bool,
-    between_batches: &mut dyn FnMut(usize),
+    ctl: &Control,
 ) -> SkyResult<Vec<MatchRow>> {
     validate::positive("radius_arcsec", "arcseconds", radius_arcsec)?;
-    let pairs = candidate_pairs(left, right, radius_arcsec, between_batches);
+    let pairs = candidate_pairs(left, right, radius_arcsec, ctl)?;
+    if ctl.cancelled() {
+        return Err(SkyError::Cancelled);
+    }
     let row = |p: &Pair, rank: i32| MatchRow {
         left_id: left[p.left as usize].id,
         right_id: right[p.right as usize].id,
@@ -170,11 +175,7 @@ pub fn crossmatch(
             let mut out = Vec::with_capacity(pairs.len());
             let mut rank = 0;
             for (k, p) in pairs.iter().enumerate() {
-                rank = if k > 0 && pairs[k - 1].left == p.left {
-                    rank + 1
-                } else {
-                    1
-                };
+                rank = if k > 0 && pairs[k - 1].left == p.left { rank + 1 } else { 1 };
                 out.push(row(p, rank));
             }
             out
@@ -191,7 +192,7 @@ pub fn crossmatch(
             chosen.iter().map(|p| row(p, 1)).collect()
         }
         Mode::Optimal => {
-            let mut chosen = assign::optimal(&pairs, left, right, radius_arcsec, use_errors);
+            let mut chosen = assign::optimal(&pairs, left, right, radius_arcsec, use_errors, ctl.cancel)?;
             chosen.sort_by_key(|p| p.left);
             chosen.iter().map(|p| row(p, 1)).collect()
         }

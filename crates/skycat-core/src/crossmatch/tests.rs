@@ -1,10 +1,13 @@
 //! Cross-match against brute force: every pair by an O(n m) scan, the modes by their
 //! definitions, and `optimal` against exhaustive enumeration of all matchings.
 
+use std::sync::atomic::AtomicBool;
+
 use proptest::prelude::*;
 
 use super::assign::{gaussian_nll, min_cost_assignment};
 use super::*;
+use crate::error::SkyError;
 use crate::sphere::{sep_arcsec, wrap_ra};
 
 fn brute_pairs(left: &[Source], right: &[Source], r: f64) -> Vec<(i64, i64, f64)> {
@@ -21,7 +24,8 @@ fn brute_pairs(left: &[Source], right: &[Source], r: f64) -> Vec<(i64, i64, f64)
 }
 
 fn run(left: &[Source], right: &[Source], r: f64, mode: Mode, errs: bool) -> Vec<MatchRow> {
-    crossmatch(left, right, r, mode, errs, &mut |_| {}).unwrap()
+    let cancel = AtomicBool::new(false);
+    crossmatch(left, right, r, mode, errs, &Control { max_pairs: DEFAULT_MAX_PAIRS, cancel: &cancel }).unwrap()
 }
 
 /// A patch of sky with `n` points within `size` degrees of (ra0, dec0), ids from `id0`;
@@ -29,46 +33,32 @@ fn run(left: &[Source], right: &[Source], r: f64, mode: Mode, errs: bool) -> Vec
 fn patch() -> impl Strategy<Value = (f64, f64, f64)> {
     prop_oneof![
         (0.0f64..360.0, -60.0f64..60.0, Just(0.01)),
-        (Just(0.0), -10.0f64..10.0, Just(0.01)), // across RA 0/360
+        (Just(0.0), -10.0f64..10.0, Just(0.01)),   // across RA 0/360
         (0.0f64..360.0, Just(89.995), Just(0.01)), // at the north pole
-        (0.0f64..360.0, Just(-90.0), Just(0.01)), // at the south pole
+        (0.0f64..360.0, Just(-90.0), Just(0.01)),  // at the south pole
     ]
 }
 
 fn points(center: (f64, f64, f64), id0: i64, n: usize) -> impl Strategy<Value = Vec<Source>> {
     let (ra0, dec0, size) = center;
-    prop::collection::vec(
-        (
-            -1.0f64..1.0,
-            -1.0f64..1.0,
-            0.0f64..1.0,
-            0.01f64..0.5,
-            0.01f64..0.5,
-        ),
-        0..n,
-    )
-    .prop_map(move |v| {
-        let mut out: Vec<Source> = Vec::with_capacity(v.len());
-        for (k, (x, y, dup, e1, e2)) in v.into_iter().enumerate() {
-            let dec = (dec0 + y * size).clamp(-90.0, 90.0);
-            let ra = wrap_ra(ra0 + x * size / dec0.to_radians().cos().max(0.05));
-            let mut s = Source {
-                id: id0 + k as i64,
-                ra,
-                dec,
-                ra_err: e1,
-                dec_err: e2,
-            };
-            if dup < 0.1 && k > 0 {
-                // duplicate an earlier position
-                let p = out[k / 2];
-                s.ra = p.ra;
-                s.dec = p.dec;
+    prop::collection::vec((-1.0f64..1.0, -1.0f64..1.0, 0.0f64..1.0, 0.01f64..0.5, 0.01f64..0.5), 0..n).prop_map(
+        move |v| {
+            let mut out: Vec<Source> = Vec::with_capacity(v.len());
+            for (k, (x, y, dup, e1, e2)) in v.into_iter().enumerate() {
+                let dec = (dec0 + y * size).clamp(-90.0, 90.0);
+                let ra = wrap_ra(ra0 + x * size / dec0.to_radians().cos().max(0.05));
+                let mut s = Source { id: id0 + k as i64, ra, dec, ra_err: e1, dec_err: e2 };
+                if dup < 0.1 && k > 0 {
+                    // duplicate an earlier position
+                    let p = out[k / 2];
+                    s.ra = p.ra;
+                    s.dec = p.dec;
+                }
+                out.push(s);
             }
-            out.push(s);
-        }
-        out
-    })
+            out
+        },
+    )
 }
 
 fn inputs(n: usize) -> impl Strategy<Value = (Vec<Source>, Vec<Source>, f64)> {
@@ -183,7 +173,7 @@ proptest! {
             e.push((5 + i, 3.0));
             e
         }).collect();
-        let got = min_cost_assignment(5 + n, &edges);
+        let got = min_cost_assignment(5 + n, &edges, &AtomicBool::new(false)).unwrap();
         let total: f64 = got.iter().enumerate().map(|(i, &j)| edges[i].iter().find(|e| e.0 == j).unwrap().1).sum();
         fn best(i: usize, edges: &[Vec<(usize, f64)>], used: &mut Vec<usize>) -> f64 {
             if i == edges.len() { return 0.0; }
@@ -217,6 +207,22 @@ fn empty_inputs() {
 }
 
 #[test]
+fn pair_limit_and_cancel_stop_the_work() {
+    // 300 x 300 points at one position: 90,000 pairs.
+    let pts: Vec<Source> = (0..300).map(|i| Source::new(i, 10.0, 10.0)).collect();
+    let go = AtomicBool::new(false);
+    let e = crossmatch(&pts, &pts, 1.0, Mode::All, false, &Control { max_pairs: 1000, cancel: &go }).unwrap_err();
+    assert_eq!(e, SkyError::TooManyPairs { limit: 1000 });
+    let stop = AtomicBool::new(true);
+    for mode in [Mode::All, Mode::Optimal] {
+        let e = crossmatch(&pts, &pts, 1.0, mode, false, &Control { max_pairs: DEFAULT_MAX_PAIRS, cancel: &stop })
+            .unwrap_err();
+        assert_eq!(e, SkyError::Cancelled);
+    }
+    assert!(min_cost_assignment(2, &[vec![(0, 1.0)], vec![(1, 1.0)]], &stop).is_none());
+}
+
+#[test]
 fn points_exactly_at_the_radius_are_in() {
     let l = vec![Source::new(1, 10.0, 10.0)];
     let r = vec![Source::new(2, 10.0003, 10.0002)];
@@ -229,10 +235,7 @@ fn points_exactly_at_the_radius_are_in() {
 fn optimal_beats_greedy_where_greedy_is_wrong() {
     // L1 is closest to R1, but R1 is L2's only candidate: greedy strands L2, optimal does not.
     let l = vec![Source::new(1, 0.0, 0.0), Source::new(2, 0.0, 2.0 / 3600.0)];
-    let r = vec![
-        Source::new(10, 0.0, 1.0 / 3600.0),
-        Source::new(11, 0.0, -1.1 / 3600.0),
-    ];
+    let r = vec![Source::new(10, 0.0, 1.0 / 3600.0), Source::new(11, 0.0, -1.1 / 3600.0)];
     let g = run(&l, &r, 1.2, Mode::Greedy, false);
     let o = run(&l, &r, 1.2, Mode::Optimal, false);
     assert_eq!(g.len(), 1);
@@ -245,7 +248,10 @@ fn optimal_beats_greedy_where_greedy_is_wrong() {
 fn validation_names_the_row() {
     let mut rows = vec![Source::new(7, 10.0, 10.0), Source::new(8, 370.0, -95.0)];
     let e = validate_sources("right", &mut rows).unwrap_err();
-    assert_eq!(e.to_string(), "right input row with id 8: argument \"dec\" must be a finite number of degrees in [-90, 90], got -95");
+    assert_eq!(
+        e.to_string(),
+        "right input row with id 8: argument \"dec\" must be a finite number of degrees in [-90, 90], got -95"
+    );
     let mut rows = vec![Source::new(9, f64::NAN, 0.0)];
     assert!(validate_sources("left", &mut rows).is_err());
     let mut ok = vec![Source::new(1, 370.0, 0.0)];

@@ -53,12 +53,8 @@ impl<'a> ZoneIndex<'a> {
                 v: UnitVector::from_radec(s.ra, s.dec),
             })
             .collect();
-        entries.par_sort_unstable_by(|a, b| {
-            a.zone
-                .cmp(&b.zone)
-                .then(a.ra.total_cmp(&b.ra))
-                .then(a.index.cmp(&b.index))
-        });
+        entries
+            .par_sort_unstable_by(|a, b| a.zone.cmp(&b.zone).then(a.ra.total_cmp(&b.ra)).then(a.index.cmp(&b.index)));
         // zone_starts[z] = first entry of zone z; zone_starts[z + 1] ends it.
         let n_zones = zone_of(90.0, zone_height) as usize + 1;
         let mut zone_starts = vec![0u32; n_zones + 1];
@@ -71,27 +67,14 @@ impl<'a> ZoneIndex<'a> {
         // Chord length of the radius, with slack for rounding; the exact test follows.
         let half = (radius_deg.min(180.0).to_radians() * 0.5).sin();
         let chord2_max = 4.0 * half * half * (1.0 + 1e-9) + 1e-24;
-        ZoneIndex {
-            right,
-            entries,
-            zone_starts,
-            zone_height,
-            radius_arcsec,
-            radius_deg,
-            chord2_max,
-        }
+        ZoneIndex { right, entries, zone_starts, zone_height, radius_arcsec, radius_deg, chord2_max }
     }
 
     /// Indexes of `points` sorted the way the index is: by zone, then right ascension.
     pub fn visit_order(&self, points: &[Source]) -> Vec<u32> {
-        let mut keyed: Vec<(i32, f64, u32)> = points
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (zone_of(s.dec, self.zone_height), s.ra, i as u32))
-            .collect();
-        keyed.par_sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2))
-        });
+        let mut keyed: Vec<(i32, f64, u32)> =
+            points.iter().enumerate().map(|(i, s)| (zone_of(s.dec, self.zone_height), s.ra, i as u32)).collect();
+        keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
         keyed.into_iter().map(|k| k.2).collect()
     }
 
@@ -102,10 +85,7 @@ impl<'a> ZoneIndex<'a> {
         // equals the radius is never cut off by rounding in the box; the exact test decides.
         let r = self.radius_deg + WINDOW_SLACK_DEG;
         let (dlo, dhi) = cap_dec_range(dec, r);
-        let (zlo, zhi) = (
-            zone_of(dlo, self.zone_height),
-            zone_of(dhi, self.zone_height),
-        );
+        let (zlo, zhi) = (zone_of(dlo, self.zone_height), zone_of(dhi, self.zone_height));
         let mut windows = [(0.0, 360.0), (0.0, -1.0)];
         if let Some(w) = cap_ra_half_width(dec, r) {
             let (a, b) = (ra - w, ra + w);
@@ -119,8 +99,7 @@ impl<'a> ZoneIndex<'a> {
         }
         let q = UnitVector::from_radec(ra, dec);
         for z in zlo..=zhi {
-            let zone = &self.entries
-                [self.zone_starts[z as usize] as usize..self.zone_starts[z as usize + 1] as usize];
+            let zone = &self.entries[self.zone_starts[z as usize] as usize..self.zone_starts[z as usize + 1] as usize];
             for &(a, b) in windows.iter().filter(|w| w.0 <= w.1) {
                 let start = zone.partition_point(|e| e.ra < a);
                 for e in zone[start..].iter().take_while(|e| e.ra <= b) {
