@@ -187,16 +187,24 @@ pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> 
     let radius = validate::positive("radius_arcsec", "arcseconds", radius_arcsec).or_sql_error("crossmatch");
     let mode = Mode::parse(&mode).or_sql_error("crossmatch");
     let t0 = std::time::Instant::now();
-    let (left, right) = Spi::connect(|_| (read_input("left", &left_query), read_input("right", &right_query)));
-    let t_read = t0.elapsed();
-    let use_errors = left.has_errors && right.has_errors;
     let max_pairs = crate::gucs::CROSSMATCH_MAX_PAIRS.get() as usize;
+    let right = Spi::connect(|_| read_input("right", &right_query));
+    // Index the right side on a helper thread while the left input is read through SPI on
+    // this one (the helper never touches PostgreSQL). If reading fails, the scope joins the
+    // helper before the error propagates.
+    let (left, index, t_read) = std::thread::scope(|s| {
+        let builder = s.spawn(|| xm::zones::ZoneIndex::new(&right.rows, radius));
+        let left = Spi::connect(|_| read_input("left", &left_query));
+        let t_read = t0.elapsed();
+        (left, builder.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), t_read)
+    });
+    let use_errors = left.has_errors && right.has_errors;
     let rows = run_cancellable(|stop| {
-        xm::crossmatch(&left.rows, &right.rows, radius, mode, use_errors, &xm::Control { max_pairs, cancel: stop })
+        xm::crossmatch_indexed(&left.rows, &index, mode, use_errors, &xm::Control { max_pairs, cancel: stop })
     })
     .or_sql_error("crossmatch");
     debug1!(
-        "skycat.crossmatch: read {} left and {} right rows in {:.1} ms, matched ({mode:?}) in {:.1} ms: {} rows",
+        "skycat.crossmatch: read {} left and {} right rows in {:.1} ms (indexing the right meanwhile), matched ({mode:?}) in {:.1} ms: {} rows",
         left.rows.len(),
         right.rows.len(),
         t_read.as_secs_f64() * 1e3,

@@ -350,12 +350,7 @@ mod tests {
             let cover = k.chunks_in_circle(ra, dec, r_arcsec);
             prop_assert!(cover.windows(2).all(|w| w[0] < w[1]));
             let r = r_arcsec / 3600.0 * f;
-            let (sb, cb) = dec.to_radians().sin_cos();
-            let (sr, cr) = r.to_radians().sin_cos();
-            let (sp, cp) = pa.to_radians().sin_cos();
-            let d2 = (sb * cr + cb * sr * cp).asin();
-            let ra2 = crate::sphere::wrap_ra(ra + (sp * sr * cb).atan2(cr - sb * d2.sin()).to_degrees());
-            let d2 = d2.to_degrees().clamp(-90.0, 90.0);
+            let (ra2, d2) = crate::sphere::offset_deg(ra, dec, r, pa);
             prop_assert!(sep_deg(ra, dec, ra2, d2) <= r + 1e-9);
             let id = k.locate(ra2, d2).chunk_id;
             prop_assert!(cover.contains(&id), "point ({ra2}, {d2}) in chunk {id} missing from {cover:?}");

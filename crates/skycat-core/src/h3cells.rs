@@ -163,12 +163,7 @@ mod tests {
                 Err(e) => return Err(TestCaseError::fail(e.to_string())),
             };
             let r = r_arcsec / 3600.0 * f;
-            let (sb, cb) = dec.to_radians().sin_cos();
-            let (sr, cr) = r.to_radians().sin_cos();
-            let (sp, cp) = pa.to_radians().sin_cos();
-            let d2 = (sb * cr + cb * sr * cp).asin();
-            let ra2 = wrap_ra(ra + (sp * sr * cb).atan2(cr - sb * d2.sin()).to_degrees());
-            let d2 = d2.to_degrees().clamp(-90.0, 90.0);
+            let (ra2, d2) = crate::sphere::offset_deg(ra, dec, r, pa);
             prop_assert!(sep_deg(ra, dec, ra2, d2) <= r + 1e-9);
             let c = cell(ra2, d2, res).unwrap();
             prop_assert!(cover.contains(&c), "cell {c:x} of ({ra2}, {d2}) missing");

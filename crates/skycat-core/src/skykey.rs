@@ -93,20 +93,11 @@ pub fn ranges_sky_fraction(ranges: &[(i64, i64)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sphere::{sep_deg, wrap_ra};
+    use crate::sphere::sep_deg;
     use proptest::prelude::*;
 
     fn contains(ranges: &[(i64, i64)], k: i64) -> bool {
         ranges.iter().any(|&(a, b)| a <= k && k <= b)
-    }
-
-    fn point_at(ra: f64, dec: f64, r_deg: f64, pa: f64) -> (f64, f64) {
-        let (sb, cb) = dec.to_radians().sin_cos();
-        let (sr, cr) = r_deg.to_radians().sin_cos();
-        let (sp, cp) = pa.to_radians().sin_cos();
-        let d2 = (sb * cr + cb * sr * cp).asin();
-        let ra2 = wrap_ra(ra + (sp * sr * cb).atan2(cr - sb * d2.sin()).to_degrees());
-        (ra2, d2.to_degrees().clamp(-90.0, 90.0))
     }
 
     #[test]
@@ -159,7 +150,7 @@ mod tests {
             let ranges = key_ranges(ra, dec, r_arcsec, n);
             prop_assert!(!ranges.is_empty() && ranges.len() <= n);
             prop_assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0));
-            let (ra2, d2) = point_at(ra, dec, r_arcsec / 3600.0 * f, pa);
+            let (ra2, d2) = crate::sphere::offset_deg(ra, dec, r_arcsec / 3600.0 * f, pa);
             prop_assert!(sep_deg(ra, dec, ra2, d2) <= r_arcsec / 3600.0 + 1e-12);
             prop_assert!(contains(&ranges, sky_key(ra2, d2)), "({ra2}, {d2}) at {r_arcsec}\" not covered by {ranges:?}");
             prop_assert!(contains(&ranges, sky_key(ra, dec)));
@@ -171,7 +162,7 @@ mod tests {
             // Exactly on the rim: the hardest case for a cover.
             let r_arcsec = 10f64.powf(log_r);
             let ranges = key_ranges(ra, dec, r_arcsec, MAX_RANGES);
-            let (ra2, d2) = point_at(ra, dec, r_arcsec / 3600.0, pa);
+            let (ra2, d2) = crate::sphere::offset_deg(ra, dec, r_arcsec / 3600.0, pa);
             prop_assert!(contains(&ranges, sky_key(ra2, d2)));
         }
     }

@@ -133,6 +133,18 @@ pub fn position_angle_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     wrap_ra(y.atan2(x).to_degrees())
 }
 
+/// The point `dist_deg` away from (ra, dec) along position angle `pa_deg` (east of north): the
+/// "destination point" of spherical trigonometry. ra is wrapped to [0, 360), dec clamped to
+/// [-90, 90].
+pub fn offset_deg(ra: f64, dec: f64, dist_deg: f64, pa_deg: f64) -> (f64, f64) {
+    let (sb, cb) = dec.to_radians().sin_cos();
+    let (sr, cr) = dist_deg.to_radians().sin_cos();
+    let (sp, cp) = pa_deg.to_radians().sin_cos();
+    let d2 = (sb * cr + cb * sr * cp).clamp(-1.0, 1.0).asin();
+    let ra2 = ra + (sp * sr * cb).atan2(cr - sb * d2.sin()).to_degrees();
+    (wrap_ra(ra2), d2.to_degrees().clamp(-90.0, 90.0))
+}
+
 /// Range of declinations covered by a circle (spherical cap): exactly [dec - r, dec + r]
 /// clipped to the poles (a cap reaching past a pole contains it).
 pub fn cap_dec_range(dec: f64, radius_deg: f64) -> (f64, f64) {
@@ -298,14 +310,10 @@ mod tests {
                                                       (pa, r) in (0.0f64..360.0, 1e-4f64..30.0)) {
             // Walk r degrees along position angle pa from (a, b); the position angle back to
             // the destination must be pa again.
-            let (sb, cb) = b.to_radians().sin_cos();
-            let (sr, cr) = r.to_radians().sin_cos();
-            let (sp, cp) = pa.to_radians().sin_cos();
-            let dec2 = (sb * cr + cb * sr * cp).asin();
-            let ra2 = a.to_radians() + (sp * sr * cb).atan2(cr - sb * dec2.sin());
-            let got = position_angle_deg(a, b, ra2.to_degrees(), dec2.to_degrees());
+            let (ra2, dec2) = offset_deg(a, b, r, pa);
+            let got = position_angle_deg(a, b, ra2, dec2);
             prop_assert!(wrap_delta_ra(got - pa).abs() < 1e-6, "pa {pa} got {got}");
-            prop_assert!((sep_deg(a, b, ra2.to_degrees(), dec2.to_degrees()) - r).abs() < 1e-9);
+            prop_assert!((sep_deg(a, b, ra2, dec2) - r).abs() < 1e-9);
         }
 
         #[test]
@@ -313,17 +321,12 @@ mod tests {
                                                     r in 1e-4f64..20.0, pa in 0.0f64..360.0) {
             let (lo, hi) = cap_dec_range(dec0, r);
             // A point on the cap's rim along position angle pa.
-            let (sb, cb) = dec0.to_radians().sin_cos();
-            let (sr, cr) = r.to_radians().sin_cos();
-            let (sp, cp) = pa.to_radians().sin_cos();
-            let dec2 = (sb * cr + cb * sr * cp).asin();
-            let dra = (sp * sr * cb).atan2(cr - sb * dec2.sin()).to_degrees();
-            let dec2 = dec2.to_degrees();
+            let (ra2, dec2) = offset_deg(ra0, dec0, r, pa);
             prop_assert!(dec2 >= lo - 1e-9 && dec2 <= hi + 1e-9);
             if let Some(w) = cap_ra_half_width(dec0, r) {
-                prop_assert!(wrap_delta_ra(dra).abs() <= w + 1e-9, "dra {dra} w {w}");
+                let dra = wrap_delta_ra(ra2 - ra0);
+                prop_assert!(dra.abs() <= w + 1e-9, "dra {dra} w {w}");
             }
-            let _ = ra0;
         }
 
         #[test]

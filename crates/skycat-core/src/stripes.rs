@@ -179,10 +179,7 @@ mod tests {
             prop_assert!(got.windows(2).all(|w| w[1] == w[0] + 1));
             // A point inside the circle (fraction f of the radius along pa).
             let r = r_arcsec / 3600.0 * f;
-            let (sb, cb) = dec.to_radians().sin_cos();
-            let (sr, cr) = r.to_radians().sin_cos();
-            let d2 = (sb * cr + cb * sr * pa.to_radians().cos()).asin().to_degrees();
-            let d2 = d2.clamp(-90.0, 90.0);
+            let (_, d2) = crate::sphere::offset_deg(0.0, dec, r, pa);
             prop_assert!(got.contains(&s.stripe_of(d2)), "dec {d2} stripe {} not in {got:?}", s.stripe_of(d2));
         }
     }

@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use skycat_core::sphere::{wrap_ra, DEG_PER_ARCSEC};
+use skycat_core::sphere::DEG_PER_ARCSEC;
 
 /// One simulated source: id, position (deg) and 1-sigma errors (arcsec, ra error times cos dec).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,15 +26,7 @@ pub fn uniform_point(r: &mut impl Rng) -> (f64, f64) {
     (ra, dec)
 }
 
-/// The point `dist_deg` away from (ra, dec) along position angle `pa_deg`.
-pub fn offset(ra: f64, dec: f64, dist_deg: f64, pa_deg: f64) -> (f64, f64) {
-    let (sb, cb) = dec.to_radians().sin_cos();
-    let (sr, cr) = dist_deg.to_radians().sin_cos();
-    let (sp, cp) = pa_deg.to_radians().sin_cos();
-    let d2 = (sb * cr + cb * sr * cp).clamp(-1.0, 1.0).asin();
-    let ra2 = ra + (sp * sr * cb).atan2(cr - sb * d2.sin()).to_degrees();
-    (wrap_ra(ra2), d2.to_degrees())
-}
+pub use skycat_core::sphere::offset_deg as offset;
 
 fn source(id: i64, (ra, dec): (f64, f64), r: &mut impl Rng) -> SimSource {
     // Errors of a survey's faint-to-bright sources: 0.02 .. 0.3 arcsec.

@@ -24,8 +24,8 @@ pub fn greedy(pairs: &[Pair], left: &[Source], right: &[Source]) -> Vec<Pair> {
     order.sort_by(|a, b| {
         a.sep_arcsec
             .total_cmp(&b.sep_arcsec)
-            .then(left[a.left as usize].id.cmp(&left[b.left as usize].id))
-            .then(right[a.right as usize].id.cmp(&right[b.right as usize].id))
+            .then_with(|| left[a.left as usize].id.cmp(&left[b.left as usize].id))
+            .then_with(|| right[a.right as usize].id.cmp(&right[b.right as usize].id))
     });
     let mut left_taken = vec![false; left.len()];
     let mut right_taken = vec![false; right.len()];

@@ -101,12 +101,13 @@ impl Control<'_> {
     }
 }
 
-/// Every pair within `radius_arcsec`, sorted by (left input order, sep, right id).
-pub fn candidate_pairs(left: &[Source], right: &[Source], radius_arcsec: f64, ctl: &Control) -> SkyResult<Vec<Pair>> {
+/// Every pair within `radius_arcsec`, grouped by left point and sorted by (sep, right id)
+/// within a group.
+pub fn candidate_pairs(left: &[Source], index: &zones::ZoneIndex, ctl: &Control) -> SkyResult<Vec<Pair>> {
+    let right = index.right();
     if left.is_empty() || right.is_empty() {
         return Ok(vec![]);
     }
-    let index = zones::ZoneIndex::new(right, radius_arcsec);
     // Visit left points in the index's own (zone, ra) order: consecutive searches then touch
     // the same part of the index, which keeps it in cache (2-3x faster than input order).
     let order = index.visit_order(left);
@@ -136,19 +137,24 @@ pub fn candidate_pairs(left: &[Source], right: &[Source], radius_arcsec: f64, ct
         }
         pairs.extend(found.into_iter().flatten());
     }
-    // Left input order, and (sep, right id) within a left: the order `rank` counts in.
-    pairs.par_sort_unstable_by(|a, b| {
-        a.left
-            .cmp(&b.left)
-            .then(a.sep_arcsec.total_cmp(&b.sep_arcsec))
-            .then(right[a.right as usize].id.cmp(&right[b.right as usize].id))
-            .then(a.right.cmp(&b.right))
-    });
+    // Each left's pairs are contiguous (one task handles a left point from start to end):
+    // order them by (sep, right id), the order `rank` counts in. There is no global sort: rows
+    // come out in the index's visit order, which the SQL contract leaves open.
+    for group in pairs.chunk_by_mut(|a, b| a.left == b.left) {
+        if group.len() > 1 {
+            group.sort_unstable_by(|a, b| {
+                a.sep_arcsec
+                    .total_cmp(&b.sep_arcsec)
+                    .then_with(|| right[a.right as usize].id.cmp(&right[b.right as usize].id))
+                    .then_with(|| a.right.cmp(&b.right))
+            });
+        }
+    }
     Ok(pairs)
 }
 
-/// The whole cross-match: candidates, then the mode's selection. Rows are ordered by left
-/// input order, then rank.
+/// The whole cross-match: candidates, then the mode's selection. Rows of one left id are
+/// consecutive and in rank order; the order of left ids is unspecified.
 ///
 /// `use_errors`: both inputs have error columns, so `optimal` uses the Gaussian NLL cost.
 pub fn crossmatch(
@@ -160,7 +166,20 @@ pub fn crossmatch(
     ctl: &Control,
 ) -> SkyResult<Vec<MatchRow>> {
     validate::positive("radius_arcsec", "arcseconds", radius_arcsec)?;
-    let pairs = candidate_pairs(left, right, radius_arcsec, ctl)?;
+    crossmatch_indexed(left, &zones::ZoneIndex::new(right, radius_arcsec), mode, use_errors, ctl)
+}
+
+/// [`crossmatch`] against a right side already indexed (the index can be built while the left
+/// input is still being read).
+pub fn crossmatch_indexed(
+    left: &[Source],
+    index: &zones::ZoneIndex,
+    mode: Mode,
+    use_errors: bool,
+    ctl: &Control,
+) -> SkyResult<Vec<MatchRow>> {
+    let (right, radius_arcsec) = (index.right(), index.radius_arcsec());
+    let pairs = candidate_pairs(left, index, ctl)?;
     if ctl.cancelled() {
         return Err(SkyError::Cancelled);
     }

@@ -43,18 +43,15 @@ impl<'a> ZoneIndex<'a> {
     pub fn new(right: &'a [Source], radius_arcsec: f64) -> Self {
         let radius_deg = radius_arcsec * DEG_PER_ARCSEC;
         let zone_height = radius_deg.max(MIN_ZONE_HEIGHT_DEG);
-        let mut entries: Vec<Entry> = right
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Entry {
-                zone: zone_of(s.dec, zone_height),
-                ra: s.ra,
-                index: i as u32,
-                v: UnitVector::from_radec(s.ra, s.dec),
+        // Sort compact integer keys, then build the 40-byte entries once, in order.
+        let order = sorted_by_zone_and_ra(right, zone_height);
+        let entries: Vec<Entry> = order
+            .par_iter()
+            .map(|&i| {
+                let s = &right[i as usize];
+                Entry { zone: zone_of(s.dec, zone_height), ra: s.ra, index: i, v: UnitVector::from_radec(s.ra, s.dec) }
             })
             .collect();
-        entries
-            .par_sort_unstable_by(|a, b| a.zone.cmp(&b.zone).then(a.ra.total_cmp(&b.ra)).then(a.index.cmp(&b.index)));
         // zone_starts[z] = first entry of zone z; zone_starts[z + 1] ends it.
         let n_zones = zone_of(90.0, zone_height) as usize + 1;
         let mut zone_starts = vec![0u32; n_zones + 1];
@@ -70,12 +67,18 @@ impl<'a> ZoneIndex<'a> {
         ZoneIndex { right, entries, zone_starts, zone_height, radius_arcsec, radius_deg, chord2_max }
     }
 
+    /// The indexed points.
+    pub fn right(&self) -> &'a [Source] {
+        self.right
+    }
+
+    pub fn radius_arcsec(&self) -> f64 {
+        self.radius_arcsec
+    }
+
     /// Indexes of `points` sorted the way the index is: by zone, then right ascension.
     pub fn visit_order(&self, points: &[Source]) -> Vec<u32> {
-        let mut keyed: Vec<(i32, f64, u32)> =
-            points.iter().enumerate().map(|(i, s)| (zone_of(s.dec, self.zone_height), s.ra, i as u32)).collect();
-        keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-        keyed.into_iter().map(|k| k.2).collect()
+        sorted_by_zone_and_ra(points, self.zone_height)
     }
 
     /// Calls `found(right index, separation in arcsec)` for every right point within the
@@ -116,6 +119,18 @@ impl<'a> ZoneIndex<'a> {
             }
         }
     }
+}
+
+/// Indexes of `points` sorted by (zone, ra, index). The key packs the zone above the bits of
+/// ra, whose IEEE order equals numeric order for ra in [0, 360), so the sort compares integers.
+fn sorted_by_zone_and_ra(points: &[Source], zone_height: f64) -> Vec<u32> {
+    let mut keyed: Vec<(u128, u32)> = points
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| (((zone_of(s.dec, zone_height) as u128) << 64) | s.ra.to_bits() as u128, i as u32))
+        .collect();
+    keyed.par_sort_unstable();
+    keyed.into_iter().map(|k| k.1).collect()
 }
 
 fn zone_of(dec: f64, h: f64) -> i32 {
