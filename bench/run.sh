@@ -4,6 +4,7 @@
 #   BENCH=geometry|crossmatch   run one suite (default: all)
 #   BENCH_ROWS=N                rows of the geometry SQL table (default 1,000,000)
 #   BENCH_SCALE=F               size factor of the cross-match suite (default 1.0: 1M x 1M, 10M cone table)
+#   BENCH_PARTS=bulk,cone,association   cross-match parts to re-run (the others reuse their last results)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"

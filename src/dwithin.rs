@@ -3,8 +3,8 @@
 //! `dwithin(ra1, dec1, ra2, dec2, r)` is an exact test. Its planner support function
 //! (src/planner.rs) rewrites it, when one argument pair is a table's columns covered by an
 //! index on `skycat.sky_key(ra, dec)`, into
-//!   (sky_key(ra_i, dec_i) BETWEEN sky_key_range_lo(ra_o, dec_o, r, 0) AND ..._hi(..., 0)
-//!    OR ... one arm per range slot ...)
+//!   (sky_key(ra_i, dec_i) BETWEEN sky_key_range_lo(ra_o, dec_o, r, 0, n) AND ..._hi(..., 0, n)
+//!    OR ... one arm per range slot, n of them (4, or 16 for cones wider than 10") ...)
 //!   AND dwithin_exact(ra1, dec1, ra2, dec2, r)
 //! which PostgreSQL runs as a BitmapOr of index scans, parameterised by the other side in joins.
 
@@ -42,33 +42,34 @@ scalar_fn! {
 
 /// Bound `upper` (false: lower) of range `slot` of the cover of a cone; empty slots are the
 /// empty range [1, 0].
-fn range_bound(function: &str, ra: f64, dec: f64, radius_arcsec: f64, slot: i32, upper: bool) -> i64 {
+fn range_bound(function: &str, ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: i32, upper: bool) -> i64 {
     let (ra, dec) = position(function, "ra", ra, "dec", dec);
     let r = radius_or_zero(function, radius_arcsec);
-    skykey::range_bound(ra, dec, r, slot, upper)
+    let n = validate::int_in_range("n_slots", 1, 1024, n_slots as i64).or_sql_error(function) as usize;
+    skykey::range_bound(ra, dec, r, slot, n, upper)
 }
 
 scalar_fn! {
     /// Lower bound of key range `slot` of a cone's cover (used by dwithin's index condition).
     sql_name = "sky_key_range_lo";
-    sql = "CREATE FUNCTION sky_key_range_lo(ra float8, \"dec\" float8, radius_arcsec float8, slot int) RETURNS bigint
+    sql = "CREATE FUNCTION sky_key_range_lo(ra float8, \"dec\" float8, radius_arcsec float8, slot int, n_slots int) RETURNS bigint
            IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_range_lo';
-           COMMENT ON FUNCTION sky_key_range_lo(float8, float8, float8, int) IS
-             'Internal: lower sky_key bound of range slot (0-based) covering the cone; empty slots are [1, 0].';";
-    fn sky_key_range_lo(ra: f64, dec: f64, radius_arcsec: f64, slot: i32) -> i64 {
-        range_bound("sky_key_range_lo", ra, dec, radius_arcsec, slot, false)
+           COMMENT ON FUNCTION sky_key_range_lo(float8, float8, float8, int, int) IS
+             'Internal: lower sky_key bound of range slot (0-based) of the n_slots-range cover of the cone; empty slots are [1, 0].';";
+    fn sky_key_range_lo(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: i32) -> i64 {
+        range_bound("sky_key_range_lo", ra, dec, radius_arcsec, slot, n_slots, false)
     }
 }
 
 scalar_fn! {
     /// Upper bound of key range `slot` of a cone's cover.
     sql_name = "sky_key_range_hi";
-    sql = "CREATE FUNCTION sky_key_range_hi(ra float8, \"dec\" float8, radius_arcsec float8, slot int) RETURNS bigint
+    sql = "CREATE FUNCTION sky_key_range_hi(ra float8, \"dec\" float8, radius_arcsec float8, slot int, n_slots int) RETURNS bigint
            IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_range_hi';
-           COMMENT ON FUNCTION sky_key_range_hi(float8, float8, float8, int) IS
-             'Internal: upper sky_key bound of range slot (0-based) covering the cone; empty slots are [1, 0].';";
-    fn sky_key_range_hi(ra: f64, dec: f64, radius_arcsec: f64, slot: i32) -> i64 {
-        range_bound("sky_key_range_hi", ra, dec, radius_arcsec, slot, true)
+           COMMENT ON FUNCTION sky_key_range_hi(float8, float8, float8, int, int) IS
+             'Internal: upper sky_key bound of range slot (0-based) of the n_slots-range cover of the cone; empty slots are [1, 0].';";
+    fn sky_key_range_hi(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: i32) -> i64 {
+        range_bound("sky_key_range_hi", ra, dec, radius_arcsec, slot, n_slots, true)
     }
 }
 

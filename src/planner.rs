@@ -15,11 +15,11 @@ use std::ffi::CString;
 
 use pgrx::pg_sys;
 use pgrx::pg_sys::{Datum, Node, NodeTag, Oid};
-use skycat_core::skykey::{self, MAX_RANGES};
+use skycat_core::skykey;
 use skycat_core::sphere::{wrap_ra, DEG_PER_ARCSEC};
 
 /// PostgreSQL's selectivity of `key >= $lo AND key <= $hi` with non-constant bounds is
-/// DEFAULT_RANGE_INEQ_SEL (0.005) per arm; the OR of the arms is 1 - (1 - 0.005)^MAX_RANGES.
+/// DEFAULT_RANGE_INEQ_SEL (0.005) per arm; the OR of n arms is 1 - (1 - 0.005)^n.
 /// The rewritten clause multiplies that in, so the exact test divides it back out.
 const DEFAULT_RANGE_INEQ_SEL: f64 = 0.005;
 
@@ -200,8 +200,9 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
             return std::ptr::null_mut();
         }
         let sky_key = skycat_func("sky_key", &[f8, f8]);
-        let lo_fn = skycat_func("sky_key_range_lo", &[f8, f8, f8, pg_sys::INT4OID]);
-        let hi_fn = skycat_func("sky_key_range_hi", &[f8, f8, f8, pg_sys::INT4OID]);
+        let i4 = pg_sys::INT4OID;
+        let lo_fn = skycat_func("sky_key_range_lo", &[f8, f8, f8, i4, i4]);
+        let hi_fn = skycat_func("sky_key_range_hi", &[f8, f8, f8, i4, i4]);
         let exact = skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]);
         if [sky_key, lo_fn, hi_fn, exact].contains(&Oid::INVALID) {
             return std::ptr::null_mut();
@@ -216,22 +217,63 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
             (None, None) => return std::ptr::null_mut(),
         };
         let key = func(sky_key, pg_sys::INT8OID, &[copy(args[inner.0]), copy(args[inner.1])]);
-        let mut arms = Vec::with_capacity(MAX_RANGES);
-        for slot in 0..MAX_RANGES as i32 {
-            let bound_args = |_: ()| [copy(args[outer.0]), copy(args[outer.1]), copy(args[4]), int4_const(slot)];
-            let lo = func(lo_fn, pg_sys::INT8OID, &bound_args(()));
-            let hi = func(hi_fn, pg_sys::INT8OID, &bound_args(()));
-            arms.push(bool_expr(
+        // Wide cones get more, finer ranges; matching radii and radii only known at run time get
+        // MAX_RANGES (the bound functions are told which).
+        let constant_centre = const_f64(args[outer.0]).is_some() && const_f64(args[outer.1]).is_some();
+        let n_slots = skykey::slots_for(const_f64(args[4]), constant_centre);
+        let arm = |lo: *mut Node, hi: *mut Node| {
+            bool_expr(
                 pg_sys::BoolExprType::AND_EXPR,
                 &[
                     int8_op(pg_sys::BTGreaterEqualStrategyNumber, copy(key), lo),
                     int8_op(pg_sys::BTLessEqualStrategyNumber, copy(key), hi),
                 ],
-            ));
+            )
+        };
+        let mut arms = Vec::with_capacity(n_slots);
+        if let Some(ranges) = constant_cone(&args, outer, n_slots) {
+            // A constant cone: the ranges themselves, as constants. The planner then estimates
+            // them from the index statistics (no default guesses, so no needless JIT on a big
+            // table) and EXPLAIN shows the key ranges.
+            for (lo, hi) in ranges {
+                arms.push(arm(int8_const(lo), int8_const(hi)));
+            }
+        } else {
+            for slot in 0..n_slots as i32 {
+                let bound_args = |_: ()| {
+                    [
+                        copy(args[outer.0]),
+                        copy(args[outer.1]),
+                        copy(args[4]),
+                        int4_const(slot),
+                        int4_const(n_slots as i32),
+                    ]
+                };
+                arms.push(arm(
+                    func(lo_fn, pg_sys::INT8OID, &bound_args(())),
+                    func(hi_fn, pg_sys::INT8OID, &bound_args(())),
+                ));
+            }
         }
         let ranges = bool_expr(pg_sys::BoolExprType::OR_EXPR, &arms);
         let recheck = func(exact, pg_sys::BOOLOID, &args.iter().map(|&a| copy(a)).collect::<Vec<_>>());
         bool_expr(pg_sys::BoolExprType::AND_EXPR, &[ranges, recheck])
+    }
+}
+
+unsafe fn int8_const(v: i64) -> *mut Node {
+    unsafe { pg_sys::makeConst(pg_sys::INT8OID, -1, Oid::INVALID, 8, Datum::from(v as usize), false, true).cast() }
+}
+
+/// The key ranges of the cone (args[outer.0], args[outer.1], args[4]) when all three are valid
+/// constants (invalid ones are left to the run-time functions, which raise the error).
+unsafe fn constant_cone(args: &[*mut Node], outer: (usize, usize), n_slots: usize) -> Option<Vec<(i64, i64)>> {
+    unsafe {
+        let (ra, dec, r) = (const_f64(args[outer.0])?, const_f64(args[outer.1])?, const_f64(args[4])?);
+        if !ra.is_finite() || !(-90.0..=90.0).contains(&dec) || !r.is_finite() || r < 0.0 {
+            return None;
+        }
+        Some(skykey::key_ranges(wrap_ra(ra), dec, r, n_slots))
     }
 }
 
@@ -266,9 +308,9 @@ unsafe fn selectivity(req: &pg_sys::SupportRequestSelectivity) -> Option<f64> {
         let cone = |a: usize, b: usize| Some((const_f64(args[a])?, const_f64(args[b])?));
         let already = match cone(2, 3).or_else(|| cone(0, 1)) {
             Some((ra, dec)) if dec.abs() <= 90.0 && ra.is_finite() => {
-                skykey::ranges_sky_fraction(&skykey::key_ranges(wrap_ra(ra), dec, r, MAX_RANGES))
+                skykey::ranges_sky_fraction(&skykey::key_ranges(wrap_ra(ra), dec, r, skykey::slots_for(Some(r), true)))
             }
-            _ => 1.0 - (1.0 - DEFAULT_RANGE_INEQ_SEL).powi(MAX_RANGES as i32),
+            _ => 1.0 - (1.0 - DEFAULT_RANGE_INEQ_SEL).powi(skykey::slots_for(Some(r), false) as i32),
         };
         Some((circle / already.max(circle)).clamp(1e-15, 1.0))
     }

@@ -16,8 +16,25 @@ use crate::sphere::DEG_PER_ARCSEC;
 pub const KEY_DEPTH: u8 = 29;
 /// Number of depth-29 cells: keys are in [0, KEY_COUNT).
 pub const KEY_COUNT: i64 = 12 << (2 * KEY_DEPTH as i64);
-/// How many ranges the index condition of `dwithin` holds (its BitmapOr arms).
+/// How many ranges the index condition of `dwithin` holds (its BitmapOr arms) for matching
+/// radii, where every probe is one outer row of a join and a few extra candidates cost less
+/// than more index scans.
 pub const MAX_RANGES: usize = 4;
+/// Ranges for constant cone searches wider than [`WIDE_CONE_ARCSEC`]: the cover then shrinks
+/// from ~12x to ~5x the circle's area, i.e. a third of the heap pages to read on a big table.
+/// (Joins keep [`MAX_RANGES`]: every outer row pays for every range, and PostgreSQL's default
+/// estimate for run-time ranges would make more of them look too expensive to use the index.)
+pub const WIDE_MAX_RANGES: usize = 16;
+pub const WIDE_CONE_ARCSEC: f64 = 10.0;
+
+/// The number of index-condition ranges `dwithin` uses, given the radius if it is known at
+/// planning time and whether the centre is a constant (a cone search) or the other side of a join.
+pub fn slots_for(radius_arcsec: Option<f64>, constant_centre: bool) -> usize {
+    match radius_arcsec {
+        Some(r) if constant_centre && r > WIDE_CONE_ARCSEC => WIDE_MAX_RANGES,
+        _ => MAX_RANGES,
+    }
+}
 
 /// Margin added to the radius before covering, so points a rounding error outside a cell
 /// boundary are never missed (the exact test runs afterwards anyway).
@@ -41,7 +58,10 @@ pub fn key_ranges(ra: f64, dec: f64, radius_arcsec: f64, max_ranges: usize) -> V
     // Start where cells are about twice the radius, so that one cover usually fits (each
     // cdshealpix cover costs a few microseconds), and coarsen until it does.
     let cell0 = 58.63f64.to_radians();
-    let mut depth = ((cell0 / (START_CELLS_PER_RADIUS * r)).log2().floor() as i64).clamp(0, KEY_DEPTH as i64) as u8;
+    // More ranges allowed: start finer (each depth quarters the cells).
+    let finer = ((max_ranges as f64 / MAX_RANGES as f64).log2() / 2.0).floor().max(0.0) as i64;
+    let mut depth =
+        ((cell0 / (START_CELLS_PER_RADIUS * r)).log2().floor() as i64 + finer).clamp(0, KEY_DEPTH as i64) as u8;
     loop {
         let bmoc = cdshealpix::nested::cone_coverage_approx(depth, ra.to_radians(), dec.to_radians(), r);
         let shift = 2 * (KEY_DEPTH - depth) as u32;
@@ -57,8 +77,8 @@ pub fn key_ranges(ra: f64, dec: f64, radius_arcsec: f64, max_ranges: usize) -> V
     }
 }
 
-/// The last cone covered (its ra, dec, radius bits) and its ranges.
-type CachedCover = Option<([u64; 3], Vec<(i64, i64)>)>;
+/// The last cone covered (its ra, dec, radius bits and slot count) and its ranges.
+type CachedCover = Option<([u64; 4], Vec<(i64, i64)>)>;
 
 thread_local! {
     /// The last cone covered on this thread: every bound function of one probe asks for the
@@ -66,14 +86,14 @@ thread_local! {
     static LAST_COVER: std::cell::RefCell<CachedCover> = const { std::cell::RefCell::new(None) };
 }
 
-/// Bound of range `slot` of the [`MAX_RANGES`]-range cover of a cone: the lower bound, or the
+/// Bound of range `slot` of the `n_slots`-range cover of a cone: the lower bound, or the
 /// upper one when `upper`. Slots past the last range are the empty range [1, 0].
-pub fn range_bound(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, upper: bool) -> i64 {
-    let key = [ra.to_bits(), dec.to_bits(), radius_arcsec.to_bits()];
+pub fn range_bound(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: usize, upper: bool) -> i64 {
+    let key = [ra.to_bits(), dec.to_bits(), radius_arcsec.to_bits(), n_slots as u64];
     LAST_COVER.with(|c| {
         let mut c = c.borrow_mut();
         if c.as_ref().map(|(k, _)| *k != key).unwrap_or(true) {
-            *c = Some((key, key_ranges(ra, dec, radius_arcsec, MAX_RANGES)));
+            *c = Some((key, key_ranges(ra, dec, radius_arcsec, n_slots.max(1))));
         }
         let ranges = &c.as_ref().expect("just filled").1;
         match (usize::try_from(slot).ok().and_then(|s| ranges.get(s)), upper) {
@@ -104,15 +124,21 @@ mod tests {
     fn range_bounds_list_the_cover_then_empty_slots() {
         let ranges = key_ranges(33.0, -12.0, 5.0, MAX_RANGES);
         for slot in 0..MAX_RANGES as i32 + 2 {
-            let (lo, hi) = (range_bound(33.0, -12.0, 5.0, slot, false), range_bound(33.0, -12.0, 5.0, slot, true));
+            let (lo, hi) = (
+                range_bound(33.0, -12.0, 5.0, slot, MAX_RANGES, false),
+                range_bound(33.0, -12.0, 5.0, slot, MAX_RANGES, true),
+            );
             match ranges.get(slot as usize) {
                 Some(&r) => assert_eq!((lo, hi), r),
                 None => assert!(lo > hi, "slot {slot} must be empty"),
             }
         }
         // another cone replaces the cached one
-        assert_eq!(range_bound(10.0, 10.0, 1.0, 0, false), key_ranges(10.0, 10.0, 1.0, MAX_RANGES)[0].0);
-        assert_eq!(range_bound(10.0, 10.0, 1.0, -1, false), 1);
+        assert_eq!(range_bound(10.0, 10.0, 1.0, 0, MAX_RANGES, false), key_ranges(10.0, 10.0, 1.0, MAX_RANGES)[0].0);
+        assert_eq!(range_bound(10.0, 10.0, 1.0, -1, MAX_RANGES, false), 1);
+        // a different slot count is a different cover
+        let wide = key_ranges(10.0, 10.0, 600.0, WIDE_MAX_RANGES);
+        assert_eq!(range_bound(10.0, 10.0, 600.0, 5, WIDE_MAX_RANGES, true), wide.get(5).map(|r| r.1).unwrap_or(0));
     }
 
     #[test]
@@ -145,7 +171,7 @@ mod tests {
         #[test]
         fn cover_contains_every_point_within_the_radius(ra in 0.0f64..360.0, dec in -90.0f64..=90.0,
                                                         log_r in -3.0f64..4.0, pa in 0.0f64..360.0,
-                                                        f in 0.0f64..=1.0, n in 1usize..9) {
+                                                        f in 0.0f64..=1.0, n in 1usize..40) {
             let r_arcsec = 10f64.powf(log_r);
             let ranges = key_ranges(ra, dec, r_arcsec, n);
             prop_assert!(!ranges.is_empty() && ranges.len() <= n);
