@@ -8,9 +8,11 @@ pub mod crossmatch;
 pub mod error;
 pub mod h3cells;
 pub mod healpix;
+pub mod photometry;
 pub mod skykey;
 pub mod sphere;
 pub mod stripes;
 pub mod validate;
+pub mod wcs;
 
 pub use error::{SkyError, SkyResult};
