@@ -28,3 +28,14 @@ fn raise(function: &str, e: &SkyError) -> ! {
     ereport!(PgLogLevel::ERROR, code, format!("skycat.{function}: {e}"));
     unreachable!("ereport(ERROR) does not return")
 }
+
+/// Raises 22P02 (invalid_text_representation) for bad text input of a skycat type, naming
+/// the keyword at fault.
+pub fn invalid_text(type_name: &str, detail: &str) -> ! {
+    ereport!(
+        PgLogLevel::ERROR,
+        PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+        format!("invalid input syntax for type skycat.{type_name}: {detail}")
+    );
+    unreachable!("ereport(ERROR) does not return")
+}

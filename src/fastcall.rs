@@ -11,7 +11,7 @@
 
 use pgrx::pg_sys::Datum;
 
-/// A by-value argument read from its Datum.
+/// An argument read from its Datum (by-value scalars, or the decoded form of a skycat type).
 pub trait FromArg {
     fn from_arg(d: Datum) -> Self;
 }
@@ -38,35 +38,50 @@ impl FromArg for i64 {
     }
 }
 
-/// A by-value result turned into a Datum.
+/// A result turned into a Datum. `fcinfo` is the call's, for results that set `isnull` or
+/// build a composite of the declared result type (see [`crate::sqltypes`]).
 pub trait IntoRet {
-    fn into_ret(self) -> Datum;
+    fn into_ret(self, fcinfo: pgrx::pg_sys::FunctionCallInfo) -> Datum;
+}
+
+impl IntoRet for Option<f64> {
+    #[inline]
+    fn into_ret(self, fcinfo: pgrx::pg_sys::FunctionCallInfo) -> Datum {
+        match self {
+            Some(v) => v.into_ret(fcinfo),
+            None => {
+                // SAFETY: fcinfo is the live call frame PostgreSQL passed in.
+                unsafe { (*fcinfo).isnull = true };
+                Datum::from(0usize)
+            }
+        }
+    }
 }
 
 impl IntoRet for f64 {
     #[inline]
-    fn into_ret(self) -> Datum {
+    fn into_ret(self, _fcinfo: pgrx::pg_sys::FunctionCallInfo) -> Datum {
         Datum::from(self.to_bits() as usize)
     }
 }
 
 impl IntoRet for i32 {
     #[inline]
-    fn into_ret(self) -> Datum {
+    fn into_ret(self, _fcinfo: pgrx::pg_sys::FunctionCallInfo) -> Datum {
         Datum::from(self as isize as usize)
     }
 }
 
 impl IntoRet for i64 {
     #[inline]
-    fn into_ret(self) -> Datum {
+    fn into_ret(self, _fcinfo: pgrx::pg_sys::FunctionCallInfo) -> Datum {
         Datum::from(self as usize)
     }
 }
 
 impl IntoRet for bool {
     #[inline]
-    fn into_ret(self) -> Datum {
+    fn into_ret(self, _fcinfo: pgrx::pg_sys::FunctionCallInfo) -> Datum {
         Datum::from(self as usize)
     }
 }
@@ -106,7 +121,7 @@ macro_rules! scalar_fn {
                         args.next().expect("the SQL declaration has this argument").value,
                     );
                 )*
-                $crate::fastcall::IntoRet::into_ret(body($($arg),*))
+                $crate::fastcall::IntoRet::into_ret(body($($arg),*), fcinfo)
             }
 
             pgrx::extension_sql!($sql, name = $sql_name $(, requires = [$($req),*])?);

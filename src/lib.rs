@@ -3,6 +3,7 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod calibration;
 mod cancel;
 mod crossmatch;
 mod dwithin;
@@ -12,6 +13,7 @@ mod geometry;
 mod gucs;
 mod partitioning;
 mod planner;
+mod sqltypes;
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
@@ -23,6 +25,13 @@ pgrx::extension_sql_file!(
     "../sql/create_stripe_partitions.sql",
     name = "create_stripe_partitions",
     requires = [partitioning::stripe_bounds]
+);
+
+pgrx::extension_sql_file!(
+    "../sql/calibration.sql",
+    name = "calibration_procedures",
+    requires = ["calibration_types", "pixel_to_sky", "pixel_to_sky_cov", "nanojansky", "nanojansky_err",
+                "calibration_at", "calibration_err", "recalibrate", "recalibrate_err"]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -112,7 +112,7 @@ pub struct WcsError {
 
 impl std::fmt::Display for WcsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.keyword, self.detail)
+        write!(f, "{} {}", self.keyword, self.detail)
     }
 }
 
@@ -179,7 +179,7 @@ impl Wcs {
         }
         let det = cd[0][0] * cd[1][1] - cd[0][1] * cd[1][0];
         if !det.is_finite() || det == 0.0 {
-            return Err(bad("CD1_1", "the CD matrix (CDi_j, or CDELTi x PCi_j) must be finite and invertible"));
+            return Err(bad("CD1_1", "(the CD matrix, or CDELTi x PCi_j) must be finite and invertible"));
         }
         let (e0, n0) = east_north(crval[0], crval[1]);
         // FITS: the native longitude phi relates to the textbook gnomonic with phi_p = 180;
@@ -334,8 +334,8 @@ impl Wcs {
     /// Parses a JSON object of FITS header keywords. Unknown keywords (NAXIS, DATE-OBS, ...)
     /// are ignored, so a whole header can be passed; numbers may be JSON numbers or strings.
     pub fn from_json(text: &str) -> Result<Self, WcsError> {
-        let v: Value = serde_json::from_str(text).map_err(|e| bad("header", format!("not a JSON object ({e})")))?;
-        let obj = v.as_object().ok_or_else(|| bad("header", "not a JSON object of FITS keywords"))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| bad("header", format!("is not a JSON object ({e})")))?;
+        let obj = v.as_object().ok_or_else(|| bad("header", "is not a JSON object of FITS keywords"))?;
         Self::from_keywords(obj)
     }
 
@@ -364,23 +364,23 @@ impl Wcs {
             "RA---TAN" => false,
             "RA---TAN-SIP" => true,
             other => {
-                return Err(bad("CTYPE1", format!("unsupported \"{other}\" (skycat reads RA---TAN and RA---TAN-SIP)")))
+                return Err(bad("CTYPE1", format!("is \"{other}\", which skycat does not read (it reads RA---TAN and RA---TAN-SIP)")))
             }
         };
         let sip2 = match ctype2.as_str() {
             "DEC--TAN" => false,
             "DEC--TAN-SIP" => true,
             other => {
-                return Err(bad("CTYPE2", format!("unsupported \"{other}\" (skycat reads DEC--TAN and DEC--TAN-SIP)")))
+                return Err(bad("CTYPE2", format!("is \"{other}\", which skycat does not read (it reads DEC--TAN and DEC--TAN-SIP)")))
             }
         };
         if sip1 != sip2 {
-            return Err(bad("CTYPE2", format!("\"{ctype2}\" does not match CTYPE1 \"{ctype1}\"")));
+            return Err(bad("CTYPE2", format!("is \"{ctype2}\", which does not match CTYPE1 \"{ctype1}\"")));
         }
         for k in ["CUNIT1", "CUNIT2"] {
             if let Some(u) = text(k)? {
                 if u != "deg" {
-                    return Err(bad(k, format!("unsupported unit \"{u}\" (must be \"deg\")")));
+                    return Err(bad(k, format!("is \"{u}\"; only \"deg\" is supported")));
                 }
             }
         }
@@ -447,7 +447,7 @@ impl Wcs {
             (Some((a, b)), inv)
         } else {
             if get("A_ORDER").is_some() || get("B_ORDER").is_some() {
-                return Err(bad("CTYPE1", format!("\"{ctype1}\" has no -SIP suffix but A_ORDER/B_ORDER are given")));
+                return Err(bad("CTYPE1", format!("is \"{ctype1}\" (no -SIP suffix) but A_ORDER/B_ORDER are given")));
             }
             (None, None)
         };

@@ -3,6 +3,9 @@
 //!
 //! So far: skies of positions (uniform on the sphere, or clustered like galaxy groups and star
 //! clusters over a uniform background) and a second catalog of the same sky observed again
-//! with astrometric noise, with per-source errors: what a cross-match pairs up.
+//! with astrometric noise, with per-source errors: what a cross-match pairs up; raw per-tract
+//! source tables (instrumental fluxes, pixel centroids) with per-(visit, detector)
+//! calibrations and TAN-SIP WCSs: what calibration turns into a catalog.
 
 pub mod sky;
+pub mod tract;

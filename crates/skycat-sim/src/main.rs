@@ -3,13 +3,21 @@
 //!   skycat-sim sky --kind uniform --n 1000000 --seed 1 > left.csv
 //!   skycat-sim sky --kind clustered --n 1000000 --seed 1 --reobserve-seed 2 > right.csv
 //!
-//! Columns: id,ra,dec,ra_err_arcsec,dec_err_arcsec (no header unless --header).
+//!   skycat-sim tract-calibs --visits 3 --detectors 189 > calibs.csv
+//!   skycat-sim tract-raw --visits 3 --detectors 189 --per-detector 20000 > raw.csv
+//!
+//! Columns (no header unless --header):
+//!   sky:          id,ra,dec,ra_err_arcsec,dec_err_arcsec
+//!   tract-calibs: visit,detector,calib_mean,calib_err,wcs (the WCS as quoted JSON)
+//!   tract-raw:    source_id,visit,detector,x,y,x_err,y_err,psf_inst_flux,psf_inst_flux_err,
+//!                 ap_inst_flux,ap_inst_flux_err (failed measurements are NaN)
 
 use std::io::{BufWriter, Write};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use skycat_sim::sky::{self, SimSource};
+use skycat_sim::tract;
 
 #[derive(Parser)]
 #[command(name = "skycat-sim", version, about = "Deterministic survey simulator for skycat")]
@@ -65,9 +73,119 @@ enum Cmd {
         #[arg(long)]
         header: bool,
     },
+    /// Per-(visit, detector) calibrations of a simulated tract: photometric calibration and TAN-SIP WCS.
+    TractCalibs {
+        #[command(flatten)]
+        tract: TractArgs,
+        #[arg(long)]
+        header: bool,
+    },
+    /// Raw (uncalibrated) sources of a simulated tract, matching `tract-calibs` with the same arguments.
+    TractRaw {
+        #[command(flatten)]
+        tract: TractArgs,
+        #[arg(long, default_value_t = 10_000)]
+        per_detector: usize,
+        #[arg(long)]
+        header: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct TractArgs {
+    #[arg(long, default_value_t = 3)]
+    visits: usize,
+    #[arg(long, default_value_t = 189)]
+    detectors: usize,
+    #[arg(long, default_value_t = 1)]
+    visit0: i64,
+    #[arg(long, default_value_t = 150.0)]
+    ra: f64,
+    #[arg(long, default_value_t = 2.2)]
+    dec: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl TractArgs {
+    fn calibs(&self) -> Vec<tract::DetectorCalib> {
+        tract::calibs(self.visits, self.detectors, self.visit0, self.ra, self.dec, self.seed)
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{spinner}} writing {{pos}}/{{len}} {what} {{bar:40}} {{eta}}"))
+            .expect("valid template"),
+    );
+    bar
+}
+
+/// A float as CSV for COPY: shortest round-trip form, NaN as PostgreSQL spells it.
+fn csv_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v}")
+    }
 }
 
 fn main() -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    match Cli::parse().cmd {
+        Cmd::TractCalibs { tract, header } => {
+            if header {
+                writeln!(out, "visit,detector,calib_mean,calib_err,wcs")?;
+            }
+            for c in tract.calibs() {
+                let json = c.wcs.to_json().replace('"', "\"\"");
+                writeln!(out, "{},{},{},{},\"{json}\"", c.visit, c.detector, c.calib_mean, c.calib_err)?;
+            }
+            out.flush()
+        }
+        Cmd::TractRaw { tract, per_detector, header } => {
+            if header {
+                writeln!(
+                    out,
+                    "source_id,visit,detector,x,y,x_err,y_err,psf_inst_flux,psf_inst_flux_err,ap_inst_flux,ap_inst_flux_err"
+                )?;
+            }
+            let calibs = tract.calibs();
+            let bar = bar((calibs.len() * per_detector) as u64, "raw sources");
+            let mut result = Ok(());
+            tract::raw_sources(&calibs, per_detector, tract.seed.wrapping_add(1), |s| {
+                if result.is_err() {
+                    return;
+                }
+                result = writeln!(
+                    out,
+                    "{},{},{},{},{},{:.4},{:.4},{},{},{},{}",
+                    s.source_id,
+                    s.visit,
+                    s.detector,
+                    s.x,
+                    s.y,
+                    s.x_err,
+                    s.y_err,
+                    csv_f64(s.psf_inst_flux),
+                    csv_f64(s.psf_inst_flux_err),
+                    csv_f64(s.ap_inst_flux),
+                    csv_f64(s.ap_inst_flux_err)
+                );
+                if s.source_id % 100_000 == 0 {
+                    bar.set_position(s.source_id as u64);
+                }
+            });
+            bar.finish_and_clear();
+            result?;
+            out.flush()
+        }
+        Cmd::Sky { .. } => sky_main(out),
+    }
+}
+
+fn sky_main(mut out: impl Write) -> std::io::Result<()> {
     let Cmd::Sky {
         kind,
         n,
@@ -83,7 +201,10 @@ fn main() -> std::io::Result<()> {
         extra_sigma_arcsec,
         new_fraction,
         header,
-    } = Cli::parse().cmd;
+    } = Cli::parse().cmd
+    else {
+        unreachable!("sky_main is only called for the sky command")
+    };
     let mut rows: Vec<SimSource> = match kind {
         Kind::Uniform => sky::uniform(n, seed, id0),
         Kind::Clustered => sky::clustered(n, seed, id0, clusters, cluster_fraction),
@@ -97,7 +218,6 @@ fn main() -> std::io::Result<()> {
     bar.set_style(
         ProgressStyle::with_template("{spinner} writing {pos}/{len} rows {bar:40} {eta}").expect("valid template"),
     );
-    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     if header {
         writeln!(out, "id,ra,dec,ra_err_arcsec,dec_err_arcsec")?;
     }
