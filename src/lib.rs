@@ -30,8 +30,17 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/calibration.sql",
     name = "calibration_procedures",
-    requires = ["calibration_types", "pixel_to_sky", "pixel_to_sky_cov", "nanojansky", "nanojansky_err",
-                "calibration_at", "calibration_err", "recalibrate", "recalibrate_err"]
+    requires = [
+        "calibration_types",
+        "pixel_to_sky",
+        "pixel_to_sky_cov",
+        "nanojansky",
+        "nanojansky_err",
+        "calibration_at",
+        "calibration_err",
+        "recalibrate",
+        "recalibrate_err"
+    ]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -110,7 +110,11 @@ impl FromArg for CStringArg {
         // SAFETY: a cstring Datum is a NUL-terminated char pointer valid for the call.
         let s = unsafe { CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>()) };
         CStringArg(s.to_str().unwrap_or_else(|_| {
-            ereport!(PgLogLevel::ERROR, PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE, "skycat: input is not UTF-8");
+            ereport!(
+                PgLogLevel::ERROR,
+                PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+                "skycat: input is not UTF-8"
+            );
             unreachable!()
         }))
     }

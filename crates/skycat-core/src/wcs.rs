@@ -364,14 +364,20 @@ impl Wcs {
             "RA---TAN" => false,
             "RA---TAN-SIP" => true,
             other => {
-                return Err(bad("CTYPE1", format!("is \"{other}\", which skycat does not read (it reads RA---TAN and RA---TAN-SIP)")))
+                return Err(bad(
+                    "CTYPE1",
+                    format!("is \"{other}\", which skycat does not read (it reads RA---TAN and RA---TAN-SIP)"),
+                ))
             }
         };
         let sip2 = match ctype2.as_str() {
             "DEC--TAN" => false,
             "DEC--TAN-SIP" => true,
             other => {
-                return Err(bad("CTYPE2", format!("is \"{other}\", which skycat does not read (it reads DEC--TAN and DEC--TAN-SIP)")))
+                return Err(bad(
+                    "CTYPE2",
+                    format!("is \"{other}\", which skycat does not read (it reads DEC--TAN and DEC--TAN-SIP)"),
+                ))
             }
         };
         if sip1 != sip2 {
