@@ -50,6 +50,7 @@ test-e2e:
 
 # ---------------------------------------------------------------- demo
 demo: install
+	cargo build --release -p skycat-sim  # the demo's data generator
 	@$(CLUSTER) start demo >/dev/null
 	@. target/clusters/demo.env && psql -X -v ON_ERROR_STOP=1 -q -f demo/demo.sql
 	@. target/clusters/demo.env && echo && \
