@@ -311,7 +311,7 @@ impl ChebyshevField {
     /// Mean of the field over the box (afw's `PhotoCalib` computes calibrationMean this
     /// way): the integral of T_i over [-1, 1] is 0 for odd i and 2 / (1 - i^2) for even i.
     pub fn mean_over_box(&self) -> f64 {
-        let t_mean = |i: usize| if i % 2 == 1 { 0.0 } else { 1.0 / (1.0 - (i * i) as f64) };
+        let t_mean = |i: usize| if !i.is_multiple_of(2) { 0.0 } else { 1.0 / (1.0 - (i * i) as f64) };
         let mut s = 0.0;
         for j in 0..self.ny {
             for i in 0..self.nx {
@@ -336,7 +336,7 @@ pub(crate) fn f64s_to_bytes(v: &[f64]) -> Vec<u8> {
 }
 
 pub(crate) fn bytes_to_f64s(bytes: &[u8]) -> Option<Vec<f64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())
@@ -350,8 +350,8 @@ mod tests {
     #[test]
     fn error_propagation_matches_the_relative_error_form() {
         // afw writes it as |flux| * hypot(inst_err / inst, c_err / c) for inst != 0.
-        for &(i, ie, c, ce) in &[(1000.0, 30.0, 0.5, 0.01), (-20.0, 15.0, 2.0, 0.1), (1e6, 1e3, 3.0, 0.0)] {
-            let expect = (i * c as f64).abs() * (ie / i as f64).hypot(ce / c);
+        for &(i, ie, c, ce) in &[(1000.0f64, 30.0, 0.5f64, 0.01), (-20.0, 15.0, 2.0, 0.1), (1e6, 1e3, 3.0, 0.0)] {
+            let expect: f64 = (i * c).abs() * (ie / i).hypot(ce / c);
             assert_relative_eq!(nanojansky_err(i, ie, c, ce), expect, max_relative = 1e-14);
         }
         // Zero flux: only the instrumental error remains.
