@@ -8,6 +8,7 @@ pub mod crossmatch;
 pub mod error;
 pub mod h3cells;
 pub mod healpix;
+pub mod lightcurve;
 pub mod photometry;
 pub mod skykey;
 pub mod sphere;

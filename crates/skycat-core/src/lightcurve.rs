@@ -1,0 +1,383 @@
+//! Light-curve statistics: LSST's DiaObject summary fields (meas_base diaCalculationPlugins)
+//! as defined in SQL-API.md section 4, for one (object, band) light curve.
+//!
+//! The aggregate state is the list of used rows `[flux, flux_err, mjd]` (24 bytes per row):
+//! order statistics (percentiles, MAD), Stetson's iterative mean and the time-sorted slopes
+//! need the values, and partial states combine by concatenation. Everything else is computed
+//! once, in [`lc_stats`], at the end.
+//!
+//! A field whose value is undefined is `None` (SQL NULL), never NaN.
+
+/// One used row: flux, its error (> 0), and the time (may be NaN: then the row is used for
+/// everything but the time-based fields).
+pub type LcRow = [f64; 3];
+
+/// Whether a row is used: flux and error finite, error > 0.
+#[inline]
+pub fn is_used(flux: f64, flux_err: f64) -> bool {
+    flux.is_finite() && flux_err.is_finite() && flux_err > 0.0
+}
+
+/// The fields of the `lc_stats` composite, in its order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LcStats {
+    pub n: i64,
+    pub mean: Option<f64>,
+    pub mean_err: Option<f64>,
+    pub sigma: Option<f64>,
+    pub chi2: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mad: Option<f64>,
+    pub skew: Option<f64>,
+    pub p05: Option<f64>,
+    pub p25: Option<f64>,
+    pub p50: Option<f64>,
+    pub p75: Option<f64>,
+    pub p95: Option<f64>,
+    pub stetson_j: Option<f64>,
+    pub linear_slope: Option<f64>,
+    pub linear_intercept: Option<f64>,
+    pub max_slope: Option<f64>,
+    pub err_mean: Option<f64>,
+}
+
+impl LcStats {
+    /// The fields after `n`, in the composite's order.
+    pub fn float_fields(&self) -> [Option<f64>; 18] {
+        [
+            self.mean,
+            self.mean_err,
+            self.sigma,
+            self.chi2,
+            self.min,
+            self.max,
+            self.mad,
+            self.skew,
+            self.p05,
+            self.p25,
+            self.p50,
+            self.p75,
+            self.p95,
+            self.stetson_j,
+            self.linear_slope,
+            self.linear_intercept,
+            self.max_slope,
+            self.err_mean,
+        ]
+    }
+}
+
+/// `Some(v)` for a finite value, else `None`: undefined results are NULL, never NaN.
+#[inline]
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// numpy's default ("linear") percentile of sorted values, q in [0, 1].
+pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = pos - lo as f64;
+    if lo == hi {
+        sorted[lo]
+    } else {
+        // numpy's _lerp: a + (b - a) * t, with the symmetric form for t >= 0.5
+        let (a, b) = (sorted[lo], sorted[hi]);
+        if frac >= 0.5 {
+            b - (b - a) * (1.0 - frac)
+        } else {
+            a + (b - a) * frac
+        }
+    }
+}
+
+/// Weighted mean with weights `w`.
+fn weighted_mean(rows: &[LcRow], w: impl Fn(&LcRow) -> f64) -> f64 {
+    let (mut sw, mut swf) = (0.0, 0.0);
+    for r in rows {
+        let wi = w(r);
+        sw += wi;
+        swf += wi * r[0];
+    }
+    swf / sw
+}
+
+/// Stetson's (1996) iteratively re-weighted mean, as LSST's `_stetson_mean` (alpha = beta = 2,
+/// 20 iterations, tolerance 1e-6, the relative test divided by the new mean, signed).
+fn stetson_mean(rows: &[LcRow], start: f64) -> f64 {
+    let n = rows.len() as f64;
+    let n_factor = (n / (n - 1.0)).sqrt();
+    let mut mean = start;
+    for _ in 0..20 {
+        let m = mean;
+        let tmp = weighted_mean(rows, |r| {
+            let chi = (n_factor * (r[0] - m) / r[1]).abs();
+            (1.0 / (r[1] * r[1])) / (1.0 + (chi / 2.0) * (chi / 2.0))
+        });
+        let diff = (tmp - mean).abs();
+        mean = tmp;
+        if diff / mean < 1e-6 && diff < 1e-6 {
+            break;
+        }
+    }
+    mean
+}
+
+/// All the statistics of one light curve. `rows` are the used rows (see [`is_used`]) in any
+/// order; they are reordered in place.
+pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
+    let n = rows.len();
+    let mut s = LcStats { n: n as i64, ..LcStats::default() };
+    if n == 0 {
+        return s;
+    }
+    let nf = n as f64;
+
+    // Inverse-variance weighted mean and its error.
+    let sw: f64 = rows.iter().map(|r| 1.0 / (r[1] * r[1])).sum();
+    let mean = weighted_mean(rows, |r| 1.0 / (r[1] * r[1]));
+    s.mean = finite(mean);
+    s.mean_err = finite((1.0 / sw).sqrt());
+    s.chi2 = finite(rows.iter().map(|r| ((r[0] - mean) / r[1]).powi(2)).sum());
+    s.err_mean = finite(rows.iter().map(|r| r[1]).sum::<f64>() / nf);
+
+    // Central moments about the plain mean (two passes for accuracy).
+    let plain_mean = rows.iter().map(|r| r[0]).sum::<f64>() / nf;
+    let (mut m2, mut m3) = (0.0, 0.0);
+    for r in rows.iter() {
+        let d = r[0] - plain_mean;
+        m2 += d * d;
+        m3 += d * d * d;
+    }
+    if n >= 2 {
+        s.sigma = finite((m2 / (nf - 1.0)).sqrt());
+    }
+    if n >= 3 && m2 > 0.0 {
+        // pandas' bias-corrected G1 from the biased moments.
+        let (b2, b3) = (m2 / nf, m3 / nf);
+        s.skew = finite((nf * (nf - 1.0)).sqrt() / (nf - 2.0) * b3 / b2.powf(1.5));
+    }
+
+    // Order statistics.
+    let mut fluxes: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+    fluxes.sort_unstable_by(f64::total_cmp);
+    s.min = finite(fluxes[0]);
+    s.max = finite(fluxes[n - 1]);
+    s.p05 = finite(percentile_sorted(&fluxes, 0.05));
+    s.p25 = finite(percentile_sorted(&fluxes, 0.25));
+    let median = percentile_sorted(&fluxes, 0.5);
+    s.p50 = finite(median);
+    s.p75 = finite(percentile_sorted(&fluxes, 0.75));
+    s.p95 = finite(percentile_sorted(&fluxes, 0.95));
+    let mut dev: Vec<f64> = fluxes.iter().map(|f| (f - median).abs()).collect();
+    dev.sort_unstable_by(f64::total_cmp);
+    s.mad = finite(percentile_sorted(&dev, 0.5));
+
+    // Stetson J.
+    if n >= 2 {
+        let m = stetson_mean(rows, mean);
+        let n_factor = (nf / (nf - 1.0)).sqrt();
+        let j: f64 = rows
+            .iter()
+            .map(|r| {
+                let delta = n_factor * (r[0] - m) / r[1];
+                let p = delta * delta - 1.0;
+                p.signum() * p.abs().sqrt()
+            })
+            .sum::<f64>()
+            / nf;
+        s.stetson_j = finite(j);
+    }
+
+    // Time-based fields: rows with a finite mjd, sorted by (mjd, flux) so ties are ordered
+    // the same way whatever order the rows arrived in.
+    let timed_end = partition_in_place(rows, |r| r[2].is_finite());
+    let timed = &mut rows[..timed_end];
+    timed.sort_unstable_by(|a, b| a[2].total_cmp(&b[2]).then(a[0].total_cmp(&b[0])));
+    if timed.len() >= 2 {
+        let mut best = f64::NEG_INFINITY;
+        for w in timed.windows(2) {
+            let dt = w[1][2] - w[0][2];
+            if dt > 0.0 {
+                best = best.max((w[1][0] - w[0][0]) / dt);
+            }
+        }
+        s.max_slope = finite(best);
+        // Weighted least squares about the weighted mean time (no cancellation at MJD 6e4).
+        let (mut sw, mut swt, mut swf) = (0.0, 0.0, 0.0);
+        for r in timed.iter() {
+            let w = 1.0 / (r[1] * r[1]);
+            sw += w;
+            swt += w * r[2];
+            swf += w * r[0];
+        }
+        let (tbar, fbar) = (swt / sw, swf / sw);
+        let (mut stt, mut stf) = (0.0, 0.0);
+        for r in timed.iter() {
+            let w = 1.0 / (r[1] * r[1]);
+            let dt = r[2] - tbar;
+            stt += w * dt * dt;
+            stf += w * dt * (r[0] - fbar);
+        }
+        if stt > 0.0 {
+            let slope = stf / stt;
+            s.linear_slope = finite(slope);
+            s.linear_intercept = finite(fbar - slope * tbar);
+        }
+    }
+    s
+}
+
+/// Moves the elements satisfying `keep` to the front; returns how many there are.
+fn partition_in_place(rows: &mut [LcRow], keep: impl Fn(&LcRow) -> bool) -> usize {
+    let mut k = 0;
+    for i in 0..rows.len() {
+        if keep(&rows[i]) {
+            rows.swap(i, k);
+            k += 1;
+        }
+    }
+    k
+}
+
+/// State of `flux_mean`: the inverse-variance weighted mean of used rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FluxMeanState {
+    pub n: i64,
+    pub sum_w: f64,
+    pub sum_wf: f64,
+}
+
+impl FluxMeanState {
+    #[inline]
+    pub fn add(&mut self, flux: f64, flux_err: f64) {
+        if is_used(flux, flux_err) {
+            let w = 1.0 / (flux_err * flux_err);
+            self.n += 1;
+            self.sum_w += w;
+            self.sum_wf += w * flux;
+        }
+    }
+
+    pub fn combine(&mut self, other: &FluxMeanState) {
+        self.n += other.n;
+        self.sum_w += other.sum_w;
+        self.sum_wf += other.sum_wf;
+    }
+
+    /// (mean, mean_err, n); mean and error are None with no used row.
+    pub fn finish(&self) -> (Option<f64>, Option<f64>, i64) {
+        if self.n == 0 {
+            return (None, None, 0);
+        }
+        (finite(self.sum_wf / self.sum_w), finite((1.0 / self.sum_w).sqrt()), self.n)
+    }
+}
+
+/// State of `mean_position`: the sum of unit vectors of the positions.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MeanPositionState {
+    pub n: i64,
+    pub sum: [f64; 3],
+}
+
+impl MeanPositionState {
+    /// Adds a position (degrees); non-finite or |dec| > 90 positions are not used.
+    #[inline]
+    pub fn add(&mut self, ra: f64, dec: f64) {
+        if ra.is_finite() && dec.is_finite() && dec.abs() <= 90.0 {
+            let (sa, ca) = ra.to_radians().sin_cos();
+            let (sd, cd) = dec.to_radians().sin_cos();
+            self.sum[0] += cd * ca;
+            self.sum[1] += cd * sa;
+            self.sum[2] += sd;
+            self.n += 1;
+        }
+    }
+
+    pub fn combine(&mut self, other: &MeanPositionState) {
+        self.n += other.n;
+        for k in 0..3 {
+            self.sum[k] += other.sum[k];
+        }
+    }
+
+    /// The direction of the summed unit vectors as (ra in [0, 360), dec); None when there is
+    /// no position or the vectors cancel (e.g. two antipodal points).
+    pub fn finish(&self) -> Option<(f64, f64)> {
+        let [x, y, z] = self.sum;
+        let norm = (x * x + y * y + z * z).sqrt();
+        if self.n == 0 || norm <= 1e-12 * self.n as f64 {
+            return None;
+        }
+        let mut ra = y.atan2(x).to_degrees();
+        if ra < 0.0 {
+            ra += 360.0;
+        }
+        if ra >= 360.0 {
+            ra = 0.0;
+        }
+        Some((ra, z.atan2(x.hypot(y)).to_degrees()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn empty_and_single() {
+        let s = lc_stats(&mut []);
+        assert_eq!(s, LcStats { n: 0, ..Default::default() });
+        let s = lc_stats(&mut [[5.0, 2.0, 60000.0]]);
+        assert_eq!((s.n, s.mean, s.mean_err, s.sigma, s.stetson_j), (1, Some(5.0), Some(2.0), None, None));
+        assert_eq!((s.p05, s.p95, s.mad, s.chi2), (Some(5.0), Some(5.0), Some(0.0), Some(0.0)));
+        assert_eq!((s.linear_slope, s.max_slope), (None, None));
+    }
+
+    #[test]
+    fn closed_forms_for_three_points() {
+        // f = 1, 2, 4 with sigma 1: mean 7/3, sigma sqrt(7/3), slope over t = 0, 1, 2 is 1.5.
+        let mut rows = [[4.0, 1.0, 60002.0], [1.0, 1.0, 60000.0], [2.0, 1.0, 60001.0]];
+        let s = lc_stats(&mut rows);
+        assert_relative_eq!(s.mean.unwrap(), 7.0 / 3.0, max_relative = 1e-15);
+        assert_relative_eq!(s.mean_err.unwrap(), (1.0f64 / 3.0).sqrt(), max_relative = 1e-15);
+        assert_relative_eq!(s.sigma.unwrap(), (7.0f64 / 3.0).sqrt(), max_relative = 1e-15);
+        assert_relative_eq!(s.linear_slope.unwrap(), 1.5, max_relative = 1e-12);
+        assert_relative_eq!(s.linear_intercept.unwrap(), 7.0 / 3.0 - 1.5 * 60001.0, max_relative = 1e-12);
+        assert_eq!(s.max_slope, Some(2.0));
+        assert_eq!((s.p50, s.mad), (Some(2.0), Some(1.0)));
+        assert_relative_eq!(s.p25.unwrap(), 1.5);
+    }
+
+    #[test]
+    fn equal_fluxes_and_equal_times() {
+        let mut rows = [[3.0, 1.0, 5.0], [3.0, 1.0, 5.0], [3.0, 2.0, 5.0]];
+        let s = lc_stats(&mut rows);
+        assert_eq!((s.sigma, s.skew, s.mad), (Some(0.0), None, Some(0.0)));
+        assert_eq!((s.linear_slope, s.max_slope), (None, None));
+    }
+
+    #[test]
+    fn flux_mean_and_mean_position() {
+        let mut m = FluxMeanState::default();
+        m.add(1.0, 1.0);
+        m.add(3.0, 1.0);
+        m.add(f64::NAN, 1.0);
+        m.add(2.0, 0.0);
+        assert_eq!(m.finish(), (Some(2.0), Some(0.5f64.sqrt()), 2));
+        let mut p = MeanPositionState::default();
+        p.add(359.0, 10.0);
+        p.add(1.0, 10.0);
+        let (ra, dec) = p.finish().unwrap();
+        assert!(ra < 1e-9 || ra > 360.0 - 1e-9, "{ra}");
+        assert!(dec > 10.0 && dec < 10.01);
+        let mut q = MeanPositionState::default();
+        q.add(0.0, 0.0);
+        q.add(180.0, 0.0);
+        assert_eq!(q.finish(), None);
+    }
+}
