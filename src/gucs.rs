@@ -7,7 +7,20 @@ use skycat_core::crossmatch::DEFAULT_MAX_PAIRS;
 /// with an error instead of exhausting the server's memory.
 pub static CROSSMATCH_MAX_PAIRS: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_PAIRS as i32);
 
+/// Most rows one `skycat.lc_stats` group holds (24 bytes each) before it stops with an error.
+pub static LC_STATS_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000_000);
+
 pub fn register() {
+    GucRegistry::define_int_guc(
+        c"skycat.lc_stats_max_rows",
+        c"Most rows one skycat.lc_stats group holds in memory (24 bytes each).",
+        c"Above it, lc_stats stops with an error (SQLSTATE 54000) rather than exhausting memory; at most 40000000.",
+        &LC_STATS_MAX_ROWS,
+        2,
+        40_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"skycat.crossmatch_max_pairs",
         c"Most candidate pairs skycat.crossmatch holds in memory (16 bytes each).",

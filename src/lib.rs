@@ -3,6 +3,7 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod aggregates;
 mod calibration;
 mod cancel;
 mod crossmatch;

@@ -81,10 +81,22 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(
-            others,
-            "create_stripe_partitions:vutrue crossmatch:vrtrue crossmatch_input_rows:vrtrue dwithin_support:vutrue"
+        // Not STRICT: the aggregates and their support functions (they see NULL states and
+        // skip NULL rows themselves) and the plpgsql helpers; VOLATILE: what writes or runs
+        // queries.
+        let aggregates: Vec<String> = ["flux_mean", "lc_stats", "mean_position"]
+            .iter()
+            .flat_map(|a| {
+                [a.to_string(), format!("{a}_combine"), format!("{a}_final"), format!("{a}_sfunc")]
+                    .map(|f| format!("{f}:isfalse"))
+            })
+            .collect();
+        let expected = format!(
+            "_calibration_exprs:sufalse _leaf_tables:sufalse calibrate_sources:vufalse create_stripe_partitions:vutrue \
+             crossmatch:vrtrue crossmatch_input_rows:vrtrue dwithin_support:vutrue {} recalibrate_sources:vufalse",
+            aggregates.join(" ")
         );
+        assert_eq!(others, expected);
         assert_eq!(Spi::get_one::<f64>("SELECT skycat.sep_arcsec(NULL, 0, 0, 0)").unwrap(), None);
     }
 

@@ -149,6 +149,21 @@ pub struct Float8Row<const N: usize>(pub [f64; N]);
 
 impl<const N: usize> IntoRet for Float8Row<N> {
     fn into_ret(self, fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+        Row(self.0.map(|v| Some(Datum::from(v.to_bits() as usize)))).into_ret(fcinfo)
+    }
+}
+
+/// A float8 column value of a [`Row`]; NULL for None.
+pub fn float8_datum(v: Option<f64>) -> Option<Datum> {
+    v.map(|v| Datum::from(v.to_bits() as usize))
+}
+
+/// A composite result of N by-value columns (float8, int8), None for NULL, in the declared
+/// result type's column order.
+pub struct Row<const N: usize>(pub [Option<Datum>; N]);
+
+impl<const N: usize> IntoRet for Row<N> {
+    fn into_ret(self, fcinfo: pg_sys::FunctionCallInfo) -> Datum {
         // SAFETY: fcinfo and its flinfo are the live call frame; fn_extra is ours (no other
         // code uses it for these functions) and lives in fn_mcxt as long as the flinfo.
         unsafe {
@@ -163,15 +178,15 @@ impl<const N: usize> IntoRet for Float8Row<N> {
                     ereport!(
                         PgLogLevel::ERROR,
                         PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-                        format!("skycat: the function must return a composite of {N} float8 columns")
+                        format!("skycat: the function must return a composite of {N} columns")
                     );
                 }
                 desc = pg_sys::BlessTupleDesc(found);
                 pg_sys::MemoryContextSwitchTo(old);
                 (*flinfo).fn_extra = desc as *mut std::ffi::c_void;
             }
-            let mut values = self.0.map(|v| Datum::from(v.to_bits() as usize));
-            let mut nulls = [false; N];
+            let mut values = self.0.map(|v| v.unwrap_or(Datum::from(0usize)));
+            let mut nulls = self.0.map(|v| v.is_none());
             let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
             pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data)
         }

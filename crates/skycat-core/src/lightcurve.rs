@@ -134,6 +134,10 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         return s;
     }
     let nf = n as f64;
+    // A canonical order first: every sum below then adds the same numbers in the same order
+    // whatever order the rows arrived in, so a parallel plan (partial states combined in any
+    // order) gives bit-for-bit the serial result.
+    rows.sort_unstable_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])).then(a[2].total_cmp(&b[2])));
 
     // Inverse-variance weighted mean and its error.
     let sw: f64 = rows.iter().map(|r| 1.0 / (r[1] * r[1])).sum();
@@ -161,8 +165,7 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
     }
 
     // Order statistics.
-    let mut fluxes: Vec<f64> = rows.iter().map(|r| r[0]).collect();
-    fluxes.sort_unstable_by(f64::total_cmp);
+    let fluxes: Vec<f64> = rows.iter().map(|r| r[0]).collect(); // sorted: rows are
     s.min = finite(fluxes[0]);
     s.max = finite(fluxes[n - 1]);
     s.p05 = finite(percentile_sorted(&fluxes, 0.05));
@@ -195,7 +198,7 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
     // the same way whatever order the rows arrived in.
     let timed_end = partition_in_place(rows, |r| r[2].is_finite());
     let timed = &mut rows[..timed_end];
-    timed.sort_unstable_by(|a, b| a[2].total_cmp(&b[2]).then(a[0].total_cmp(&b[0])));
+    timed.sort_unstable_by(|a, b| a[2].total_cmp(&b[2]).then(a[0].total_cmp(&b[0])).then(a[1].total_cmp(&b[1])));
     if timed.len() >= 2 {
         let mut best = f64::NEG_INFINITY;
         for w in timed.windows(2) {
@@ -221,7 +224,8 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
             stt += w * dt * dt;
             stf += w * dt * (r[0] - fbar);
         }
-        if stt > 0.0 {
+        // At least two distinct times (the first and last after sorting differ).
+        if timed[0][2] < timed[timed.len() - 1][2] && stt > 0.0 {
             let slope = stf / stt;
             s.linear_slope = finite(slope);
             s.linear_intercept = finite(fbar - slope * tbar);

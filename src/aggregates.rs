@@ -1,0 +1,413 @@
+//! Light-curve aggregates (SQL-API.md section 4): `lc_stats`, `flux_mean`, `mean_position`.
+//!
+//! Hand-written V1 support functions and `CREATE AGGREGATE` statements rather than pgrx's
+//! `#[pg_aggregate]`, so that the `internal` state, its serialisation for parallel workers and
+//! its memory are under our control:
+//!
+//! * every state lives in the aggregate's memory context (PostgreSQL frees it with the
+//!   group, accounts it to `work_mem`/`hash_mem`, and a cancel or error leaks nothing);
+//! * `lc_stats` keeps the used rows (24 bytes each) in one growing palloc'd array, up to
+//!   `skycat.lc_stats_max_rows` per group (default 10M, 240 MB), beyond which it stops with
+//!   SQLSTATE 54000 instead of exhausting memory;
+//! * serialisation is the raw array (or the fixed-size state) as `bytea`, and combining two
+//!   partial states is appending one to the other, so `PARALLEL SAFE` partial aggregation
+//!   gives exactly the serial result.
+
+use std::mem::size_of;
+
+use pgrx::pg_sys::{self, Datum};
+use pgrx::{ereport, PgLogLevel, PgSqlErrorCode};
+use skycat_core::lightcurve::{self, FluxMeanState, LcRow, MeanPositionState};
+
+use crate::fastcall::IntoRet;
+use crate::gucs::LC_STATS_MAX_ROWS;
+use crate::sqltypes::{float8_datum, Row};
+
+/// Declares a bare V1 C function `$name` (with its info record) whose body sees `fcinfo`.
+macro_rules! v1_function {
+    ($(#[$meta:meta])* fn $name:ident($fcinfo:ident) $body:block) => {
+        $(#[$meta])*
+        pub mod $name {
+            use super::*;
+
+            #[export_name = concat!("pg_finfo_", stringify!($name))]
+            pub extern "C" fn finfo() -> &'static pg_sys::Pg_finfo_record {
+                const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+                &V1
+            }
+
+            #[inline(always)]
+            unsafe fn body($fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+                // SAFETY: PostgreSQL calls this with a valid fcinfo for the declared signature.
+                unsafe { $body }
+            }
+
+            #[export_name = stringify!($name)]
+            #[pgrx::pg_guard]
+            pub unsafe extern "C-unwind" fn call(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+                unsafe { body(fcinfo) }
+            }
+        }
+    };
+}
+
+/// Argument `i`, None when NULL.
+unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<Datum> {
+    unsafe {
+        let a = &(*fcinfo).args.as_slice((*fcinfo).nargs as usize)[i];
+        (!a.isnull).then_some(a.value)
+    }
+}
+
+unsafe fn float_arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<f64> {
+    unsafe { arg(fcinfo, i).map(|d| f64::from_bits(d.value() as u64)) }
+}
+
+unsafe fn return_null(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+    unsafe { (*fcinfo).isnull = true };
+    Datum::from(0usize)
+}
+
+/// The aggregate's memory context; an error when called outside an aggregate.
+unsafe fn agg_context(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> pg_sys::MemoryContext {
+    let mut ctx: pg_sys::MemoryContext = std::ptr::null_mut();
+    if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("skycat.{function} called outside an aggregate")
+        );
+    }
+    ctx
+}
+
+/// A `bytea` holding `bytes`.
+unsafe fn bytea(bytes: &[u8]) -> Datum {
+    unsafe {
+        let total = pg_sys::VARHDRSZ + bytes.len();
+        let v = pg_sys::palloc(total) as *mut pg_sys::varlena;
+        pgrx::varlena::set_varsize_4b(v, total as i32);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (v as *mut u8).add(pg_sys::VARHDRSZ), bytes.len());
+        Datum::from(v)
+    }
+}
+
+/// The bytes of a `bytea` argument (detoasted).
+unsafe fn bytea_bytes<'a>(d: Datum) -> &'a [u8] {
+    unsafe {
+        let v = pg_sys::pg_detoast_datum(d.cast_mut_ptr());
+        std::slice::from_raw_parts(pgrx::varlena::vardata_any(v) as *const u8, pgrx::varlena::varsize_any_exhdr(v))
+    }
+}
+
+// ------------------------------------------------------------------ lc_stats
+
+/// The `lc_stats` transition state: used rows in a palloc'd array in the aggregate context.
+#[repr(C)]
+struct LcState {
+    len: usize,
+    cap: usize,
+    rows: *mut LcRow,
+}
+
+unsafe fn lc_new(ctx: pg_sys::MemoryContext, cap: usize) -> *mut LcState {
+    unsafe {
+        let st = pg_sys::MemoryContextAlloc(ctx, size_of::<LcState>()) as *mut LcState;
+        let rows = pg_sys::MemoryContextAllocHuge(ctx, cap * size_of::<LcRow>()) as *mut LcRow;
+        st.write(LcState { len: 0, cap, rows });
+        st
+    }
+}
+
+/// Makes room for `extra` more rows (repalloc keeps the array in its context).
+unsafe fn lc_reserve(st: &mut LcState, extra: usize) {
+    let need = st.len + extra;
+    let limit = LC_STATS_MAX_ROWS.get().max(2) as usize;
+    if need > limit {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("skycat.lc_stats: more than {limit} rows in one group ({} kB of state)", limit * 24 / 1024),
+            "lc_stats keeps every row of a group (24 bytes each) for its order statistics; group by object and band, or raise skycat.lc_stats_max_rows (at most 40000000)"
+        );
+    }
+    if need > st.cap {
+        let cap = need.max(st.cap * 2).min(limit);
+        unsafe {
+            st.rows = pg_sys::repalloc_huge(st.rows.cast(), cap * size_of::<LcRow>()) as *mut LcRow;
+        }
+        st.cap = cap;
+    }
+}
+
+unsafe fn lc_rows<'a>(st: *mut LcState) -> &'a mut [LcRow] {
+    unsafe { std::slice::from_raw_parts_mut((*st).rows, (*st).len) }
+}
+
+v1_function! {
+    /// lc_stats_sfunc(state internal, flux float8, flux_err float8, mjd float8) → internal
+    fn lc_stats_sfunc(fcinfo) {
+        let ctx = agg_context(fcinfo, "lc_stats");
+        let mut st = arg(fcinfo, 0).map(|d| d.cast_mut_ptr::<LcState>()).unwrap_or(std::ptr::null_mut());
+        if st.is_null() {
+            st = lc_new(ctx, 8);
+        }
+        if let (Some(f), Some(e)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
+            if lightcurve::is_used(f, e) {
+                let t = float_arg(fcinfo, 3).unwrap_or(f64::NAN);
+                let s = &mut *st;
+                if s.len == s.cap {
+                    lc_reserve(s, 1);
+                }
+                s.rows.add(s.len).write([f, e, t]);
+                s.len += 1;
+            }
+        }
+        Datum::from(st)
+    }
+}
+
+v1_function! {
+    /// lc_stats_combine(internal, internal) → internal: appends the second state's rows.
+    fn lc_stats_combine(fcinfo) {
+        let ctx = agg_context(fcinfo, "lc_stats");
+        let s1 = arg(fcinfo, 0).map(|d| d.cast_mut_ptr::<LcState>()).unwrap_or(std::ptr::null_mut());
+        let s2 = arg(fcinfo, 1).map(|d| d.cast_mut_ptr::<LcState>()).unwrap_or(std::ptr::null_mut());
+        if s2.is_null() {
+            return if s1.is_null() { return_null(fcinfo) } else { Datum::from(s1) };
+        }
+        // The result must live in the aggregate context, whatever context s2 came from.
+        let s1 = if s1.is_null() { lc_new(ctx, (*s2).len.max(8)) } else { s1 };
+        let add = lc_rows(s2);
+        lc_reserve(&mut *s1, add.len());
+        std::ptr::copy_nonoverlapping(add.as_ptr(), (*s1).rows.add((*s1).len), add.len());
+        (*s1).len += add.len();
+        Datum::from(s1)
+    }
+}
+
+v1_function! {
+    /// lc_stats_serial(internal) → bytea: the rows, 24 bytes each.
+    fn lc_stats_serial(fcinfo) {
+        let st = arg(fcinfo, 0).expect("strict").cast_mut_ptr::<LcState>();
+        let rows = lc_rows(st);
+        bytea(std::slice::from_raw_parts(rows.as_ptr() as *const u8, std::mem::size_of_val(rows)))
+    }
+}
+
+v1_function! {
+    /// lc_stats_deserial(bytea, internal) → internal, in the current memory context.
+    fn lc_stats_deserial(fcinfo) {
+        let bytes = bytea_bytes(arg(fcinfo, 0).expect("strict"));
+        let n = bytes.len() / size_of::<LcRow>();
+        let st = lc_new(pg_sys::CurrentMemoryContext, n.max(1));
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (*st).rows as *mut u8, n * size_of::<LcRow>());
+        (*st).len = n;
+        Datum::from(st)
+    }
+}
+
+v1_function! {
+    /// lc_stats_final(internal) → lc_stats (reorders the state's rows: FINALFUNC_MODIFY = READ_WRITE).
+    fn lc_stats_final(fcinfo) {
+        let st = arg(fcinfo, 0).map(|d| d.cast_mut_ptr::<LcState>()).unwrap_or(std::ptr::null_mut());
+        let s = if st.is_null() { lightcurve::lc_stats(&mut []) } else { lightcurve::lc_stats(lc_rows(st)) };
+        let mut cols = [None; 19];
+        cols[0] = Some(Datum::from(s.n as usize));
+        for (k, v) in s.float_fields().into_iter().enumerate() {
+            cols[k + 1] = float8_datum(v);
+        }
+        Row(cols).into_ret(fcinfo)
+    }
+}
+
+pgrx::extension_sql!(
+    "CREATE TYPE lc_stats AS (
+        n bigint, mean float8, mean_err float8, sigma float8, chi2 float8, min float8, max float8,
+        mad float8, skew float8, p05 float8, p25 float8, p50 float8, p75 float8, p95 float8,
+        stetson_j float8, linear_slope float8, linear_intercept float8, max_slope float8, err_mean float8);
+     COMMENT ON TYPE lc_stats IS 'Light-curve statistics of LSST''s DiaObject (see docs/aggregates.md).';
+     CREATE FUNCTION lc_stats_sfunc(internal, float8, float8, float8) RETURNS internal
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'lc_stats_sfunc';
+     CREATE FUNCTION lc_stats_combine(internal, internal) RETURNS internal
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'lc_stats_combine';
+     CREATE FUNCTION lc_stats_serial(internal) RETURNS bytea
+       IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'lc_stats_serial';
+     CREATE FUNCTION lc_stats_deserial(bytea, internal) RETURNS internal
+       IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'lc_stats_deserial';
+     CREATE FUNCTION lc_stats_final(internal) RETURNS lc_stats
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'lc_stats_final';
+     CREATE AGGREGATE lc_stats(flux float8, flux_err float8, mjd float8) (
+       SFUNC = lc_stats_sfunc, STYPE = internal, SSPACE = 600,
+       COMBINEFUNC = lc_stats_combine, SERIALFUNC = lc_stats_serial, DESERIALFUNC = lc_stats_deserial,
+       FINALFUNC = lc_stats_final, FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+     COMMENT ON AGGREGATE lc_stats(float8, float8, float8) IS
+       'LSST DiaObject light-curve statistics of the rows with finite flux and flux_err > 0; one pass, parallel.';",
+    name = "lc_stats_aggregate"
+);
+
+// ------------------------------------------------------------------ fixed-size states
+
+/// The fixed-size state in argument 0, created zeroed in the aggregate context when NULL.
+unsafe fn fixed_state<T: Copy + Default>(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> *mut T {
+    unsafe {
+        let ctx = agg_context(fcinfo, function);
+        match arg(fcinfo, 0) {
+            Some(d) => d.cast_mut_ptr::<T>(),
+            None => {
+                let p = pg_sys::MemoryContextAlloc(ctx, size_of::<T>()) as *mut T;
+                p.write(T::default());
+                p
+            }
+        }
+    }
+}
+
+/// Serialises a fixed-size state as its bytes (leader and workers run the same library).
+unsafe fn fixed_serial<T: Copy>(d: Datum) -> Datum {
+    unsafe { bytea(std::slice::from_raw_parts(d.cast_mut_ptr::<u8>(), size_of::<T>())) }
+}
+
+unsafe fn fixed_deserial<T: Copy>(d: Datum) -> Datum {
+    unsafe {
+        let bytes = bytea_bytes(d);
+        assert_eq!(bytes.len(), size_of::<T>(), "skycat: corrupt aggregate state");
+        let p = pg_sys::palloc(size_of::<T>()) as *mut T;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p as *mut u8, size_of::<T>());
+        Datum::from(p)
+    }
+}
+
+/// combine(internal, internal) for fixed-size states: adds the second into the first (or a
+/// copy of the second in the aggregate context when the first is NULL).
+unsafe fn fixed_combine<T: Copy + Default>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &str,
+    combine: impl Fn(&mut T, &T),
+) -> Datum {
+    unsafe {
+        let Some(d2) = arg(fcinfo, 1) else {
+            return arg(fcinfo, 0).unwrap_or_else(|| return_null(fcinfo));
+        };
+        let s1 = fixed_state::<T>(fcinfo, function);
+        combine(&mut *s1, &*d2.cast_mut_ptr::<T>());
+        Datum::from(s1)
+    }
+}
+
+v1_function! {
+    fn flux_mean_sfunc(fcinfo) {
+        let st = fixed_state::<FluxMeanState>(fcinfo, "flux_mean");
+        if let (Some(f), Some(e)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
+            (*st).add(f, e);
+        }
+        Datum::from(st)
+    }
+}
+
+v1_function! {
+    fn flux_mean_combine(fcinfo) {
+        fixed_combine::<FluxMeanState>(fcinfo, "flux_mean", |a, b| a.combine(b))
+    }
+}
+
+v1_function! {
+    fn flux_mean_serial(fcinfo) {
+        fixed_serial::<FluxMeanState>(arg(fcinfo, 0).expect("strict"))
+    }
+}
+
+v1_function! {
+    fn flux_mean_deserial(fcinfo) {
+        fixed_deserial::<FluxMeanState>(arg(fcinfo, 0).expect("strict"))
+    }
+}
+
+v1_function! {
+    fn flux_mean_final(fcinfo) {
+        let st = arg(fcinfo, 0).map(|d| *d.cast_mut_ptr::<FluxMeanState>()).unwrap_or_default();
+        let (mean, err, n) = st.finish();
+        Row([float8_datum(mean), float8_datum(err), Some(Datum::from(n as usize))]).into_ret(fcinfo)
+    }
+}
+
+pgrx::extension_sql!(
+    "CREATE TYPE flux_mean AS (mean float8, mean_err float8, n bigint);
+     COMMENT ON TYPE flux_mean IS 'Inverse-variance weighted mean flux, its error, and the rows used.';
+     CREATE FUNCTION flux_mean_sfunc(internal, float8, float8) RETURNS internal
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'flux_mean_sfunc';
+     CREATE FUNCTION flux_mean_combine(internal, internal) RETURNS internal
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'flux_mean_combine';
+     CREATE FUNCTION flux_mean_serial(internal) RETURNS bytea
+       IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'flux_mean_serial';
+     CREATE FUNCTION flux_mean_deserial(bytea, internal) RETURNS internal
+       IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'flux_mean_deserial';
+     CREATE FUNCTION flux_mean_final(internal) RETURNS flux_mean
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'flux_mean_final';
+     CREATE AGGREGATE flux_mean(flux float8, flux_err float8) (
+       SFUNC = flux_mean_sfunc, STYPE = internal, SSPACE = 24,
+       COMBINEFUNC = flux_mean_combine, SERIALFUNC = flux_mean_serial, DESERIALFUNC = flux_mean_deserial,
+       FINALFUNC = flux_mean_final, PARALLEL = SAFE);
+     COMMENT ON AGGREGATE flux_mean(float8, float8) IS
+       'Inverse-variance weighted mean of the rows with finite flux and flux_err > 0: (mean, mean_err, n).';",
+    name = "flux_mean_aggregate"
+);
+
+v1_function! {
+    fn mean_position_sfunc(fcinfo) {
+        let st = fixed_state::<MeanPositionState>(fcinfo, "mean_position");
+        if let (Some(ra), Some(dec)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
+            (*st).add(ra, dec);
+        }
+        Datum::from(st)
+    }
+}
+
+v1_function! {
+    fn mean_position_combine(fcinfo) {
+        fixed_combine::<MeanPositionState>(fcinfo, "mean_position", |a, b| a.combine(b))
+    }
+}
+
+v1_function! {
+    fn mean_position_serial(fcinfo) {
+        fixed_serial::<MeanPositionState>(arg(fcinfo, 0).expect("strict"))
+    }
+}
+
+v1_function! {
+    fn mean_position_deserial(fcinfo) {
+        fixed_deserial::<MeanPositionState>(arg(fcinfo, 0).expect("strict"))
+    }
+}
+
+v1_function! {
+    fn mean_position_final(fcinfo) {
+        let st = arg(fcinfo, 0).map(|d| *d.cast_mut_ptr::<MeanPositionState>()).unwrap_or_default();
+        match st.finish() {
+            Some((ra, dec)) => crate::sqltypes::Float8Row([ra, dec]).into_ret(fcinfo),
+            None => return_null(fcinfo),
+        }
+    }
+}
+
+pgrx::extension_sql!(
+    "CREATE FUNCTION mean_position_sfunc(internal, float8, float8) RETURNS internal
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'mean_position_sfunc';
+     CREATE FUNCTION mean_position_combine(internal, internal) RETURNS internal
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'mean_position_combine';
+     CREATE FUNCTION mean_position_serial(internal) RETURNS bytea
+       IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'mean_position_serial';
+     CREATE FUNCTION mean_position_deserial(bytea, internal) RETURNS internal
+       IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'mean_position_deserial';
+     CREATE FUNCTION mean_position_final(internal) RETURNS sky_point
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'mean_position_final';
+     CREATE AGGREGATE mean_position(ra float8, \"dec\" float8) (
+       SFUNC = mean_position_sfunc, STYPE = internal, SSPACE = 32,
+       COMBINEFUNC = mean_position_combine, SERIALFUNC = mean_position_serial,
+       DESERIALFUNC = mean_position_deserial, FINALFUNC = mean_position_final, PARALLEL = SAFE);
+     COMMENT ON AGGREGATE mean_position(float8, float8) IS
+       'Mean sky position: the direction of the summed unit vectors (safe across RA 0/360 and at the poles); NULL when they cancel.';",
+    name = "mean_position_aggregate",
+    requires = ["calibration_shell_types"]
+);
