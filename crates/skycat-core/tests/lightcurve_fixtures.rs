@@ -43,8 +43,24 @@ fn lc_stats_match_numpy_and_pandas() {
         let s = lc_stats(&mut rows);
         assert_eq!(s.n, r[1].parse::<i64>().unwrap(), "n of curve {id}");
         let names = [
-            "mean", "mean_err", "sigma", "chi2", "min", "max", "mad", "skew", "p05", "p25", "p50", "p75", "p95",
-            "stetson_j", "linear_slope", "linear_intercept", "max_slope", "err_mean",
+            "mean",
+            "mean_err",
+            "sigma",
+            "chi2",
+            "min",
+            "max",
+            "mad",
+            "skew",
+            "p05",
+            "p25",
+            "p50",
+            "p75",
+            "p95",
+            "stetson_j",
+            "linear_slope",
+            "linear_intercept",
+            "max_slope",
+            "err_mean",
         ];
         for (k, got) in s.float_fields().iter().enumerate() {
             let want = &r[k + 2];

@@ -5,7 +5,9 @@
 //! clusters over a uniform background) and a second catalog of the same sky observed again
 //! with astrometric noise, with per-source errors: what a cross-match pairs up; raw per-tract
 //! source tables (instrumental fluxes, pixel centroids) with per-(visit, detector)
-//! calibrations and TAN-SIP WCSs: what calibration turns into a catalog.
+//! calibrations and TAN-SIP WCSs: what calibration turns into a catalog; ForcedSource light
+//! curves: what the light-curve aggregates summarise.
 
+pub mod forced;
 pub mod sky;
 pub mod tract;

@@ -5,19 +5,21 @@
 //!
 //!   skycat-sim tract-calibs --visits 3 --detectors 189 > calibs.csv
 //!   skycat-sim tract-raw --visits 3 --detectors 189 --per-detector 20000 > raw.csv
+//!   skycat-sim forced-source --objects 500000 --bands 6 --epochs 17 > forced_source.csv
 //!
 //! Columns (no header unless --header):
 //!   sky:          id,ra,dec,ra_err_arcsec,dec_err_arcsec
 //!   tract-calibs: visit,detector,calib_mean,calib_err,wcs (the WCS as quoted JSON)
 //!   tract-raw:    source_id,visit,detector,x,y,x_err,y_err,psf_inst_flux,psf_inst_flux_err,
 //!                 ap_inst_flux,ap_inst_flux_err (failed measurements are NaN)
+//!   forced-source: object_id,band,mjd,psf_flux,psf_flux_err (failed measurements are NaN)
 
 use std::io::{BufWriter, Write};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use skycat_sim::sky::{self, SimSource};
-use skycat_sim::tract;
+use skycat_sim::{forced, tract};
 
 #[derive(Parser)]
 #[command(name = "skycat-sim", version, about = "Deterministic survey simulator for skycat")]
@@ -86,6 +88,19 @@ enum Cmd {
         tract: TractArgs,
         #[arg(long, default_value_t = 10_000)]
         per_detector: usize,
+        #[arg(long)]
+        header: bool,
+    },
+    /// ForcedSource light curves: objects x bands x ~epochs rows, in (object, band) order.
+    ForcedSource {
+        #[arg(long)]
+        objects: usize,
+        #[arg(long, default_value_t = 6)]
+        bands: usize,
+        #[arg(long, default_value_t = 17.0)]
+        epochs: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[arg(long)]
         header: bool,
     },
@@ -175,6 +190,32 @@ fn main() -> std::io::Result<()> {
                 );
                 if s.source_id % 100_000 == 0 {
                     bar.set_position(s.source_id as u64);
+                }
+            });
+            bar.finish_and_clear();
+            result?;
+            out.flush()
+        }
+        Cmd::ForcedSource { objects, bands, epochs, seed, header } => {
+            if header {
+                writeln!(out, "object_id,band,mjd,psf_flux,psf_flux_err")?;
+            }
+            let bar = bar(objects as u64, "objects");
+            let mut result = Ok(());
+            forced::forced_sources(objects, bands, epochs, seed, |s| {
+                if result.is_ok() {
+                    result = writeln!(
+                        out,
+                        "{},{},{},{},{}",
+                        s.object_id,
+                        s.band,
+                        s.mjd,
+                        csv_f64(s.psf_flux),
+                        csv_f64(s.psf_flux_err)
+                    );
+                }
+                if s.object_id % 10_000 == 0 {
+                    bar.set_position(s.object_id as u64);
                 }
             });
             bar.finish_and_clear();
