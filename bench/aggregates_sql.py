@@ -33,6 +33,16 @@ def log(*a):
 
 
 def setup():
+    # The data is deterministic: a table left by an earlier run with the same size is reused
+    # (only the extension is re-created, so the installed build is the one measured).
+    try:
+        have = psql("SELECT max(object_id) FROM forced_source;").strip()
+    except SystemExit:
+        have = ""
+    if have == str(OBJECTS):
+        log("reusing forced_source")
+        psql("SET client_min_messages = warning; DROP EXTENSION IF EXISTS skycat CASCADE; CREATE EXTENSION skycat;")
+        return int(psql("SELECT count(*) FROM forced_source;").strip())
     psql("DROP DATABASE IF EXISTS skycat_bench;", db="postgres")
     psql("CREATE DATABASE skycat_bench;", db="postgres")
     psql("SET client_min_messages = warning; CREATE EXTENSION skycat;"

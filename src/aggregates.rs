@@ -6,7 +6,7 @@
 //!
 //! * every state lives in the aggregate's memory context (PostgreSQL frees it with the
 //!   group, accounts it to `work_mem`/`hash_mem`, and a cancel or error leaks nothing);
-//! * `lc_stats` keeps the used rows (24 bytes each) in one growing palloc'd array, up to
+//! * `lc_stats` keeps the used rows (24 bytes each) in one growing palloc'd chunk, up to
 //!   `skycat.lc_stats_max_rows` per group (default 10M, 240 MB), beyond which it stops with
 //!   SQLSTATE 54000 instead of exhausting memory;
 //! * serialisation is the raw array (or the fixed-size state) as `bytea`, and combining two
@@ -102,26 +102,44 @@ unsafe fn bytea_bytes<'a>(d: Datum) -> &'a [u8] {
 
 // ------------------------------------------------------------------ lc_stats
 
-/// The `lc_stats` transition state: used rows in a palloc'd array in the aggregate context.
+/// The `lc_stats` transition state: a header followed by the used rows, in one palloc'd chunk
+/// of the aggregate context (one chunk, so appending a row to a group touches one place in
+/// memory; growing it may move it, and the transition function returns the new address).
 #[repr(C)]
 struct LcState {
     len: usize,
     cap: usize,
-    rows: *mut LcRow,
 }
+
+const LC_HEADER: usize = size_of::<LcState>();
 
 unsafe fn lc_new(ctx: pg_sys::MemoryContext, cap: usize) -> *mut LcState {
     unsafe {
-        let st = pg_sys::MemoryContextAlloc(ctx, size_of::<LcState>()) as *mut LcState;
-        let rows = pg_sys::MemoryContextAllocHuge(ctx, cap * size_of::<LcRow>()) as *mut LcRow;
-        st.write(LcState { len: 0, cap, rows });
+        let st = pg_sys::MemoryContextAllocHuge(ctx, LC_HEADER + cap * size_of::<LcRow>()) as *mut LcState;
+        st.write(LcState { len: 0, cap });
         st
     }
 }
 
-/// Makes room for `extra` more rows (repalloc keeps the array in its context).
-unsafe fn lc_reserve(st: &mut LcState, extra: usize) {
-    let need = st.len + extra;
+/// The rows that fit in the power-of-two chunk PostgreSQL's allocator rounds `bytes` up to:
+/// growing to exactly that wastes nothing (20 rows in 512 bytes, 42 in 1 kB, ...).
+fn rows_fitting(bytes: usize) -> usize {
+    (bytes.next_power_of_two() - LC_HEADER) / size_of::<LcRow>()
+}
+
+/// Room for the first rows of a group: 20 rows in a 512-byte chunk (LSST light curves have
+/// ~17 epochs per band and year; longer ones grow by doubling).
+const LC_FIRST_CAP: usize = (512 - LC_HEADER) / size_of::<LcRow>();
+
+unsafe fn lc_rows_ptr(st: *mut LcState) -> *mut LcRow {
+    unsafe { (st as *mut u8).add(LC_HEADER) as *mut LcRow }
+}
+
+/// The state with room for `extra` more rows: `st` itself, or its moved copy (repalloc keeps
+/// the chunk in its memory context).
+unsafe fn lc_reserve(st: *mut LcState, extra: usize) -> *mut LcState {
+    let (len, cap) = unsafe { ((*st).len, (*st).cap) };
+    let need = len + extra;
     let limit = LC_STATS_MAX_ROWS.get().max(2) as usize;
     if need > limit {
         ereport!(
@@ -131,36 +149,39 @@ unsafe fn lc_reserve(st: &mut LcState, extra: usize) {
             "lc_stats keeps every row of a group (24 bytes each) for its order statistics; group by object and band, or raise skycat.lc_stats_max_rows (at most 40000000)"
         );
     }
-    if need > st.cap {
-        let cap = need.max(st.cap * 2).min(limit);
-        unsafe {
-            st.rows = pg_sys::repalloc_huge(st.rows.cast(), cap * size_of::<LcRow>()) as *mut LcRow;
-        }
-        st.cap = cap;
+    if need <= cap {
+        return st;
+    }
+    let cap = rows_fitting((LC_HEADER + need * size_of::<LcRow>()).max(2 * (LC_HEADER + cap * size_of::<LcRow>())))
+        .min(limit)
+        .max(need);
+    unsafe {
+        let st = pg_sys::repalloc_huge(st.cast(), LC_HEADER + cap * size_of::<LcRow>()) as *mut LcState;
+        (*st).cap = cap;
+        st
     }
 }
 
 unsafe fn lc_rows<'a>(st: *mut LcState) -> &'a mut [LcRow] {
-    unsafe { std::slice::from_raw_parts_mut((*st).rows, (*st).len) }
+    unsafe { std::slice::from_raw_parts_mut(lc_rows_ptr(st), (*st).len) }
 }
 
 v1_function! {
     /// lc_stats_sfunc(state internal, flux float8, flux_err float8, mjd float8) → internal
     fn lc_stats_sfunc(fcinfo) {
-        let ctx = agg_context(fcinfo, "lc_stats");
         let mut st = arg(fcinfo, 0).map(|d| d.cast_mut_ptr::<LcState>()).unwrap_or(std::ptr::null_mut());
         if st.is_null() {
-            st = lc_new(ctx, 8);
+            // the first row of a group: the state goes in the aggregate's memory context
+            st = lc_new(agg_context(fcinfo, "lc_stats"), LC_FIRST_CAP);
         }
         if let (Some(f), Some(e)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
             if lightcurve::is_used(f, e) {
                 let t = float_arg(fcinfo, 3).unwrap_or(f64::NAN);
-                let s = &mut *st;
-                if s.len == s.cap {
-                    lc_reserve(s, 1);
+                if (*st).len == (*st).cap {
+                    st = lc_reserve(st, 1);
                 }
-                s.rows.add(s.len).write([f, e, t]);
-                s.len += 1;
+                lc_rows_ptr(st).add((*st).len).write([f, e, t]);
+                (*st).len += 1;
             }
         }
         Datum::from(st)
@@ -177,10 +198,10 @@ v1_function! {
             return if s1.is_null() { return_null(fcinfo) } else { Datum::from(s1) };
         }
         // The result must live in the aggregate context, whatever context s2 came from.
-        let s1 = if s1.is_null() { lc_new(ctx, (*s2).len.max(8)) } else { s1 };
+        let s1 = if s1.is_null() { lc_new(ctx, (*s2).len.max(LC_FIRST_CAP)) } else { s1 };
         let add = lc_rows(s2);
-        lc_reserve(&mut *s1, add.len());
-        std::ptr::copy_nonoverlapping(add.as_ptr(), (*s1).rows.add((*s1).len), add.len());
+        let s1 = lc_reserve(s1, add.len());
+        std::ptr::copy_nonoverlapping(add.as_ptr(), lc_rows_ptr(s1).add((*s1).len), add.len());
         (*s1).len += add.len();
         Datum::from(s1)
     }
@@ -201,7 +222,7 @@ v1_function! {
         let bytes = bytea_bytes(arg(fcinfo, 0).expect("strict"));
         let n = bytes.len() / size_of::<LcRow>();
         let st = lc_new(pg_sys::CurrentMemoryContext, n.max(1));
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (*st).rows as *mut u8, n * size_of::<LcRow>());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), lc_rows_ptr(st) as *mut u8, n * size_of::<LcRow>());
         (*st).len = n;
         Datum::from(st)
     }

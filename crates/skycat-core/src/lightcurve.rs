@@ -74,17 +74,23 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// numpy's default ("linear") percentile of sorted values, q in [0, 1].
-pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
+thread_local! {
+    // Reused per-thread buffers: a query computes millions of groups.
+    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static STETSON_SCRATCH: std::cell::RefCell<Vec<[f64; 3]>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// numpy's default ("linear") percentile of `n` sorted values given by `at(i)`.
+pub fn percentile_by(n: usize, q: f64, at: impl Fn(usize) -> f64) -> f64 {
+    let pos = q * (n - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     let frac = pos - lo as f64;
     if lo == hi {
-        sorted[lo]
+        at(lo)
     } else {
         // numpy's _lerp: a + (b - a) * t, with the symmetric form for t >= 0.5
-        let (a, b) = (sorted[lo], sorted[hi]);
+        let (a, b) = (at(lo), at(hi));
         if frac >= 0.5 {
             b - (b - a) * (1.0 - frac)
         } else {
@@ -106,23 +112,32 @@ fn weighted_mean(rows: &[LcRow], w: impl Fn(&LcRow) -> f64) -> f64 {
 
 /// Stetson's (1996) iteratively re-weighted mean, as LSST's `_stetson_mean` (alpha = beta = 2,
 /// 20 iterations, tolerance 1e-6, the relative test divided by the new mean, signed).
+/// The per-row constants (1/σ², sqrt(n/(n-1))/σ) are computed once, not per iteration.
 fn stetson_mean(rows: &[LcRow], start: f64) -> f64 {
     let n = rows.len() as f64;
     let n_factor = (n / (n - 1.0)).sqrt();
-    let mut mean = start;
-    for _ in 0..20 {
-        let m = mean;
-        let tmp = weighted_mean(rows, |r| {
-            let chi = (n_factor * (r[0] - m) / r[1]).abs();
-            (1.0 / (r[1] * r[1])) / (1.0 + (chi / 2.0) * (chi / 2.0))
-        });
-        let diff = (tmp - mean).abs();
-        mean = tmp;
-        if diff / mean < 1e-6 && diff < 1e-6 {
-            break;
+    STETSON_SCRATCH.with(|buf| {
+        let mut k = buf.borrow_mut();
+        k.clear();
+        k.extend(rows.iter().map(|r| [r[0], 1.0 / (r[1] * r[1]), n_factor / r[1]]));
+        let mut mean = start;
+        for _ in 0..20 {
+            let (mut sw, mut swf) = (0.0, 0.0);
+            for &[f, inv_var, scale] in k.iter() {
+                let half_chi = 0.5 * (f - mean) * scale;
+                let w = inv_var / (1.0 + half_chi * half_chi);
+                sw += w;
+                swf += w * f;
+            }
+            let tmp = swf / sw;
+            let diff = (tmp - mean).abs();
+            mean = tmp;
+            if diff / mean < 1e-6 && diff < 1e-6 {
+                break;
+            }
         }
-    }
-    mean
+        mean
+    })
 }
 
 /// All the statistics of one light curve. `rows` are the used rows (see [`is_used`]) in any
@@ -164,19 +179,24 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         s.skew = finite((nf * (nf - 1.0)).sqrt() / (nf - 2.0) * b3 / b2.powf(1.5));
     }
 
-    // Order statistics.
-    let fluxes: Vec<f64> = rows.iter().map(|r| r[0]).collect(); // sorted: rows are
-    s.min = finite(fluxes[0]);
-    s.max = finite(fluxes[n - 1]);
-    s.p05 = finite(percentile_sorted(&fluxes, 0.05));
-    s.p25 = finite(percentile_sorted(&fluxes, 0.25));
-    let median = percentile_sorted(&fluxes, 0.5);
+    // Order statistics: the rows are sorted by flux already. The absolute deviations go to a
+    // per-thread scratch buffer, so a group costs no allocation (millions of groups per query).
+    let flux_at = |i: usize| rows[i][0];
+    s.min = finite(flux_at(0));
+    s.max = finite(flux_at(n - 1));
+    s.p05 = finite(percentile_by(n, 0.05, flux_at));
+    s.p25 = finite(percentile_by(n, 0.25, flux_at));
+    let median = percentile_by(n, 0.5, flux_at);
     s.p50 = finite(median);
-    s.p75 = finite(percentile_sorted(&fluxes, 0.75));
-    s.p95 = finite(percentile_sorted(&fluxes, 0.95));
-    let mut dev: Vec<f64> = fluxes.iter().map(|f| (f - median).abs()).collect();
-    dev.sort_unstable_by(f64::total_cmp);
-    s.mad = finite(percentile_sorted(&dev, 0.5));
+    s.p75 = finite(percentile_by(n, 0.75, flux_at));
+    s.p95 = finite(percentile_by(n, 0.95, flux_at));
+    s.mad = SCRATCH.with(|buf| {
+        let mut dev = buf.borrow_mut();
+        dev.clear();
+        dev.extend(rows.iter().map(|r| (r[0] - median).abs()));
+        dev.sort_unstable_by(f64::total_cmp);
+        finite(percentile_by(n, 0.5, |i| dev[i]))
+    });
 
     // Stetson J.
     if n >= 2 {
