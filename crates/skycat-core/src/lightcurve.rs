@@ -397,7 +397,7 @@ mod tests {
         p.add(359.0, 10.0);
         p.add(1.0, 10.0);
         let (ra, dec) = p.finish().unwrap();
-        assert!(ra < 1e-9 || ra > 360.0 - 1e-9, "{ra}");
+        assert!(!(1e-9..=360.0 - 1e-9).contains(&ra), "{ra}");
         assert!(dec > 10.0 && dec < 10.01);
         let mut q = MeanPositionState::default();
         q.add(0.0, 0.0);
