@@ -301,6 +301,30 @@ unsafe fn fixed_deserial<T: Copy>(d: Datum) -> Datum {
 
 /// combine(internal, internal) for fixed-size states: adds the second into the first (or a
 /// copy of the second in the aggregate context when the first is NULL).
+/// The combine, serialise and deserialise functions of an aggregate with a fixed-size state
+/// that has a `combine(&mut self, &Self)` method.
+macro_rules! fixed_state_support {
+    ($state:ty, $function:literal, $combine:ident, $serial:ident, $deserial:ident) => {
+        v1_function! {
+            fn $combine(fcinfo) {
+                fixed_combine::<$state>(fcinfo, $function, |a, b| a.combine(b))
+            }
+        }
+
+        v1_function! {
+            fn $serial(fcinfo) {
+                fixed_serial::<$state>(arg(fcinfo, 0).expect("strict"))
+            }
+        }
+
+        v1_function! {
+            fn $deserial(fcinfo) {
+                fixed_deserial::<$state>(arg(fcinfo, 0).expect("strict"))
+            }
+        }
+    };
+}
+
 unsafe fn fixed_combine<T: Copy + Default>(
     fcinfo: pg_sys::FunctionCallInfo,
     function: &str,
@@ -326,23 +350,7 @@ v1_function! {
     }
 }
 
-v1_function! {
-    fn flux_mean_combine(fcinfo) {
-        fixed_combine::<FluxMeanState>(fcinfo, "flux_mean", |a, b| a.combine(b))
-    }
-}
-
-v1_function! {
-    fn flux_mean_serial(fcinfo) {
-        fixed_serial::<FluxMeanState>(arg(fcinfo, 0).expect("strict"))
-    }
-}
-
-v1_function! {
-    fn flux_mean_deserial(fcinfo) {
-        fixed_deserial::<FluxMeanState>(arg(fcinfo, 0).expect("strict"))
-    }
-}
+fixed_state_support!(FluxMeanState, "flux_mean", flux_mean_combine, flux_mean_serial, flux_mean_deserial);
 
 v1_function! {
     fn flux_mean_final(fcinfo) {
@@ -384,23 +392,13 @@ v1_function! {
     }
 }
 
-v1_function! {
-    fn mean_position_combine(fcinfo) {
-        fixed_combine::<MeanPositionState>(fcinfo, "mean_position", |a, b| a.combine(b))
-    }
-}
-
-v1_function! {
-    fn mean_position_serial(fcinfo) {
-        fixed_serial::<MeanPositionState>(arg(fcinfo, 0).expect("strict"))
-    }
-}
-
-v1_function! {
-    fn mean_position_deserial(fcinfo) {
-        fixed_deserial::<MeanPositionState>(arg(fcinfo, 0).expect("strict"))
-    }
-}
+fixed_state_support!(
+    MeanPositionState,
+    "mean_position",
+    mean_position_combine,
+    mean_position_serial,
+    mean_position_deserial
+);
 
 v1_function! {
     fn mean_position_final(fcinfo) {

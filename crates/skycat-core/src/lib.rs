@@ -5,6 +5,7 @@
 
 pub mod chunker;
 pub mod crossmatch;
+pub mod encoding;
 pub mod error;
 pub mod h3cells;
 pub mod healpix;

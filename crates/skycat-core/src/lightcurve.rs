@@ -8,6 +8,8 @@
 //!
 //! A field whose value is undefined is `None` (SQL NULL), never NaN.
 
+use crate::sphere::UnitVector;
+
 /// One used row: flux, its error (> 0), and the time (may be NaN: then the row is used for
 /// everything but the time-based fields).
 pub type LcRow = [f64; 3];
@@ -41,6 +43,28 @@ pub struct LcStats {
     pub max_slope: Option<f64>,
     pub err_mean: Option<f64>,
 }
+
+/// Names of the fields after `n`, in the composite's order (as [`LcStats::float_fields`]).
+pub const FLOAT_FIELD_NAMES: [&str; 18] = [
+    "mean",
+    "mean_err",
+    "sigma",
+    "chi2",
+    "min",
+    "max",
+    "mad",
+    "skew",
+    "p05",
+    "p25",
+    "p50",
+    "p75",
+    "p95",
+    "stetson_j",
+    "linear_slope",
+    "linear_intercept",
+    "max_slope",
+    "err_mean",
+];
 
 impl LcStats {
     /// The fields after `n`, in the composite's order.
@@ -312,11 +336,10 @@ impl MeanPositionState {
     #[inline]
     pub fn add(&mut self, ra: f64, dec: f64) {
         if ra.is_finite() && dec.is_finite() && dec.abs() <= 90.0 {
-            let (sa, ca) = ra.to_radians().sin_cos();
-            let (sd, cd) = dec.to_radians().sin_cos();
-            self.sum[0] += cd * ca;
-            self.sum[1] += cd * sa;
-            self.sum[2] += sd;
+            let u = UnitVector::from_radec(ra, dec);
+            self.sum[0] += u.x;
+            self.sum[1] += u.y;
+            self.sum[2] += u.z;
             self.n += 1;
         }
     }
@@ -332,18 +355,11 @@ impl MeanPositionState {
     /// no position or the vectors cancel (e.g. two antipodal points).
     pub fn finish(&self) -> Option<(f64, f64)> {
         let [x, y, z] = self.sum;
-        let norm = (x * x + y * y + z * z).sqrt();
-        if self.n == 0 || norm <= 1e-12 * self.n as f64 {
+        let v = UnitVector { x, y, z };
+        if self.n == 0 || v.norm() <= 1e-12 * self.n as f64 {
             return None;
         }
-        let mut ra = y.atan2(x).to_degrees();
-        if ra < 0.0 {
-            ra += 360.0;
-        }
-        if ra >= 360.0 {
-            ra = 0.0;
-        }
-        Some((ra, z.atan2(x.hypot(y)).to_degrees()))
+        Some(v.to_radec())
     }
 }
 

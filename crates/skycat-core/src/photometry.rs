@@ -14,6 +14,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::encoding::{bytes_to_f64s, f64s_to_bytes, json_number};
 use crate::error::{SkyError, SkyResult};
 use crate::validate::show;
 
@@ -320,26 +321,6 @@ impl ChebyshevField {
         }
         s
     }
-}
-
-pub(crate) fn json_number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        // FITS headers converted to JSON often keep numbers as strings.
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-}
-
-pub(crate) fn f64s_to_bytes(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(crate) fn bytes_to_f64s(bytes: &[u8]) -> Option<Vec<f64>> {
-    if !bytes.len().is_multiple_of(8) {
-        return None;
-    }
-    Some(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ use std::f64::consts::PI;
 
 use serde_json::{Map, Value};
 
-use crate::photometry::{bytes_to_f64s, f64s_to_bytes, json_number};
+use crate::encoding::{bytes_to_f64s, f64s_to_bytes, json_number};
+use crate::sphere::UnitVector;
 
 const DEG: f64 = PI / 180.0;
 const ARCSEC_PER_RAD: f64 = 180.0 * 3600.0 / PI;
@@ -133,22 +134,13 @@ fn axpy(a: f64, x: [f64; 3], y: [f64; 3]) -> [f64; 3] {
 /// (ra, dec) in degrees, ra in [0, 360), of a (not necessarily unit) direction.
 #[inline]
 fn direction_to_radec(q: [f64; 3]) -> (f64, f64) {
-    let mut ra = q[1].atan2(q[0]) / DEG;
-    if ra < 0.0 {
-        ra += 360.0;
-        if ra >= 360.0 {
-            ra = 0.0;
-        }
-    }
-    let dec = q[2].atan2(q[0].hypot(q[1])) / DEG;
-    (ra, dec)
+    UnitVector { x: q[0], y: q[1], z: q[2] }.to_radec()
 }
 
 #[inline]
 fn radec_to_unit(ra: f64, dec: f64) -> [f64; 3] {
-    let (sa, ca) = (ra * DEG).sin_cos();
-    let (sd, cd) = (dec * DEG).sin_cos();
-    [cd * ca, cd * sa, sd]
+    let u = UnitVector::from_radec(ra, dec);
+    [u.x, u.y, u.z]
 }
 
 /// Local east and north unit vectors at (ra, dec).

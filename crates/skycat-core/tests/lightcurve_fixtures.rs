@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use skycat_core::lightcurve::{is_used, lc_stats, LcRow};
+use skycat_core::lightcurve::{is_used, lc_stats, LcRow, FLOAT_FIELD_NAMES};
 
 fn read(name: &str) -> Vec<Vec<String>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/lightcurves").join(name);
@@ -42,26 +42,7 @@ fn lc_stats_match_numpy_and_pandas() {
         }
         let s = lc_stats(&mut rows);
         assert_eq!(s.n, r[1].parse::<i64>().unwrap(), "n of curve {id}");
-        let names = [
-            "mean",
-            "mean_err",
-            "sigma",
-            "chi2",
-            "min",
-            "max",
-            "mad",
-            "skew",
-            "p05",
-            "p25",
-            "p50",
-            "p75",
-            "p95",
-            "stetson_j",
-            "linear_slope",
-            "linear_intercept",
-            "max_slope",
-            "err_mean",
-        ];
+        let names = FLOAT_FIELD_NAMES;
         for (k, got) in s.float_fields().iter().enumerate() {
             let want = &r[k + 2];
             match (got, want.is_empty()) {

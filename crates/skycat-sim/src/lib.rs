@@ -11,3 +11,13 @@
 pub mod forced;
 pub mod sky;
 pub mod tract;
+
+/// A float as CSV for PostgreSQL's COPY: the shortest form that reads back as the same double,
+/// NaN spelled as PostgreSQL reads it.
+pub fn csv_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v}")
+    }
+}

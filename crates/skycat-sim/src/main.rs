@@ -19,7 +19,7 @@ use std::io::{BufWriter, Write};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use skycat_sim::sky::{self, SimSource};
-use skycat_sim::{forced, tract};
+use skycat_sim::{csv_f64, forced, tract};
 
 #[derive(Parser)]
 #[command(name = "skycat-sim", version, about = "Deterministic survey simulator for skycat")]
@@ -135,15 +135,6 @@ fn bar(len: u64, what: &str) -> ProgressBar {
             .expect("valid template"),
     );
     bar
-}
-
-/// A float as CSV for COPY: shortest round-trip form, NaN as PostgreSQL spells it.
-fn csv_f64(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else {
-        format!("{v}")
-    }
 }
 
 fn main() -> std::io::Result<()> {

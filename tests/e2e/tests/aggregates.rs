@@ -6,29 +6,11 @@
 use std::io::Write;
 
 use postgres::error::SqlState;
+use skycat_core::lightcurve::FLOAT_FIELD_NAMES;
 use skycat_e2e::{fixture, ScratchDb};
-use skycat_sim::forced;
+use skycat_sim::{csv_f64, forced};
 
-const FIELDS: [&str; 18] = [
-    "mean",
-    "mean_err",
-    "sigma",
-    "chi2",
-    "min",
-    "max",
-    "mad",
-    "skew",
-    "p05",
-    "p25",
-    "p50",
-    "p75",
-    "p95",
-    "stetson_j",
-    "linear_slope",
-    "linear_intercept",
-    "max_slope",
-    "err_mean",
-];
+const FIELDS: [&str; 18] = FLOAT_FIELD_NAMES;
 
 #[test]
 fn lc_stats_in_sql_match_numpy_and_pandas() {
@@ -91,8 +73,8 @@ fn parallel_lc_stats_equal_the_serial_plan() {
     let mut w = c.copy_in("COPY forced_source FROM STDIN (FORMAT csv)").unwrap();
     let mut n = 0usize;
     forced::forced_sources(3000, 6, 17.0, 5, |s| {
-        let f = |v: f64| if v.is_nan() { "NaN".to_string() } else { v.to_string() };
-        writeln!(w, "{},{},{},{},{}", s.object_id, s.band, s.mjd, f(s.psf_flux), f(s.psf_flux_err)).unwrap();
+        writeln!(w, "{},{},{},{},{}", s.object_id, s.band, s.mjd, csv_f64(s.psf_flux), csv_f64(s.psf_flux_err))
+            .unwrap();
         n += 1;
     });
     w.finish().unwrap();

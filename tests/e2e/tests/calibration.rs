@@ -11,18 +11,11 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use skycat_e2e::{fixture, ScratchDb};
+use skycat_sim::csv_f64 as f;
 use skycat_sim::tract::{self, DetectorCalib, RawSource};
 
 const RAW_DDL: &str = "CREATE TABLE raw (source_id bigint, visit bigint, detector int, x float8, y float8,
     x_err float8, y_err float8, psf_inst_flux float8, psf_inst_flux_err float8, ap_inst_flux float8, ap_inst_flux_err float8)";
-
-fn f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else {
-        format!("{v}")
-    }
-}
 
 fn load_tract(c: &mut postgres::Client, calibs: &[DetectorCalib], per_detector: usize) -> Vec<RawSource> {
     c.batch_execute(
