@@ -7,6 +7,7 @@ pub mod chunker;
 pub mod crossmatch;
 pub mod encoding;
 pub mod error;
+pub mod files;
 pub mod h3cells;
 pub mod healpix;
 pub mod lightcurve;

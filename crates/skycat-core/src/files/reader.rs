@@ -1,0 +1,298 @@
+//! Opening one Parquet or Arrow IPC file: its schema, per-row-group statistics, and a
+//! streaming reader of selected columns and row groups.
+//!
+//! Memory is bounded by the batches in flight: the Parquet reader decodes one row group's
+//! pages of the projected columns at a time and hands out `batch_size`-row batches; the
+//! Arrow IPC reader reads one record batch at a time. Nothing ever holds a whole file.
+
+use super::prune::{ColumnStats, Scalar};
+use super::{io_error, FilesError, FilesResult};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::ipc::reader::FileReader as IpcFileReader;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Parquet,
+    ArrowIpc,
+}
+
+impl FileFormat {
+    /// The format named by a `format` option, or else by the file's suffix.
+    pub fn resolve(path: &str, option: Option<&str>) -> FilesResult<Self> {
+        if let Some(name) = option {
+            return Self::from_name(name).ok_or_else(|| {
+                FilesError::InvalidPattern(format!(
+                    "option \"format\" must be parquet or arrow (also: feather, ipc), got \"{name}\""
+                ))
+            });
+        }
+        let lower = path.to_ascii_lowercase();
+        let suffix = lower.rsplit_once('.').map(|(_, s)| s).unwrap_or("");
+        match suffix {
+            "parquet" | "parq" | "pq" => Ok(FileFormat::Parquet),
+            "arrow" | "feather" | "ipc" => Ok(FileFormat::ArrowIpc),
+            _ => Err(FilesError::InvalidPattern(format!(
+                "cannot tell the format of \"{path}\" from its suffix; set the table option format 'parquet' or 'arrow'"
+            ))),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "parquet" => Some(FileFormat::Parquet),
+            "arrow" | "feather" | "ipc" => Some(FileFormat::ArrowIpc),
+            _ => None,
+        }
+    }
+}
+
+enum Source {
+    Parquet { file: File, meta: ArrowReaderMetadata },
+    Ipc { batches: usize, bytes: u64 },
+}
+
+/// An opened file with its metadata read (Parquet footer / Arrow IPC footer).
+pub struct CatalogFile {
+    path: PathBuf,
+    schema: SchemaRef,
+    source: Source,
+}
+
+fn corrupt(path: &Path, message: impl ToString) -> FilesError {
+    FilesError::Corrupt { path: path.display().to_string(), message: message.to_string() }
+}
+
+/// Runs a decoder call, turning a panic inside arrow/parquet (they do panic on some corrupt
+/// inputs) into an error naming the file.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> FilesResult<T>) -> FilesResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("decoder panicked");
+            Err(corrupt(path, msg))
+        }
+    }
+}
+
+impl CatalogFile {
+    pub fn open(path: &Path, format: FileFormat) -> FilesResult<Self> {
+        let file = File::open(path).map_err(|e| io_error(path, &e))?;
+        guarded(path, || match format {
+            FileFormat::Parquet => {
+                let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| corrupt(path, e))?;
+                Ok(CatalogFile { path: path.to_path_buf(), schema: meta.schema().clone(), source: Source::Parquet { file, meta } })
+            }
+            FileFormat::ArrowIpc => {
+                let bytes = file.metadata().map_err(|e| io_error(path, &e))?.len();
+                let reader = IpcFileReader::try_new(file, None).map_err(|e| corrupt(path, e))?;
+                Ok(CatalogFile {
+                    path: path.to_path_buf(),
+                    schema: reader.schema(),
+                    source: Source::Ipc { batches: reader.num_batches(), bytes },
+                })
+            }
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Parquet row groups, or Arrow IPC record batches.
+    pub fn num_row_groups(&self) -> usize {
+        match &self.source {
+            Source::Parquet { meta, .. } => meta.metadata().num_row_groups(),
+            Source::Ipc { batches, .. } => *batches,
+        }
+    }
+
+    /// Rows per row group when the metadata says (Parquet); Arrow IPC footers do not.
+    pub fn row_group_rows(&self) -> Option<Vec<u64>> {
+        match &self.source {
+            Source::Parquet { meta, .. } => {
+                Some(meta.metadata().row_groups().iter().map(|rg| rg.num_rows().max(0) as u64).collect())
+            }
+            Source::Ipc { .. } => None,
+        }
+    }
+
+    /// Row count from the metadata, or for Arrow IPC an estimate from the file size.
+    pub fn rows_estimate(&self) -> u64 {
+        match &self.source {
+            Source::Parquet { meta, .. } => meta.metadata().file_metadata().num_rows().max(0) as u64,
+            Source::Ipc { bytes, .. } => bytes / (8 * self.schema.fields().len().max(1) as u64),
+        }
+    }
+
+    /// Per-row-group statistics of root column `column` (empty stats when unknown).
+    pub fn column_stats(&self, column: usize) -> Vec<ColumnStats> {
+        let unknown = vec![ColumnStats::default(); self.num_row_groups()];
+        let Source::Parquet { meta, .. } = &self.source else { return unknown };
+        let field = self.schema.field(column);
+        if !is_prunable_type(field.data_type()) {
+            return unknown;
+        }
+        let stats = guarded(&self.path, || {
+            let conv = StatisticsConverter::try_new(field.name(), &self.schema, meta.parquet_schema())
+                .map_err(|e| corrupt(&self.path, e))?;
+            let rgs = meta.metadata().row_groups();
+            let mins = conv.row_group_mins(rgs.iter()).map_err(|e| corrupt(&self.path, e))?;
+            let maxes = conv.row_group_maxes(rgs.iter()).map_err(|e| corrupt(&self.path, e))?;
+            let nulls = conv.row_group_null_counts(rgs.iter()).map_err(|e| corrupt(&self.path, e))?;
+            Ok((0..rgs.len())
+                .map(|i| ColumnStats {
+                    min: scalar_at(&mins, i),
+                    max: scalar_at(&maxes, i),
+                    null_count: nulls.is_valid(i).then(|| nulls.value(i)),
+                    row_count: Some(rgs[i].num_rows().max(0) as u64),
+                })
+                .collect())
+        });
+        stats.unwrap_or(unknown)
+    }
+
+    /// Streams root columns `projection` (in that order) of row groups `row_groups`.
+    pub fn read(self, projection: &[usize], row_groups: Vec<usize>, batch_size: usize) -> FilesResult<BatchReader> {
+        let path = self.path.clone();
+        let inner: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send> =
+            guarded(&path, || match self.source {
+                Source::Parquet { file, meta } => {
+                    let mask = ProjectionMask::roots(meta.parquet_schema(), projection.iter().copied());
+                    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+                        .with_projection(mask)
+                        .with_row_groups(row_groups)
+                        .with_batch_size(batch_size)
+                        .build()
+                        .map_err(|e| corrupt(&path, e))?;
+                    Ok(Box::new(reader) as Box<dyn Iterator<Item = _> + Send>)
+                }
+                Source::Ipc { .. } => {
+                    // Reopened: the metadata pass consumed the first reader.
+                    let file = File::open(&path).map_err(|e| io_error(&path, &e))?;
+                    let reader = IpcFileReader::try_new(file, Some(projection.to_vec())).map_err(|e| corrupt(&path, e))?;
+                    Ok(Box::new(reader) as Box<dyn Iterator<Item = _> + Send>)
+                }
+            })?;
+        Ok(BatchReader { inner, path, projection: projection.to_vec() })
+    }
+}
+
+/// Batches of one file. Columns come in the order of the projection passed to `read`
+/// (the Parquet reader returns them in file order; they are reordered here).
+pub struct BatchReader {
+    inner: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
+    path: PathBuf,
+    projection: Vec<usize>,
+}
+
+impl BatchReader {
+    pub fn next_batch(&mut self) -> FilesResult<Option<RecordBatch>> {
+        let path = self.path.clone();
+        let projection = &self.projection;
+        let inner = &mut self.inner;
+        guarded(&path, || match inner.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(corrupt(&path, e)),
+            Some(Ok(batch)) => Ok(Some(in_projection_order(batch, projection))),
+        })
+    }
+}
+
+/// Reorders a batch whose columns are in ascending file order into `projection` order.
+fn in_projection_order(batch: RecordBatch, projection: &[usize]) -> RecordBatch {
+    if projection.windows(2).all(|w| w[0] < w[1]) {
+        return batch;
+    }
+    let mut sorted: Vec<usize> = projection.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let order: Vec<usize> = projection.iter().map(|p| sorted.binary_search(p).expect("projected")).collect();
+    batch.project(&order).expect("projection indices are in range")
+}
+
+/// Whether statistics of this type are turned into [`Scalar`]s for pruning.
+pub fn is_prunable_type(t: &DataType) -> bool {
+    use DataType::*;
+    match t {
+        Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32 | Float64
+        | Date32 | Date64 | Timestamp(_, _) | Utf8 | LargeUtf8 | Utf8View => true,
+        Dictionary(_, v) => is_prunable_type(v),
+        _ => false,
+    }
+}
+
+pub fn is_float_type(t: &DataType) -> bool {
+    match t {
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => true,
+        DataType::Dictionary(_, v) => is_float_type(v),
+        _ => false,
+    }
+}
+
+/// Microseconds since the Unix epoch of a timestamp value in `unit` (floor).
+pub fn timestamp_micros(value: i64, unit: &TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => value.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => value.saturating_mul(1_000),
+        TimeUnit::Microsecond => value,
+        TimeUnit::Nanosecond => value.div_euclid(1_000),
+    }
+}
+
+/// Element `i` of a statistics array as a [`Scalar`]; `None` for null or unsupported types.
+pub fn scalar_at(array: &ArrayRef, i: usize) -> Option<Scalar> {
+    use arrow::datatypes::*;
+    if i >= array.len() || array.is_null(i) {
+        return None;
+    }
+    Some(match array.data_type() {
+        DataType::Boolean => Scalar::Bool(array.as_boolean().value(i)),
+        DataType::Int8 => Scalar::Int(array.as_primitive::<Int8Type>().value(i) as i64),
+        DataType::Int16 => Scalar::Int(array.as_primitive::<Int16Type>().value(i) as i64),
+        DataType::Int32 => Scalar::Int(array.as_primitive::<Int32Type>().value(i) as i64),
+        DataType::Int64 => Scalar::Int(array.as_primitive::<Int64Type>().value(i)),
+        DataType::UInt8 => Scalar::Int(array.as_primitive::<UInt8Type>().value(i) as i64),
+        DataType::UInt16 => Scalar::Int(array.as_primitive::<UInt16Type>().value(i) as i64),
+        DataType::UInt32 => Scalar::Int(array.as_primitive::<UInt32Type>().value(i) as i64),
+        DataType::UInt64 => Scalar::Int(i64::try_from(array.as_primitive::<UInt64Type>().value(i)).ok()?),
+        DataType::Float16 => Scalar::Float(array.as_primitive::<Float16Type>().value(i).to_f64()),
+        DataType::Float32 => Scalar::Float(array.as_primitive::<Float32Type>().value(i) as f64),
+        DataType::Float64 => Scalar::Float(array.as_primitive::<Float64Type>().value(i)),
+        DataType::Date32 => Scalar::Date(array.as_primitive::<Date32Type>().value(i)),
+        DataType::Date64 => {
+            Scalar::Date(array.as_primitive::<Date64Type>().value(i).div_euclid(86_400_000) as i32)
+        }
+        DataType::Timestamp(unit, _) => {
+            let raw = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(i),
+                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(i),
+                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(i),
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(i),
+            };
+            Scalar::Timestamp(timestamp_micros(raw, unit))
+        }
+        DataType::Utf8 => Scalar::Str(array.as_string::<i32>().value(i).to_string()),
+        DataType::LargeUtf8 => Scalar::Str(array.as_string::<i64>().value(i).to_string()),
+        DataType::Utf8View => Scalar::Str(array.as_string_view().value(i).to_string()),
+        DataType::Dictionary(_, _) => {
+            let plain = arrow::compute::cast(array, &DataType::Utf8).ok()?;
+            return scalar_at(&plain, i);
+        }
+        _ => return None,
+    })
+}
