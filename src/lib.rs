@@ -10,11 +10,13 @@ mod crossmatch;
 mod dwithin;
 mod errors;
 mod fastcall;
+mod files_fdw;
 mod geometry;
 mod gucs;
 mod partitioning;
 mod planner;
 mod sqltypes;
+mod write_parquet;
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -15,6 +15,7 @@
 pub mod paths;
 pub mod prune;
 pub mod reader;
+pub mod types;
 pub mod writer;
 
 pub use arrow;

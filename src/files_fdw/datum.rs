@@ -1,0 +1,284 @@
+//! Conversions between PostgreSQL Datums and Arrow values for the file wrapper and
+//! `write_parquet`.
+
+use pgrx::pg_sys::{self, Datum, Oid};
+use skycat_core::files::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, GenericListArray, PrimitiveArray,
+};
+use skycat_core::files::arrow::datatypes::*;
+use skycat_core::files::prune::Scalar;
+use skycat_core::files::reader::timestamp_micros;
+use skycat_core::files::types::PgKind;
+use std::ffi::c_char;
+
+/// Days between 1970-01-01 (Arrow) and 2000-01-01 (PostgreSQL).
+pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds between 1970-01-01 and 2000-01-01.
+pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// The kind of a PostgreSQL type the wrapper handles (varchar/bpchar/name read as text).
+pub(crate) fn kind_of(typoid: Oid) -> Option<PgKind> {
+    Some(match typoid {
+        pg_sys::BOOLOID => PgKind::Bool,
+        pg_sys::INT2OID => PgKind::Int2,
+        pg_sys::INT4OID => PgKind::Int4,
+        pg_sys::INT8OID => PgKind::Int8,
+        pg_sys::FLOAT4OID => PgKind::Float4,
+        pg_sys::FLOAT8OID => PgKind::Float8,
+        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID | pg_sys::NAMEOID => PgKind::Text,
+        pg_sys::BYTEAOID => PgKind::Bytea,
+        pg_sys::DATEOID => PgKind::Date,
+        pg_sys::TIMESTAMPOID => PgKind::Timestamp,
+        pg_sys::TIMESTAMPTZOID => PgKind::TimestampTz,
+        pg_sys::BOOLARRAYOID => PgKind::Array(Box::new(PgKind::Bool)),
+        pg_sys::INT2ARRAYOID => PgKind::Array(Box::new(PgKind::Int2)),
+        pg_sys::INT4ARRAYOID => PgKind::Array(Box::new(PgKind::Int4)),
+        pg_sys::INT8ARRAYOID => PgKind::Array(Box::new(PgKind::Int8)),
+        pg_sys::FLOAT4ARRAYOID => PgKind::Array(Box::new(PgKind::Float4)),
+        pg_sys::FLOAT8ARRAYOID => PgKind::Array(Box::new(PgKind::Float8)),
+        pg_sys::TEXTARRAYOID => PgKind::Array(Box::new(PgKind::Text)),
+        _ => return None,
+    })
+}
+
+/// The element type oid of an array kind (what `construct_md_array` needs).
+pub(crate) fn element_oid(kind: &PgKind) -> Oid {
+    match kind {
+        PgKind::Bool => pg_sys::BOOLOID,
+        PgKind::Int2 => pg_sys::INT2OID,
+        PgKind::Int4 => pg_sys::INT4OID,
+        PgKind::Int8 => pg_sys::INT8OID,
+        PgKind::Float4 => pg_sys::FLOAT4OID,
+        PgKind::Float8 => pg_sys::FLOAT8OID,
+        PgKind::Text => pg_sys::TEXTOID,
+        PgKind::Bytea => pg_sys::BYTEAOID,
+        PgKind::Date => pg_sys::DATEOID,
+        PgKind::Timestamp => pg_sys::TIMESTAMPOID,
+        PgKind::TimestampTz => pg_sys::TIMESTAMPTZOID,
+        PgKind::Array(_) => pg_sys::InvalidOid,
+    }
+}
+
+/// A query constant, parameter or partition value as a pruning [`Scalar`]; `None` when the
+/// type does not prune.
+pub(crate) unsafe fn scalar_from_datum(d: Datum, typoid: Oid) -> Option<Scalar> {
+    Some(match typoid {
+        pg_sys::BOOLOID => Scalar::Bool(d.value() != 0),
+        pg_sys::INT2OID => Scalar::Int(d.value() as i16 as i64),
+        pg_sys::INT4OID => Scalar::Int(d.value() as i32 as i64),
+        pg_sys::INT8OID => Scalar::Int(d.value() as i64),
+        pg_sys::FLOAT4OID => Scalar::Float(f32::from_bits(d.value() as u32) as f64),
+        pg_sys::FLOAT8OID => Scalar::Float(f64::from_bits(d.value() as u64)),
+        pg_sys::DATEOID => {
+            let days = d.value() as i32;
+            // ±infinity dates compare beyond every value: do not prune on them.
+            if days == i32::MIN || days == i32::MAX {
+                return None;
+            }
+            Scalar::Date(days + PG_EPOCH_DAYS)
+        }
+        pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => {
+            let t = d.value() as i64;
+            if t == i64::MIN || t == i64::MAX {
+                return None;
+            }
+            Scalar::Timestamp(t + PG_EPOCH_MICROS)
+        }
+        pg_sys::TEXTOID | pg_sys::VARCHAROID => {
+            let text = d.cast_mut_ptr::<pg_sys::varlena>();
+            let s = pgrx::text_to_rust_str_unchecked(pg_sys::pg_detoast_datum_packed(text));
+            Scalar::Str(s.to_string())
+        }
+        _ => return None,
+    })
+}
+
+/// An Arrow column of one batch, downcast once so reading a row is a plain index.
+pub(crate) enum TypedColumn {
+    Bool(BooleanArray),
+    I64(PrimitiveArray<Int64Type>),
+    U64(PrimitiveArray<UInt64Type>),
+    F32(PrimitiveArray<Float32Type>),
+    F64(PrimitiveArray<Float64Type>),
+    F16(PrimitiveArray<Float16Type>),
+    Utf8(ArrayRef),
+    Binary(ArrayRef),
+    Date(PrimitiveArray<Date32Type>),
+    /// Microseconds since 1970 (converted from the file's unit).
+    Micros(PrimitiveArray<Int64Type>),
+    List(ArrayRef),
+    I32(PrimitiveArray<Int32Type>),
+}
+
+impl TypedColumn {
+    /// Prepares `array` for reading into `kind` (which `can_hold` has accepted).
+    pub(crate) fn new(array: &ArrayRef) -> TypedColumn {
+        use skycat_core::files::arrow::compute::cast;
+        let t = array.data_type().clone();
+        match &t {
+            DataType::Dictionary(_, v) => {
+                let plain = cast(array, v).expect("dictionary values cast to their own type");
+                TypedColumn::new(&plain)
+            }
+            DataType::Boolean => TypedColumn::Bool(array.as_boolean().clone()),
+            DataType::Int32 => TypedColumn::I32(array.as_primitive::<Int32Type>().clone()),
+            DataType::Int8 | DataType::Int16 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+                let wide = cast(array, &DataType::Int64).expect("integers widen to int64");
+                TypedColumn::I64(wide.as_primitive::<Int64Type>().clone())
+            }
+            DataType::UInt64 => TypedColumn::U64(array.as_primitive::<UInt64Type>().clone()),
+            DataType::Float16 => TypedColumn::F16(array.as_primitive::<Float16Type>().clone()),
+            DataType::Float32 => TypedColumn::F32(array.as_primitive::<Float32Type>().clone()),
+            DataType::Float64 => TypedColumn::F64(array.as_primitive::<Float64Type>().clone()),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => TypedColumn::Utf8(array.clone()),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+                TypedColumn::Binary(array.clone())
+            }
+            DataType::Date32 => TypedColumn::Date(array.as_primitive::<Date32Type>().clone()),
+            DataType::Date64 => {
+                let days = cast(array, &DataType::Date32).expect("date64 casts to date32");
+                TypedColumn::Date(days.as_primitive::<Date32Type>().clone())
+            }
+            DataType::Timestamp(unit, _) => {
+                let raw = cast(array, &DataType::Int64).expect("timestamps are int64");
+                let micros: PrimitiveArray<Int64Type> =
+                    raw.as_primitive::<Int64Type>().unary(|v| timestamp_micros(v, unit));
+                TypedColumn::Micros(micros)
+            }
+            _ => TypedColumn::List(array.clone()),
+        }
+    }
+
+    fn nulls_array(&self) -> &dyn Array {
+        match self {
+            TypedColumn::Bool(a) => a,
+            TypedColumn::I64(a) => a,
+            TypedColumn::U64(a) => a,
+            TypedColumn::F32(a) => a,
+            TypedColumn::F64(a) => a,
+            TypedColumn::F16(a) => a,
+            TypedColumn::Utf8(a) | TypedColumn::Binary(a) | TypedColumn::List(a) => a.as_ref(),
+            TypedColumn::Date(a) => a,
+            TypedColumn::Micros(a) => a,
+            TypedColumn::I32(a) => a,
+        }
+    }
+
+    /// Whether any value of this batch column is NULL (lets the row loop skip the check).
+    pub(crate) fn has_nulls(&self) -> bool {
+        self.nulls_array().null_count() > 0
+    }
+
+    pub(crate) fn is_null(&self, i: usize) -> bool {
+        self.nulls_array().is_null(i)
+    }
+
+    /// Row `i` (not NULL) as a Datum of `kind`, allocating varlenas in the current memory
+    /// context. `Err` carries a message for values the kind cannot hold (uint64 > int8).
+    #[inline]
+    pub(crate) unsafe fn datum(&self, i: usize, kind: &PgKind) -> Result<Datum, String> {
+        Ok(match self {
+            TypedColumn::F64(a) => float_datum(a.value(i), kind),
+            TypedColumn::F32(a) => float_datum(a.value(i) as f64, kind),
+            TypedColumn::F16(a) => float_datum(a.value(i).to_f64(), kind),
+            TypedColumn::I32(a) => int_datum(a.value(i) as i64, kind),
+            TypedColumn::I64(a) => int_datum(a.value(i), kind),
+            TypedColumn::U64(a) => {
+                let v = a.value(i);
+                let v = i64::try_from(v).map_err(|_| format!("value {v} is out of range for type bigint"))?;
+                int_datum(v, kind)
+            }
+            TypedColumn::Bool(a) => Datum::from(a.value(i)),
+            TypedColumn::Date(a) => Datum::from(a.value(i) - PG_EPOCH_DAYS),
+            TypedColumn::Micros(a) => Datum::from(a.value(i) - PG_EPOCH_MICROS),
+            TypedColumn::Utf8(a) => bytes_datum(string_at(a, i).as_bytes()),
+            TypedColumn::Binary(a) => bytes_datum(binary_at(a, i)),
+            TypedColumn::List(a) => {
+                let PgKind::Array(elem) = kind else { unreachable!("lists only go into arrays") };
+                array_datum(list_at(a, i), elem)?
+            }
+        })
+    }
+}
+
+#[inline]
+fn float_datum(v: f64, kind: &PgKind) -> Datum {
+    match kind {
+        PgKind::Float4 => Datum::from((v as f32).to_bits()),
+        _ => Datum::from(v.to_bits()),
+    }
+}
+
+#[inline]
+fn int_datum(v: i64, kind: &PgKind) -> Datum {
+    match kind {
+        PgKind::Int2 => Datum::from(v as i16),
+        PgKind::Int4 => Datum::from(v as i32),
+        PgKind::Int8 => Datum::from(v),
+        PgKind::Float4 => Datum::from((v as f32).to_bits()),
+        _ => Datum::from((v as f64).to_bits()),
+    }
+}
+
+unsafe fn bytes_datum(b: &[u8]) -> Datum {
+    Datum::from(pg_sys::cstring_to_text_with_len(b.as_ptr() as *const c_char, b.len() as i32))
+}
+
+fn string_at(a: &ArrayRef, i: usize) -> &str {
+    match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(i),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(i),
+        _ => a.as_string_view().value(i),
+    }
+}
+
+fn binary_at(a: &ArrayRef, i: usize) -> &[u8] {
+    match a.data_type() {
+        DataType::Binary => a.as_binary::<i32>().value(i),
+        DataType::LargeBinary => a.as_binary::<i64>().value(i),
+        DataType::FixedSizeBinary(_) => a.as_fixed_size_binary().value(i),
+        _ => a.as_binary_view().value(i),
+    }
+}
+
+fn list_at(a: &ArrayRef, i: usize) -> ArrayRef {
+    match a.data_type() {
+        DataType::List(_) => a.as_any().downcast_ref::<GenericListArray<i32>>().expect("list").value(i),
+        DataType::LargeList(_) => a.as_any().downcast_ref::<GenericListArray<i64>>().expect("large list").value(i),
+        _ => a.as_any().downcast_ref::<FixedSizeListArray>().expect("fixed-size list").value(i),
+    }
+}
+
+/// A one-dimensional PostgreSQL array of `elem` from the Arrow values `values`.
+unsafe fn array_datum(values: ArrayRef, elem: &PgKind) -> Result<Datum, String> {
+    let col = TypedColumn::new(&values);
+    let n = values.len();
+    let mut datums = Vec::with_capacity(n);
+    let mut nulls = Vec::with_capacity(n);
+    for j in 0..n {
+        if col.is_null(j) {
+            datums.push(Datum::from(0usize));
+            nulls.push(true);
+        } else {
+            datums.push(col.datum(j, elem)?);
+            nulls.push(false);
+        }
+    }
+    let elmtype = element_oid(elem);
+    let (mut typlen, mut typbyval, mut typalign) = (0i16, false, 0 as c_char);
+    pg_sys::get_typlenbyvalalign(elmtype, &mut typlen, &mut typbyval, &mut typalign);
+    let mut dims = [n as i32];
+    let mut lbs = [1i32];
+    let arr = pg_sys::construct_md_array(
+        datums.as_mut_ptr(),
+        nulls.as_mut_ptr(),
+        1,
+        dims.as_mut_ptr(),
+        lbs.as_mut_ptr(),
+        elmtype,
+        typlen as i32,
+        typbyval,
+        typalign,
+    );
+    Ok(Datum::from(arr))
+}

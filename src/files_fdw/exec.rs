@@ -1,0 +1,372 @@
+//! Executing a `skycat_files` scan: files opened one at a time, row groups pruned with the
+//! now-known parameter values, Arrow batches decoded into the scan slot, and EXPLAIN output
+//! of files and row groups read versus skipped.
+
+use super::datum::TypedColumn;
+use super::plan::{
+    declared_columns, expand_files, file_column_index, file_format, kept_row_groups, partition_datum,
+    partition_value, partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
+};
+use super::{raise_files_error, TableOptions};
+use pgrx::pg_sys::{self, Datum};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use skycat_core::files::paths::MatchedFile;
+use skycat_core::files::prune::Condition;
+use skycat_core::files::reader::{BatchReader, CatalogFile};
+use skycat_core::files::types::{can_hold, PgKind};
+use skycat_core::files::FilesError;
+use std::ffi::CString;
+use std::ptr;
+
+/// Rows per decoded batch: large enough to amortise decoding, small enough for the cache.
+const BATCH_ROWS: usize = 8192;
+
+pub(super) fn install(routine: &mut supabase_wrappers::FdwRoutine<pgrx::AllocatedByRust>) {
+    routine.BeginForeignScan = Some(begin_foreign_scan);
+    routine.IterateForeignScan = Some(iterate_foreign_scan);
+    routine.ReScanForeignScan = Some(rescan_foreign_scan);
+    routine.EndForeignScan = Some(end_foreign_scan);
+    routine.ExplainForeignScan = Some(explain_foreign_scan);
+}
+
+/// Where a needed attribute's values come from in the current file.
+enum Source {
+    /// Column `index` of the projected batch, converted to `kind`.
+    File { index: usize, kind: PgKind },
+    /// The same value for every row of the file (partition value, file name, or NULL).
+    Constant(Datum, bool),
+}
+
+struct OpenFile {
+    relative: String,
+    reader: BatchReader,
+    sources: Vec<(usize, Source)>, // (attribute index, source)
+    batch: Vec<Option<TypedColumn>>, // by batch column index
+    rows: usize,
+    row: usize,
+}
+
+struct ScanState {
+    plan: ScanPlan,
+    opts: TableOptions,
+    table: String,
+    columns: Vec<Option<DeclaredColumn>>,
+    value_exprs: *mut pg_sys::List, // ExprState per fdw_exprs entry
+    conditions: Option<Vec<(i16, Condition)>>,
+    files: Option<Vec<MatchedFile>>,
+    next_file: usize,
+    current: Option<OpenFile>,
+    file_ctx: pg_sys::MemoryContext,
+    batch_ctx: pg_sys::MemoryContext,
+    actual: PruneCounts,
+    files_read: u64,
+    executed: bool,
+}
+
+/// Owner of the state, freed by a reset callback of the query's memory context so an
+/// error mid-scan (no EndForeignScan) still closes files and frees Rust memory.
+struct Holder {
+    state: Option<Box<ScanState>>,
+}
+
+unsafe extern "C-unwind" fn free_holder(arg: *mut std::ffi::c_void) {
+    drop(Box::from_raw(arg as *mut Holder));
+}
+
+unsafe fn state_of<'a>(node: *mut pg_sys::ForeignScanState) -> Option<&'a mut ScanState> {
+    let h = (*node).fdw_state as *mut Holder;
+    if h.is_null() {
+        return None;
+    }
+    (*h).state.as_deref_mut()
+}
+
+unsafe fn new_context(parent: pg_sys::MemoryContext, name: &'static std::ffi::CStr) -> pg_sys::MemoryContext {
+    pg_sys::AllocSetContextCreateInternal(
+        parent,
+        name.as_ptr(),
+        pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+        pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+        pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+    )
+}
+
+fn relation_name(rel: pg_sys::Relation) -> String {
+    unsafe { std::ffi::CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned() }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, eflags: i32) {
+    let plan_node = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let rel = (*node).ss.ss_currentRelation;
+    let relid = (*rel).rd_id;
+    let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
+    let cxt = pg_sys::CurrentMemoryContext;
+    let state = ScanState {
+        plan: read_scan_plan(plan_node),
+        opts: TableOptions::of_table(relid),
+        table: relation_name(rel),
+        columns: declared_columns((*rel).rd_att),
+        value_exprs: if explain_only {
+            ptr::null_mut()
+        } else {
+            pg_sys::ExecInitExprList((*plan_node).fdw_exprs, node as *mut pg_sys::PlanState)
+        },
+        conditions: None,
+        files: None,
+        next_file: 0,
+        current: None,
+        file_ctx: new_context(cxt, c"skycat_files file"),
+        batch_ctx: new_context(cxt, c"skycat_files batch"),
+        actual: PruneCounts::default(),
+        files_read: 0,
+        executed: false,
+    };
+    let holder = Box::into_raw(Box::new(Holder { state: Some(Box::new(state)) }));
+    let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
+    (*cb).func = Some(free_holder);
+    (*cb).arg = holder as *mut std::ffi::c_void;
+    pg_sys::MemoryContextRegisterResetCallback(cxt, cb);
+    (*node).fdw_state = holder as *mut std::ffi::c_void;
+}
+
+/// Evaluates the pushed-down values (constants and parameters) for this execution.
+unsafe fn evaluate_conditions(node: *mut pg_sys::ForeignScanState, s: &ScanState) -> Vec<(i16, Condition)> {
+    let econtext = (*node).ss.ps.ps_ExprContext;
+    let mut out = Vec::new();
+    for c in &s.plan.conditions {
+        let value = match c.expr {
+            None => None,
+            Some(i) => {
+                let es = (*(*s.value_exprs).elements.add(i)).ptr_value as *mut pg_sys::ExprState;
+                let mut isnull = false;
+                let d = pg_sys::ExecEvalExprSwitchContext(es, econtext, &mut isnull);
+                let typ = pg_sys::exprType((*es).expr as *mut pg_sys::Node);
+                Some((d, isnull, typ))
+            }
+        };
+        if c.expr.is_some() && value.is_none() {
+            continue;
+        }
+        if let Some(cond) = c.evaluate(value) {
+            out.push((c.attno, cond));
+        }
+    }
+    out
+}
+
+fn schema_error(file: &MatchedFile, message: String) -> ! {
+    raise_files_error(FilesError::Schema { path: file.absolute.display().to_string(), message })
+}
+
+/// Opens the next file that may hold matching rows; `None` when no file is left.
+unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
+    let files = s.files.as_ref().expect("files expanded");
+    let conditions = s.conditions.as_ref().expect("conditions evaluated");
+    while s.next_file < files.len() {
+        let file = &files[s.next_file];
+        s.next_file += 1;
+        s.actual.files += 1;
+        if !partitions_match(file, &s.columns, conditions) {
+            s.actual.files_skipped += 1;
+            continue;
+        }
+        pg_sys::MemoryContextReset(s.file_ctx);
+        let cat = CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
+        let row_groups = kept_row_groups(&cat, &s.columns, conditions);
+        let total = cat.num_row_groups() as u64;
+        s.actual.row_groups += total;
+        s.actual.row_groups_skipped += total - row_groups.len() as u64;
+        if row_groups.is_empty() {
+            continue;
+        }
+        // Map each needed attribute to a file column, a partition value or the file name.
+        let old = pg_sys::MemoryContextSwitchTo(s.file_ctx);
+        let mut projection = Vec::new();
+        let mut sources = Vec::new();
+        for &att in &s.plan.needed {
+            let a = att as usize - 1;
+            let Some(col) = &s.columns[a] else { continue };
+            let source = if s.opts.filename_column.as_deref() == Some(col.name.as_str()) {
+                Source::Constant(partition_datum(col, &file.relative), false)
+            } else if let Some(v) = partition_value(file, col) {
+                Source::Constant(partition_datum(col, v), false)
+            } else {
+                let Some(idx) = file_column_index(&cat, col) else {
+                    schema_error(file, format!("has no column matching \"{}\" of foreign table \"{}\"", col.name, s.table))
+                };
+                let field = cat.schema().field(idx);
+                let holds = col.kind.as_ref().is_some_and(|k| can_hold(k, field.data_type()));
+                if !holds {
+                    let mut typname = pg_sys::format_type_be(col.typoid);
+                    if typname.is_null() {
+                        typname = c"?".as_ptr() as *mut _;
+                    }
+                    schema_error(
+                        file,
+                        format!(
+                            "column \"{}\" of foreign table \"{}\" has type {}, which cannot hold the file's column \"{}\" of type {}",
+                            col.name,
+                            s.table,
+                            std::ffi::CStr::from_ptr(typname).to_string_lossy(),
+                            field.name(),
+                            field.data_type()
+                        ),
+                    )
+                }
+                let index = match projection.iter().position(|p| *p == idx) {
+                    Some(i) => i,
+                    None => {
+                        projection.push(idx);
+                        projection.len() - 1
+                    }
+                };
+                Source::File { index, kind: col.kind.clone().expect("checked above") }
+            };
+            sources.push((a, source));
+        }
+        pg_sys::MemoryContextSwitchTo(old);
+        let reader = cat.read(&projection, row_groups, BATCH_ROWS).unwrap_or_else(|e| raise_files_error(e));
+        s.files_read += 1;
+        return Some(OpenFile { relative: file.relative.clone(), reader, sources, batch: Vec::new(), rows: 0, row: 0 });
+    }
+    None
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
+    let slot = (*node).ss.ss_ScanTupleSlot;
+    if let Some(clear) = (*(*slot).tts_ops).clear {
+        clear(slot);
+    }
+    let s = state_of(node).expect("scan state exists until EndForeignScan");
+    if !s.executed {
+        s.executed = true;
+        s.conditions = Some(evaluate_conditions(node, s));
+        s.files = Some(expand_files(&s.opts));
+    }
+    loop {
+        if let Some(f) = s.current.as_mut() {
+            if f.row < f.rows {
+                fill_slot(slot, f, s.batch_ctx);
+                f.row += 1;
+                return slot;
+            }
+            pg_sys::MemoryContextReset(s.batch_ctx);
+            let batch = f.reader.next_batch().unwrap_or_else(|e| raise_files_error(e));
+            match batch {
+                Some(b) => {
+                    f.rows = b.num_rows();
+                    f.row = 0;
+                    f.batch = b.columns().iter().map(|c| Some(TypedColumn::new(c))).collect();
+                    continue;
+                }
+                None => s.current = None,
+            }
+        }
+        match open_next_file(s) {
+            Some(f) => s.current = Some(f),
+            None => return slot,
+        }
+    }
+}
+
+#[inline]
+unsafe fn fill_slot(slot: *mut pg_sys::TupleTableSlot, f: &OpenFile, batch_ctx: pg_sys::MemoryContext) {
+    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
+    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+    let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+    nulls.fill(true);
+    let i = f.row;
+    let old = pg_sys::MemoryContextSwitchTo(batch_ctx);
+    for (a, source) in &f.sources {
+        match source {
+            Source::Constant(d, isnull) => {
+                values[*a] = *d;
+                nulls[*a] = *isnull;
+            }
+            Source::File { index, kind } => {
+                let col = f.batch[*index].as_ref().expect("batch column");
+                if col.has_nulls() && col.is_null(i) {
+                    continue;
+                }
+                match col.datum(i, kind) {
+                    Ok(d) => {
+                        values[*a] = d;
+                        nulls[*a] = false;
+                    }
+                    Err(message) => {
+                        pg_sys::MemoryContextSwitchTo(old);
+                        ereport!(
+                            PgLogLevel::ERROR,
+                            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                            format!("skycat_files: file \"{}\" row {}: {message}", f.relative, i)
+                        );
+                    }
+                }
+            }
+        }
+    }
+    pg_sys::MemoryContextSwitchTo(old);
+    pg_sys::ExecStoreVirtualTuple(slot);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    if let Some(s) = state_of(node) {
+        s.current = None;
+        s.next_file = 0;
+        s.executed = false;
+        s.actual = PruneCounts::default();
+        s.files_read = 0;
+        pg_sys::MemoryContextReset(s.batch_ctx);
+        pg_sys::MemoryContextReset(s.file_ctx);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    // Close the files now; the holder itself goes with the query's memory context (and
+    // EXPLAIN ANALYZE has already read the counters by the time the executor ends).
+    if let Some(s) = state_of(node) {
+        s.current = None;
+    }
+}
+
+unsafe fn explain_text(label: &str, value: String, es: *mut pg_sys::ExplainState) {
+    let l = CString::new(label).unwrap_or_default();
+    let v = CString::new(value).unwrap_or_default();
+    pg_sys::ExplainPropertyText(l.as_ptr(), v.as_ptr(), es);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
+    let Some(s) = state_of(node) else { return };
+    explain_text("Files", format!("{} under {}", s.opts.files, s.opts.root), es);
+    let counts = |c: &PruneCounts| {
+        (
+            format!("{} of {} (skipped {} by partition values)", c.files - c.files_skipped, c.files, c.files_skipped),
+            format!(
+                "{} of {} (skipped {} by statistics)",
+                c.row_groups - c.row_groups_skipped,
+                c.row_groups,
+                c.row_groups_skipped
+            ),
+        )
+    };
+    if (*es).analyze && s.executed {
+        let (files, groups) = counts(&s.actual);
+        explain_text("Files Read", files, es);
+        explain_text("Row Groups Read", groups, es);
+    } else {
+        let (files, groups) = counts(&s.plan.planned);
+        explain_text("Files Planned", files, es);
+        explain_text("Row Groups Planned", groups, es);
+    }
+    if (*es).verbose && !s.plan.conditions.is_empty() {
+        let conds: Vec<String> = s.plan.conditions.iter().map(|c| format!("({})", c.text)).collect();
+        explain_text("Pruning Conditions", conds.join(", "), es);
+    }
+}
+
