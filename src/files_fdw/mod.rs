@@ -132,6 +132,9 @@ CREATE FOREIGN DATA WRAPPER skycat_files
   VALIDATOR skycat_files_validator;
 COMMENT ON FOREIGN DATA WRAPPER skycat_files IS
   'Parquet / Arrow IPC files under a server root as foreign tables (skycat)';
+-- Every skycat function, type and aggregate is for pipeline roles too, not only the
+-- superuser who ran CREATE EXTENSION. (Naming files still needs pg_read_server_files.)
+GRANT USAGE ON SCHEMA skycat TO PUBLIC;
 "#,
     name = "skycat_files_fdw",
     finalize

@@ -6,9 +6,11 @@
 //! with astrometric noise, with per-source errors: what a cross-match pairs up; raw per-tract
 //! source tables (instrumental fluxes, pixel centroids) with per-(visit, detector)
 //! calibrations and TAN-SIP WCSs: what calibration turns into a catalog; ForcedSource light
-//! curves: what the light-curve aggregates summarise.
+//! curves: what the light-curve aggregates summarise; the same light curves as a 12-column
+//! ForcedSource Parquet dataset split per tract: what the file wrapper reads in place.
 
 pub mod forced;
+pub mod forced_parquet;
 pub mod sky;
 pub mod tract;
 

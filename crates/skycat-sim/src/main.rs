@@ -91,6 +91,20 @@ enum Cmd {
         #[arg(long)]
         header: bool,
     },
+    /// A 12-column ForcedSource Parquet dataset, `tract=<k>/forcedSource.parquet` per file.
+    ForcedParquet {
+        #[arg(long)]
+        objects: usize,
+        #[arg(long, default_value_t = 20)]
+        files: usize,
+        #[arg(long, default_value_t = 131_072)]
+        row_group_rows: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory (created).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
     /// ForcedSource light curves: objects x bands x ~epochs rows, in (object, band) order.
     ForcedSource {
         #[arg(long)]
@@ -186,6 +200,16 @@ fn main() -> std::io::Result<()> {
             bar.finish_and_clear();
             result?;
             out.flush()
+        }
+        Cmd::ForcedParquet { objects, files, row_group_rows, seed, dir } => {
+            let bar = bar(objects as u64, "objects");
+            let rows = skycat_sim::forced_parquet::write_forced_parquet(&dir, objects, files, row_group_rows, seed, |done| {
+                bar.set_position(done as u64)
+            })
+            .map_err(std::io::Error::other)?;
+            bar.finish_and_clear();
+            eprintln!("wrote {rows} rows in {files} files under {}", dir.display());
+            Ok(())
         }
         Cmd::ForcedSource { objects, bands, epochs, seed, header } => {
             if header {
