@@ -171,7 +171,11 @@ unsafe fn write_query(query: &str, path: &str, row_group_rows: usize) -> i64 {
         spi_error("preparing the query", pg_sys::SPI_result);
     }
     if !pg_sys::SPI_is_cursor_plan(plan) {
-        error!("skycat.write_parquet: the query must return rows (SELECT, VALUES, TABLE or ... RETURNING)");
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "skycat.write_parquet: the query must return rows (SELECT, VALUES, TABLE or ... RETURNING)"
+        );
     }
     let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, std::ptr::null_mut(), std::ptr::null(), true);
     let desc = (*portal).tupDesc;
