@@ -122,7 +122,9 @@ impl TypedColumn {
             (TypedColumn::Utf8(a), PgKind::Text) => {
                 TypedColumn::Varlena(varlena_arena(a, |i| string_at(a, i).as_bytes()), a.clone())
             }
-            (TypedColumn::Binary(a), PgKind::Bytea) => TypedColumn::Varlena(varlena_arena(a, |i| binary_at(a, i)), a.clone()),
+            (TypedColumn::Binary(a), PgKind::Bytea) => {
+                TypedColumn::Varlena(varlena_arena(a, |i| binary_at(a, i)), a.clone())
+            }
             _ => col,
         }
     }
@@ -143,7 +145,12 @@ impl TypedColumn {
             }
             DataType::Boolean => TypedColumn::Bool(array.as_boolean().clone()),
             DataType::Int32 => TypedColumn::I32(array.as_primitive::<Int32Type>().clone()),
-            DataType::Int8 | DataType::Int16 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => {
                 let wide = cast(array, &DataType::Int64).expect("integers widen to int64");
                 TypedColumn::I64(wide.as_primitive::<Int64Type>().clone())
             }

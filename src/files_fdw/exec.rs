@@ -4,8 +4,8 @@
 
 use super::datum::TypedColumn;
 use super::plan::{
-    declared_columns, expand_files, file_column_index, file_format, kept_row_groups, partition_datum,
-    partition_value, partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
+    declared_columns, expand_files, file_column_index, file_format, kept_row_groups, partition_datum, partition_value,
+    partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
 };
 use super::{raise_files_error, TableOptions};
 use pgrx::pg_sys::{self, Datum};
@@ -42,8 +42,8 @@ struct OpenFile {
     relative: String,
     reader: BatchReader,
     sources: Vec<(usize, Source)>, // (attribute index, source)
-    kinds: Vec<PgKind>,              // target kind by batch column index
-    batch: Vec<TypedColumn>,         // by batch column index
+    kinds: Vec<PgKind>,            // target kind by batch column index
+    batch: Vec<TypedColumn>,       // by batch column index
     rows: usize,
     row: usize,
     /// The current batch reads without calling PostgreSQL or failing (see `fast_row`).
@@ -127,7 +127,8 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
         executed: false,
     };
     let holder = Box::into_raw(Box::new(Holder { state: Some(Box::new(state)) }));
-    let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
+    let cb =
+        pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
     (*cb).func = Some(free_holder);
     (*cb).arg = holder as *mut std::ffi::c_void;
     pg_sys::MemoryContextRegisterResetCallback(cxt, cb);
@@ -176,7 +177,8 @@ unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
             continue;
         }
         pg_sys::MemoryContextReset(s.file_ctx);
-        let cat = CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
+        let cat =
+            CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
         let row_groups = kept_row_groups(&cat, &s.columns, conditions);
         let total = cat.num_row_groups() as u64;
         s.actual.row_groups += total;
@@ -198,7 +200,10 @@ unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
                 Source::Constant(partition_datum(col, v), false)
             } else {
                 let Some(idx) = file_column_index(&cat, col) else {
-                    schema_error(file, format!("has no column matching \"{}\" of foreign table \"{}\"", col.name, s.table))
+                    schema_error(
+                        file,
+                        format!("has no column matching \"{}\" of foreign table \"{}\"", col.name, s.table),
+                    )
                 };
                 let field = cat.schema().field(idx);
                 let holds = col.kind.as_ref().is_some_and(|k| can_hold(k, field.data_type()));
@@ -438,4 +443,3 @@ unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignScanS
         explain_text("Pruning Conditions", conds.join(", "), es);
     }
 }
-

@@ -28,7 +28,12 @@ pub(crate) use options::{may_write_server_files, TableOptions};
 
 /// The wrapper; `wrappers_fdw` generates `skycat.skycat_files_handler` and
 /// `skycat.skycat_files_validator` from it.
-#[wrappers_fdw(version = "0.1.0", author = "skycat", website = "https://github.com/skycat/skycat", error_type = "FilesFdwError")]
+#[wrappers_fdw(
+    version = "0.1.0",
+    author = "skycat",
+    website = "https://github.com/skycat/skycat",
+    error_type = "FilesFdwError"
+)]
 pub(crate) struct SkycatFiles {
     server: ForeignServer,
 }

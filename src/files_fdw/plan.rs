@@ -455,8 +455,8 @@ unsafe extern "C-unwind" fn get_foreign_paths(
     // Opening a file costs about a page read; decoding a value is cheaper than deforming a
     // heap tuple, so a full scan costs less per row than a heap scan of the same data.
     let startup = 10.0 * plan.files_kept as f64;
-    let per_row = pg_sys::cpu_tuple_cost * 0.5 + 0.0005 * plan.needed.len() as f64
-        + (*baserel).baserestrictcost.per_tuple;
+    let per_row =
+        pg_sys::cpu_tuple_cost * 0.5 + 0.0005 * plan.needed.len() as f64 + (*baserel).baserestrictcost.per_tuple;
     let total = startup + plan.rows_kept * per_row;
     let path = pg_sys::create_foreignscan_path(
         root,
@@ -536,7 +536,10 @@ pub(super) unsafe fn read_scan_plan(plan: *mut pg_sys::ForeignScan) -> ScanPlan 
     let v: Value = serde_json::from_str(&CStr::from_ptr(s).to_string_lossy()).expect("plan JSON written above");
     let u = |k: &str| v[k].as_u64().unwrap_or(0);
     ScanPlan {
-        needed: v["needed"].as_array().map(|a| a.iter().filter_map(|x| x.as_i64()).map(|x| x as i16).collect()).unwrap_or_default(),
+        needed: v["needed"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_i64()).map(|x| x as i16).collect())
+            .unwrap_or_default(),
         conditions: v["conditions"]
             .as_array()
             .map(|a| {
@@ -563,4 +566,3 @@ pub(super) unsafe fn read_scan_plan(plan: *mut pg_sys::ForeignScan) -> ScanPlan 
         },
     }
 }
-

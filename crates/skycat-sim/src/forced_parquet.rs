@@ -112,7 +112,11 @@ pub fn write_forced_parquet(
                     }
                     total += w.finish()?;
                 }
-                ParquetFileWriter::create(&dir.join(format!("tract={k}/forcedSource.parquet")), schema.clone(), row_group_rows)
+                ParquetFileWriter::create(
+                    &dir.join(format!("tract={k}/forcedSource.parquet")),
+                    schema.clone(),
+                    row_group_rows,
+                )
             };
             match step() {
                 Ok(w) => writer = Some(w),

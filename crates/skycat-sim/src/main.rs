@@ -203,10 +203,11 @@ fn main() -> std::io::Result<()> {
         }
         Cmd::ForcedParquet { objects, files, row_group_rows, seed, dir } => {
             let bar = bar(objects as u64, "objects");
-            let rows = skycat_sim::forced_parquet::write_forced_parquet(&dir, objects, files, row_group_rows, seed, |done| {
-                bar.set_position(done as u64)
-            })
-            .map_err(std::io::Error::other)?;
+            let rows =
+                skycat_sim::forced_parquet::write_forced_parquet(&dir, objects, files, row_group_rows, seed, |done| {
+                    bar.set_position(done as u64)
+                })
+                .map_err(std::io::Error::other)?;
             bar.finish_and_clear();
             eprintln!("wrote {rows} rows in {files} files under {}", dir.display());
             Ok(())

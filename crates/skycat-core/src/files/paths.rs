@@ -33,9 +33,7 @@ pub fn check_pattern(pattern: &str) -> FilesResult<()> {
         )));
     }
     if pattern.split('/').any(|c| c == "..") {
-        return Err(FilesError::InvalidPattern(format!(
-            "option \"files\" must not contain \"..\", got \"{pattern}\""
-        )));
+        return Err(FilesError::InvalidPattern(format!("option \"files\" must not contain \"..\", got \"{pattern}\"")));
     }
     glob::Pattern::new(pattern).map_err(|e| {
         FilesError::InvalidPattern(format!("option \"files\" is not a valid glob (\"{pattern}\"): {e}"))
@@ -47,14 +45,10 @@ pub fn check_pattern(pattern: &str) -> FilesResult<()> {
 pub fn check_root(root: &str) -> FilesResult<()> {
     let p = Path::new(root);
     if !p.is_absolute() {
-        return Err(FilesError::InvalidPattern(format!(
-            "option \"root\" must be an absolute path, got \"{root}\""
-        )));
+        return Err(FilesError::InvalidPattern(format!("option \"root\" must be an absolute path, got \"{root}\"")));
     }
     if p.components().any(|c| c == Component::ParentDir) {
-        return Err(FilesError::InvalidPattern(format!(
-            "option \"root\" must not contain \"..\", got \"{root}\""
-        )));
+        return Err(FilesError::InvalidPattern(format!("option \"root\" must not contain \"..\", got \"{root}\"")));
     }
     Ok(())
 }
@@ -68,11 +62,8 @@ pub fn expand(root: &str, pattern: &str) -> FilesResult<Vec<MatchedFile>> {
     let canonical_root = root_path.canonicalize().map_err(|e| io_error(root_path, &e))?;
     // The root may itself contain glob metacharacters: escape it, glob only the pattern.
     let full = format!("{}/{}", glob::Pattern::escape(&canonical_root.to_string_lossy()), pattern);
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
+    let options =
+        glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
     let entries = glob::glob_with(&full, options)
         .map_err(|e| FilesError::InvalidPattern(format!("option \"files\" is not a valid glob: {e}")))?;
     let mut files = Vec::new();
@@ -86,11 +77,7 @@ pub fn expand(root: &str, pattern: &str) -> FilesResult<Vec<MatchedFile>> {
         if resolved.is_dir() {
             continue;
         }
-        files.push(MatchedFile {
-            partitions: hive_partitions(&relative),
-            relative,
-            absolute: path,
-        });
+        files.push(MatchedFile { partitions: hive_partitions(&relative), relative, absolute: path });
     }
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
     Ok(files)
@@ -171,26 +158,15 @@ mod tests {
         assert_eq!(got[1].partitions, vec![("tract".to_string(), "10".to_string())]);
 
         // A symlink inside root that points inside root is fine ...
-        std::os::unix::fs::symlink(root.join("tract=1/a.parquet"), root.join("tract=2/link.parquet"))
-            .unwrap();
+        std::os::unix::fs::symlink(root.join("tract=1/a.parquet"), root.join("tract=2/link.parquet")).unwrap();
         assert_eq!(expand(root.to_str().unwrap(), "tract=2/*.parquet").unwrap().len(), 2);
         // ... one that leads outside is refused, as is a symlinked directory.
         fs::write(outside.path().join("secret.parquet"), b"x").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.parquet"), root.join("evil.parquet"))
-            .unwrap();
-        assert!(matches!(
-            expand(root.to_str().unwrap(), "*.parquet"),
-            Err(FilesError::OutsideRoot { .. })
-        ));
+        std::os::unix::fs::symlink(outside.path().join("secret.parquet"), root.join("evil.parquet")).unwrap();
+        assert!(matches!(expand(root.to_str().unwrap(), "*.parquet"), Err(FilesError::OutsideRoot { .. })));
         std::os::unix::fs::symlink(outside.path(), root.join("tract=99")).unwrap();
-        assert!(matches!(
-            expand(root.to_str().unwrap(), "tract=9*/*.parquet"),
-            Err(FilesError::OutsideRoot { .. })
-        ));
+        assert!(matches!(expand(root.to_str().unwrap(), "tract=9*/*.parquet"), Err(FilesError::OutsideRoot { .. })));
         // A missing root is an I/O error naming it.
-        assert!(matches!(
-            expand("/nonexistent/skycat/root", "*.parquet"),
-            Err(FilesError::Io { not_found: true, .. })
-        ));
+        assert!(matches!(expand("/nonexistent/skycat/root", "*.parquet"), Err(FilesError::Io { not_found: true, .. })));
     }
 }

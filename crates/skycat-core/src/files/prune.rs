@@ -175,9 +175,7 @@ pub fn row_matches(condition: &Condition, value: Option<&Scalar>) -> bool {
     let pg_cmp = |a: &Scalar, b: &Scalar| -> Option<Ordering> {
         match (a, b) {
             // PostgreSQL: NaN equals NaN and sorts above every other number.
-            (Scalar::Float(x), Scalar::Float(y)) if x.is_nan() || y.is_nan() => {
-                Some(x.is_nan().cmp(&y.is_nan()))
-            }
+            (Scalar::Float(x), Scalar::Float(y)) if x.is_nan() || y.is_nan() => Some(x.is_nan().cmp(&y.is_nan())),
             (Scalar::Float(x), Scalar::Int(_)) if x.is_nan() => Some(Ordering::Greater),
             (Scalar::Int(_), Scalar::Float(y)) if y.is_nan() => Some(Ordering::Less),
             _ => compare(a, b),
@@ -288,7 +286,12 @@ mod tests {
 
     #[test]
     fn integer_ranges_prune_both_sides() {
-        let s = ColumnStats { min: Some(Scalar::Int(10)), max: Some(Scalar::Int(20)), null_count: Some(0), row_count: Some(5) };
+        let s = ColumnStats {
+            min: Some(Scalar::Int(10)),
+            max: Some(Scalar::Int(20)),
+            null_count: Some(0),
+            row_count: Some(5),
+        };
         let c = |op, v| Condition::Compare(op, Scalar::Int(v));
         assert!(!may_match(&c(CompareOp::Eq, 9), &s, false));
         assert!(may_match(&c(CompareOp::Eq, 10), &s, false));
@@ -298,11 +301,21 @@ mod tests {
         assert!(!may_match(&Condition::In(vec![Scalar::Int(1), Scalar::Int(30)]), &s, false));
         assert!(!may_match(&Condition::IsNull, &s, false));
         // Float columns: `>` never prunes (NaN), `<` does.
-        let f = ColumnStats { min: Some(Scalar::Float(1.0)), max: Some(Scalar::Float(2.0)), null_count: Some(0), row_count: Some(5) };
+        let f = ColumnStats {
+            min: Some(Scalar::Float(1.0)),
+            max: Some(Scalar::Float(2.0)),
+            null_count: Some(0),
+            row_count: Some(5),
+        };
         assert!(may_match(&Condition::Compare(CompareOp::Gt, Scalar::Float(3.0)), &f, true));
         assert!(!may_match(&Condition::Compare(CompareOp::Lt, Scalar::Float(0.5)), &f, true));
         // Strings prune on equality only.
-        let t = ColumnStats { min: Some(Scalar::Str("g".into())), max: Some(Scalar::Str("r".into())), null_count: Some(0), row_count: Some(5) };
+        let t = ColumnStats {
+            min: Some(Scalar::Str("g".into())),
+            max: Some(Scalar::Str("r".into())),
+            null_count: Some(0),
+            row_count: Some(5),
+        };
         assert!(!may_match(&Condition::Compare(CompareOp::Eq, Scalar::Str("z".into())), &t, false));
         assert!(may_match(&Condition::Compare(CompareOp::Gt, Scalar::Str("z".into())), &t, false));
     }

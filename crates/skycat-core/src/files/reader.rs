@@ -91,7 +91,11 @@ impl CatalogFile {
         guarded(path, || match format {
             FileFormat::Parquet => {
                 let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| corrupt(path, e))?;
-                Ok(CatalogFile { path: path.to_path_buf(), schema: meta.schema().clone(), source: Source::Parquet { file, meta } })
+                Ok(CatalogFile {
+                    path: path.to_path_buf(),
+                    schema: meta.schema().clone(),
+                    source: Source::Parquet { file, meta },
+                })
             }
             FileFormat::ArrowIpc => {
                 let bytes = file.metadata().map_err(|e| io_error(path, &e))?.len();
@@ -184,7 +188,8 @@ impl CatalogFile {
                 Source::Ipc { .. } => {
                     // Reopened: the metadata pass consumed the first reader.
                     let file = File::open(&path).map_err(|e| io_error(&path, &e))?;
-                    let reader = IpcFileReader::try_new(file, Some(projection.to_vec())).map_err(|e| corrupt(&path, e))?;
+                    let reader =
+                        IpcFileReader::try_new(file, Some(projection.to_vec())).map_err(|e| corrupt(&path, e))?;
                     Ok(Box::new(reader) as Box<dyn Iterator<Item = _> + Send>)
                 }
             })?;
@@ -229,8 +234,24 @@ fn in_projection_order(batch: RecordBatch, projection: &[usize]) -> RecordBatch 
 pub fn is_prunable_type(t: &DataType) -> bool {
     use DataType::*;
     match t {
-        Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32 | Float64
-        | Date32 | Date64 | Timestamp(_, _) | Utf8 | LargeUtf8 | Utf8View => true,
+        Boolean
+        | Int8
+        | Int16
+        | Int32
+        | Int64
+        | UInt8
+        | UInt16
+        | UInt32
+        | UInt64
+        | Float16
+        | Float32
+        | Float64
+        | Date32
+        | Date64
+        | Timestamp(_, _)
+        | Utf8
+        | LargeUtf8
+        | Utf8View => true,
         Dictionary(_, v) => is_prunable_type(v),
         _ => false,
     }
@@ -274,9 +295,7 @@ pub fn scalar_at(array: &ArrayRef, i: usize) -> Option<Scalar> {
         DataType::Float32 => Scalar::Float(array.as_primitive::<Float32Type>().value(i) as f64),
         DataType::Float64 => Scalar::Float(array.as_primitive::<Float64Type>().value(i)),
         DataType::Date32 => Scalar::Date(array.as_primitive::<Date32Type>().value(i)),
-        DataType::Date64 => {
-            Scalar::Date(array.as_primitive::<Date64Type>().value(i).div_euclid(86_400_000) as i32)
-        }
+        DataType::Date64 => Scalar::Date(array.as_primitive::<Date64Type>().value(i).div_euclid(86_400_000) as i32),
         DataType::Timestamp(unit, _) => {
             let raw = match unit {
                 TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(i),

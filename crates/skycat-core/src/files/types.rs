@@ -70,7 +70,9 @@ pub fn can_hold(kind: &PgKind, t: &DataType) -> bool {
         PgKind::Bool => matches!(t, D::Boolean),
         PgKind::Int2 => matches!(t, D::Int8 | D::Int16 | D::UInt8),
         PgKind::Int4 => matches!(t, D::Int8 | D::Int16 | D::Int32 | D::UInt8 | D::UInt16),
-        PgKind::Int8 => matches!(t, D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64),
+        PgKind::Int8 => {
+            matches!(t, D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64)
+        }
         PgKind::Float4 => matches!(t, D::Float16 | D::Float32 | D::Int8 | D::Int16 | D::UInt8),
         PgKind::Float8 => matches!(
             t,
@@ -172,9 +174,25 @@ mod tests {
     fn every_imported_type_reads_back_and_writes_back() {
         use DataType as D;
         let types = [
-            D::Boolean, D::Int8, D::Int16, D::Int32, D::Int64, D::UInt8, D::UInt16, D::UInt32, D::UInt64,
-            D::Float16, D::Float32, D::Float64, D::Utf8, D::LargeUtf8, D::Binary, D::Date32, D::Date64,
-            D::Timestamp(TimeUnit::Nanosecond, None), D::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            D::Boolean,
+            D::Int8,
+            D::Int16,
+            D::Int32,
+            D::Int64,
+            D::UInt8,
+            D::UInt16,
+            D::UInt32,
+            D::UInt64,
+            D::Float16,
+            D::Float32,
+            D::Float64,
+            D::Utf8,
+            D::LargeUtf8,
+            D::Binary,
+            D::Date32,
+            D::Date64,
+            D::Timestamp(TimeUnit::Nanosecond, None),
+            D::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
             D::Dictionary(Box::new(D::Int32), Box::new(D::Utf8)),
             D::List(Arc::new(Field::new("item", D::Float32, true))),
             D::LargeList(Arc::new(Field::new("item", D::Int64, true))),

@@ -104,7 +104,8 @@ mod tests {
         w.write(&batch(&schema, 0..1500)).unwrap();
         w.write(&batch(&schema, 1500..2500)).unwrap();
         assert_eq!(w.finish().unwrap(), 2500);
-        let names: Vec<_> = std::fs::read_dir(target.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> =
+            std::fs::read_dir(target.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
 
         let f = CatalogFile::open(&target, FileFormat::Parquet).unwrap();
