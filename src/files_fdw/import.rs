@@ -65,7 +65,7 @@ pub(super) fn import_foreign_schema(
             snake_case(stem.split('.').next().unwrap_or("files"))
         }
     };
-    let listed = stmt.table_list.iter().any(|t| *t == table);
+    let listed = stmt.table_list.contains(&table);
     let wanted = match stmt.list_type {
         ImportSchemaType::FdwImportSchemaAll => true,
         ImportSchemaType::FdwImportSchemaLimitTo => listed,

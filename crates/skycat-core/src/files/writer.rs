@@ -176,7 +176,7 @@ mod tests {
             while r.next_batch()?.is_some() {}
             Ok(())
         });
-        let err = result.err().expect("garbled pages are detected");
+        let err = result.expect_err("garbled pages are detected");
         assert!(err.to_string().contains("corrupt.parquet"), "{err}");
     }
 }
