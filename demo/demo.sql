@@ -138,7 +138,7 @@ SELECT skycat.mean_position(ra, "dec") AS mean_of_359_and_1_deg FROM (VALUES (35
 
 \echo
 \echo '== 9. Files as tables: a pipeline''s per-tract Parquet output queried in place'
-\! rm -rf /tmp/skycat_demo_files && target/release/skycat-sim forced-parquet --objects 2000 --files 4 --row-group-rows 5000 --dir /tmp/skycat_demo_files && chmod -R a+rX /tmp/skycat_demo_files
+\! rm -rf /tmp/skycat_demo_files && target/release/skycat-sim forced-parquet --objects 2000 --files 4 --row-group-rows 5000 --dir /tmp/skycat_demo_files && chmod -R a+rX /tmp/skycat_demo_files && chmod a+w /tmp/skycat_demo_files
 CREATE SERVER demo_outputs FOREIGN DATA WRAPPER skycat_files OPTIONS (root '/tmp/skycat_demo_files');
 IMPORT FOREIGN SCHEMA files FROM SERVER demo_outputs INTO public
   OPTIONS (files 'tract=*/forcedSource.parquet', table 'forced_source_files');
@@ -146,7 +146,7 @@ SELECT tract, count(*) AS rows, count(DISTINCT object_id) AS objects, round(avg(
   FROM forced_source_files WHERE psf_flux < 'Infinity' GROUP BY tract ORDER BY tract;
 \echo 'one tract, one id range: only the matching file and row groups are read'
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-  SELECT count(*) FROM forced_source_files WHERE tract = 2 AND forced_source_id BETWEEN 25000 AND 26000;
+  SELECT count(*) FROM forced_source_files WHERE tract = 2 AND forced_source_id BETWEEN 120000 AND 121000;
 \echo 'and back out: a query result written as Parquet (zstd, statistics), read again in place'
 SELECT skycat.write_parquet('SELECT object_id, band, (skycat.lc_stats(psf_flux, psf_flux_err, mjd)).* FROM forced_source_files GROUP BY 1, 2',
                             '/tmp/skycat_demo_files/summary/lc_stats.parquet') AS rows_written;
