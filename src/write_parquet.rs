@@ -10,7 +10,7 @@ use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use skycat_core::files::arrow::array::*;
-use skycat_core::files::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use skycat_core::files::arrow::datatypes::{DataType, Field, Schema};
 use skycat_core::files::paths::check_output_path;
 use skycat_core::files::types::{arrow_type_for, PgKind};
 use skycat_core::files::writer::ParquetFileWriter;
@@ -95,20 +95,11 @@ unsafe fn append_null_scalar(b: &mut dyn ArrayBuilder, kind: &PgKind) {
 
 unsafe fn append_array(b: &mut dyn ArrayBuilder, elem: &PgKind, d: Datum) {
     let l = b.as_any_mut().downcast_mut::<ListBuilder<Box<dyn ArrayBuilder>>>().expect("list builder");
-    let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
-    let elmtype = crate::files_fdw::element_oid(elem);
-    let (mut typlen, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
-    pg_sys::get_typlenbyvalalign(elmtype, &mut typlen, &mut byval, &mut align);
-    let mut elems: *mut Datum = std::ptr::null_mut();
-    let mut nulls: *mut bool = std::ptr::null_mut();
-    let mut n = 0i32;
-    pg_sys::deconstruct_array(arr, elmtype, typlen as i32, byval, align, &mut elems, &mut nulls, &mut n);
     let values = l.values().as_mut();
-    for i in 0..n as usize {
-        if *nulls.add(i) {
-            append_null_scalar(values, elem);
-        } else {
-            append_scalar(values, elem, *elems.add(i));
+    for e in crate::files_fdw::array_elements(d, crate::files_fdw::element_oid(elem)) {
+        match e {
+            Some(v) => append_scalar(values, elem, v),
+            None => append_null_scalar(values, elem),
         }
     }
     l.append(true);
@@ -188,11 +179,7 @@ unsafe fn write_query(query: &str, path: &str, row_group_rows: usize) -> i64 {
         let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
         pg_sys::getTypeOutputInfo(a.atttypid, &mut output_fn, &mut varlena);
         let name = CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned();
-        let dt = match &kind {
-            Some(PgKind::TimestampTz) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            k => field_type(k),
-        };
-        fields.push(Field::new(name, dt, true));
+        fields.push(Field::new(name, field_type(&kind), true));
         columns.push(OutColumn { builder: builder_for(&kind), kind, output_fn });
     }
     let schema = Arc::new(Schema::new(fields));

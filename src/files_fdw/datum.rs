@@ -307,6 +307,24 @@ fn list_at(a: &ArrayRef, i: usize) -> ArrayRef {
     }
 }
 
+/// (typlen, typbyval, typalign) of a type, as the array functions want them.
+unsafe fn len_byval_align(typoid: Oid) -> (i16, bool, c_char) {
+    let (mut typlen, mut typbyval, mut typalign) = (0i16, false, 0 as c_char);
+    pg_sys::get_typlenbyvalalign(typoid, &mut typlen, &mut typbyval, &mut typalign);
+    (typlen, typbyval, typalign)
+}
+
+/// The elements of an array Datum whose elements have type `elem` (NULL elements as `None`).
+pub(crate) unsafe fn array_elements(d: Datum, elem: Oid) -> Vec<Option<Datum>> {
+    let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+    let (typlen, byval, align) = len_byval_align(elem);
+    let mut elems: *mut Datum = std::ptr::null_mut();
+    let mut nulls: *mut bool = std::ptr::null_mut();
+    let mut n = 0i32;
+    pg_sys::deconstruct_array(arr, elem, typlen as i32, byval, align, &mut elems, &mut nulls, &mut n);
+    (0..n as usize).map(|i| (!*nulls.add(i)).then(|| *elems.add(i))).collect()
+}
+
 /// A one-dimensional PostgreSQL array of `elem` from the Arrow values `values`.
 unsafe fn array_datum(values: ArrayRef, elem: &PgKind) -> Result<Datum, String> {
     let col = TypedColumn::new(&values);
@@ -323,8 +341,7 @@ unsafe fn array_datum(values: ArrayRef, elem: &PgKind) -> Result<Datum, String> 
         }
     }
     let elmtype = element_oid(elem);
-    let (mut typlen, mut typbyval, mut typalign) = (0i16, false, 0 as c_char);
-    pg_sys::get_typlenbyvalalign(elmtype, &mut typlen, &mut typbyval, &mut typalign);
+    let (typlen, typbyval, typalign) = len_byval_align(elmtype);
     let mut dims = [n as i32];
     let mut lbs = [1i32];
     let arr = pg_sys::construct_md_array(

@@ -150,9 +150,6 @@ unsafe fn evaluate_conditions(node: *mut pg_sys::ForeignScanState, s: &ScanState
                 Some((d, isnull, typ))
             }
         };
-        if c.expr.is_some() && value.is_none() {
-            continue;
-        }
         if let Some(cond) = c.evaluate(value) {
             out.push((c.attno, cond));
         }
@@ -277,31 +274,8 @@ unsafe fn fast_row(node: *mut pg_sys::ForeignScanState) -> Option<*mut pg_sys::T
     if let Some(clear) = (*(*slot).tts_ops).clear {
         clear(slot);
     }
-    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
-    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
-    let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
-    nulls.fill(true);
-    let i = f.row;
-    for (a, source) in &f.sources {
-        match source {
-            Source::Constant(d, isnull) => {
-                values[*a] = *d;
-                nulls[*a] = *isnull;
-            }
-            Source::File { index, kind } => {
-                let col = &f.batch[*index];
-                if col.has_nulls() && col.is_null(i) {
-                    continue;
-                }
-                values[*a] = col.datum(i, kind).ok()?;
-                nulls[*a] = false;
-            }
-        }
-    }
+    fill_row(slot, f).ok()?;
     f.row += 1;
-    // ExecStoreVirtualTuple, inline.
-    (*slot).tts_flags &= !(pg_sys::TTS_FLAG_EMPTY as u16);
-    (*slot).tts_nvalid = natts as i16;
     Some(slot)
 }
 
@@ -320,7 +294,16 @@ unsafe extern "C-unwind" fn iterate_slow(node: *mut pg_sys::ForeignScanState) ->
     loop {
         if let Some(f) = s.current.as_mut() {
             if f.row < f.rows {
-                fill_slot(slot, f, s.batch_ctx);
+                let old = pg_sys::MemoryContextSwitchTo(s.batch_ctx);
+                let filled = fill_row(slot, f);
+                pg_sys::MemoryContextSwitchTo(old);
+                if let Err(message) = filled {
+                    ereport!(
+                        PgLogLevel::ERROR,
+                        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                        format!("skycat_files: file \"{}\" row {}: {message}", f.relative, f.row)
+                    );
+                }
                 f.row += 1;
                 return slot;
             }
@@ -346,14 +329,16 @@ unsafe extern "C-unwind" fn iterate_slow(node: *mut pg_sys::ForeignScanState) ->
     }
 }
 
+/// Fills the slot with row `f.row` of the current batch and stores it as a virtual tuple.
+/// Calls into PostgreSQL only for arrays (so the unguarded fast path uses it for batches
+/// without them); `Err` carries a value the declared type cannot hold.
 #[inline]
-unsafe fn fill_slot(slot: *mut pg_sys::TupleTableSlot, f: &OpenFile, batch_ctx: pg_sys::MemoryContext) {
+unsafe fn fill_row(slot: *mut pg_sys::TupleTableSlot, f: &OpenFile) -> Result<(), String> {
     let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
     let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
     let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
     nulls.fill(true);
     let i = f.row;
-    let old = pg_sys::MemoryContextSwitchTo(batch_ctx);
     for (a, source) in &f.sources {
         match source {
             Source::Constant(d, isnull) => {
@@ -365,25 +350,15 @@ unsafe fn fill_slot(slot: *mut pg_sys::TupleTableSlot, f: &OpenFile, batch_ctx: 
                 if col.has_nulls() && col.is_null(i) {
                     continue;
                 }
-                match col.datum(i, kind) {
-                    Ok(d) => {
-                        values[*a] = d;
-                        nulls[*a] = false;
-                    }
-                    Err(message) => {
-                        pg_sys::MemoryContextSwitchTo(old);
-                        ereport!(
-                            PgLogLevel::ERROR,
-                            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-                            format!("skycat_files: file \"{}\" row {}: {message}", f.relative, i)
-                        );
-                    }
-                }
+                values[*a] = col.datum(i, kind)?;
+                nulls[*a] = false;
             }
         }
     }
-    pg_sys::MemoryContextSwitchTo(old);
-    pg_sys::ExecStoreVirtualTuple(slot);
+    // ExecStoreVirtualTuple, inline (no FFI guard per row).
+    (*slot).tts_flags &= !(pg_sys::TTS_FLAG_EMPTY as u16);
+    (*slot).tts_nvalid = natts as i16;
+    Ok(())
 }
 
 #[pg_guard]

@@ -2,14 +2,14 @@
 //! can prune files and row groups, row estimates from file metadata, and a plan whose
 //! private data is plain node lists (so `copyObject` and cached plans are safe).
 
-use super::datum::{kind_of, scalar_from_datum};
+use super::datum::{array_elements, kind_of, scalar_from_datum};
 use super::{raise_files_error, TableOptions};
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 use skycat_core::files::paths::{self, MatchedFile};
-use skycat_core::files::prune::{may_match, row_matches, ColumnStats, CompareOp, Condition};
-use skycat_core::files::reader::{is_float_type, CatalogFile, FileFormat};
+use skycat_core::files::prune::{row_matches, CompareOp, Condition};
+use skycat_core::files::reader::{CatalogFile, FileFormat};
 use skycat_core::files::types::{match_column, PgKind};
 use std::ffi::CStr;
 use std::ptr;
@@ -85,18 +85,9 @@ impl PushedCondition {
                     return None;
                 }
                 let elem = pg_sys::get_element_type(typ);
-                let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
-                let (mut typlen, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
-                pg_sys::get_typlenbyvalalign(elem, &mut typlen, &mut byval, &mut align);
-                let mut elems: *mut Datum = ptr::null_mut();
-                let mut nulls: *mut bool = ptr::null_mut();
-                let mut n = 0i32;
-                pg_sys::deconstruct_array(arr, elem, typlen as i32, byval, align, &mut elems, &mut nulls, &mut n);
-                let mut values = Vec::with_capacity(n as usize);
-                for i in 0..n as usize {
-                    if !*nulls.add(i) {
-                        values.push(scalar_from_datum(*elems.add(i), elem)?);
-                    }
+                let mut values = Vec::new();
+                for d in array_elements(d, elem).into_iter().flatten() {
+                    values.push(scalar_from_datum(d, elem)?);
                 }
                 Some(Condition::In(values))
             }
@@ -340,26 +331,21 @@ pub(super) fn file_column_index(file: &CatalogFile, col: &DeclaredColumn) -> Opt
     match_column(&col.name, &names)
 }
 
-/// Row groups of `file` that statistics cannot rule out.
+/// Row groups of `file` that statistics cannot rule out, for conditions on declared
+/// attributes (those not read from this file, e.g. partition keys, are left out).
 pub(super) fn kept_row_groups(
     file: &CatalogFile,
     columns: &[Option<DeclaredColumn>],
     conditions: &[(i16, Condition)],
 ) -> Vec<usize> {
-    let n = file.num_row_groups();
-    let mut keep = vec![true; n];
-    for (att, cond) in conditions {
-        let Some(col) = &columns[*att as usize - 1] else { continue };
-        let Some(idx) = file_column_index(file, col) else { continue };
-        let float = is_float_type(file.schema().field(idx).data_type());
-        let stats: Vec<ColumnStats> = file.column_stats(idx);
-        for (k, s) in keep.iter_mut().zip(stats.iter()) {
-            if *k && !may_match(cond, s, float) {
-                *k = false;
-            }
-        }
-    }
-    (0..n).filter(|i| keep[*i]).collect()
+    let on_file_columns: Vec<(usize, Condition)> = conditions
+        .iter()
+        .filter_map(|(att, cond)| {
+            let col = columns[*att as usize - 1].as_ref()?;
+            Some((file_column_index(file, col)?, cond.clone()))
+        })
+        .collect();
+    file.kept_row_groups(&on_file_columns)
 }
 
 /// Expands the table's glob (raising an ERROR on bad options or escaping paths).
@@ -396,9 +382,6 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(
                     ((*k).constvalue, (*k).constisnull, (*k).consttype)
                 })
             });
-            if c.expr.is_some() && value.is_none() {
-                return None;
-            }
             c.evaluate(value).map(|cond| (c.attno, cond))
         })
         .collect();

@@ -5,7 +5,7 @@
 //! pages of the projected columns at a time and hands out `batch_size`-row batches; the
 //! Arrow IPC reader reads one record batch at a time. Nothing ever holds a whole file.
 
-use super::prune::{ColumnStats, Scalar};
+use super::prune::{may_match, ColumnStats, Condition, Scalar};
 use super::{io_error, FilesError, FilesResult};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -168,6 +168,19 @@ impl CatalogFile {
                 .collect())
         });
         stats.unwrap_or(unknown)
+    }
+
+    /// Row groups that the statistics cannot rule out for every `(root column, condition)`
+    /// (conditions AND-ed; pruning is conservative, see [`super::prune`]).
+    pub fn kept_row_groups(&self, conditions: &[(usize, Condition)]) -> Vec<usize> {
+        let mut keep = vec![true; self.num_row_groups()];
+        for (column, condition) in conditions {
+            let float = is_float_type(self.schema.field(*column).data_type());
+            for (k, stats) in keep.iter_mut().zip(self.column_stats(*column)) {
+                *k = *k && may_match(condition, &stats, float);
+            }
+        }
+        (0..keep.len()).filter(|i| keep[*i]).collect()
     }
 
     /// Streams root columns `projection` (in that order) of row groups `row_groups`.

@@ -113,6 +113,13 @@ mod tests {
         let ids = f.column_stats(0);
         assert_eq!(ids[1].min, Some(Scalar::Int(1000)));
         assert_eq!(ids[1].max, Some(Scalar::Int(1999)));
+        // Pruning on the sorted id keeps exactly the row group holding 1000..1999.
+        use super::super::prune::{CompareOp, Condition};
+        let between = [
+            (0, Condition::Compare(CompareOp::Ge, Scalar::Int(1200))),
+            (0, Condition::Compare(CompareOp::Le, Scalar::Int(1300))),
+        ];
+        assert_eq!(f.kept_row_groups(&between), vec![1]);
         let flux = f.column_stats(1);
         assert_eq!(flux[0].null_count, Some((0..1000).filter(|i| i % 7 == 0).count() as u64));
 
