@@ -7,6 +7,7 @@ use super::plan::{
     declared_columns, expand_files, file_column_index, file_format, kept_row_groups, partition_datum, partition_value,
     partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
 };
+use super::parallel::SharedUnits;
 use super::{raise_files_error, TableOptions};
 use pgrx::pg_sys::{self, Datum};
 use pgrx::prelude::*;
@@ -23,6 +24,7 @@ use std::ptr;
 const BATCH_ROWS: usize = 8192;
 
 pub(super) fn install(routine: &mut supabase_wrappers::FdwRoutine<pgrx::AllocatedByRust>) {
+    super::parallel::install(routine);
     routine.BeginForeignScan = Some(begin_foreign_scan);
     routine.IterateForeignScan = Some(iterate_foreign_scan);
     routine.ReScanForeignScan = Some(rescan_foreign_scan);
@@ -38,7 +40,7 @@ enum Source {
     Constant(Datum, bool),
 }
 
-struct OpenFile {
+pub(super) struct OpenFile {
     relative: String,
     reader: BatchReader,
     sources: Vec<(usize, Source)>, // (attribute index, source)
@@ -50,21 +52,24 @@ struct OpenFile {
     fast: bool,
 }
 
-struct ScanState {
+pub(super) struct ScanState {
     plan: ScanPlan,
-    opts: TableOptions,
+    pub(super) opts: TableOptions,
     table: String,
     columns: Vec<Option<DeclaredColumn>>,
     value_exprs: *mut pg_sys::List, // ExprState per fdw_exprs entry
-    conditions: Option<Vec<(i16, Condition)>>,
-    files: Option<Vec<MatchedFile>>,
+    pub(super) conditions: Option<Vec<(i16, Condition)>>,
+    pub(super) files: Option<Vec<MatchedFile>>,
     next_file: usize,
     current: Option<OpenFile>,
     file_ctx: pg_sys::MemoryContext,
     batch_ctx: pg_sys::MemoryContext,
-    actual: PruneCounts,
+    pub(super) actual: PruneCounts,
     files_read: u64,
-    executed: bool,
+    pub(super) executed: bool,
+    /// Set in a parallel scan: the row groups to read are claimed one at a time from
+    /// shared memory instead of walking `files` in order.
+    pub(super) parallel: Option<SharedUnits>,
 }
 
 /// Owner of the state, freed by a reset callback of the query's memory context so an
@@ -77,7 +82,7 @@ unsafe extern "C-unwind" fn free_holder(arg: *mut std::ffi::c_void) {
     drop(Box::from_raw(arg as *mut Holder));
 }
 
-unsafe fn state_of<'a>(node: *mut pg_sys::ForeignScanState) -> Option<&'a mut ScanState> {
+pub(super) unsafe fn state_of<'a>(node: *mut pg_sys::ForeignScanState) -> Option<&'a mut ScanState> {
     let h = (*node).fdw_state as *mut Holder;
     if h.is_null() {
         return None;
@@ -125,6 +130,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
         actual: PruneCounts::default(),
         files_read: 0,
         executed: false,
+        parallel: None,
     };
     let holder = Box::into_raw(Box::new(Holder { state: Some(Box::new(state)) }));
     let cb =
@@ -136,7 +142,14 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
 }
 
 /// Evaluates the pushed-down values (constants and parameters) for this execution.
-unsafe fn evaluate_conditions(node: *mut pg_sys::ForeignScanState, s: &ScanState) -> Vec<(i16, Condition)> {
+/// `query_constant_only` keeps only values fixed for the whole query (constants and
+/// parameters supplied with it): a parallel scan prunes once for all its rescans, and an
+/// executor parameter (PARAM_EXEC) may change between them.
+pub(super) unsafe fn evaluate_conditions(
+    node: *mut pg_sys::ForeignScanState,
+    s: &ScanState,
+    query_constant_only: bool,
+) -> Vec<(i16, Condition)> {
     let econtext = (*node).ss.ps.ps_ExprContext;
     let mut out = Vec::new();
     for c in &s.plan.conditions {
@@ -144,6 +157,9 @@ unsafe fn evaluate_conditions(node: *mut pg_sys::ForeignScanState, s: &ScanState
             None => None,
             Some(i) => {
                 let es = (*(*s.value_exprs).elements.add(i)).ptr_value as *mut pg_sys::ExprState;
+                if query_constant_only && !is_query_constant((*es).expr as *mut pg_sys::Node) {
+                    continue;
+                }
                 let mut isnull = false;
                 let d = pg_sys::ExecEvalExprSwitchContext(es, econtext, &mut isnull);
                 let typ = pg_sys::exprType((*es).expr as *mut pg_sys::Node);
@@ -157,97 +173,121 @@ unsafe fn evaluate_conditions(node: *mut pg_sys::ForeignScanState, s: &ScanState
     out
 }
 
+/// A constant or a parameter supplied with the query (not one set by the executor).
+unsafe fn is_query_constant(n: *mut pg_sys::Node) -> bool {
+    match (*n).type_ {
+        pg_sys::NodeTag::T_Const => true,
+        pg_sys::NodeTag::T_Param => (*(n as *mut pg_sys::Param)).paramkind == pg_sys::ParamKind::PARAM_EXTERN,
+        _ => false,
+    }
+}
+
 fn schema_error(file: &MatchedFile, message: String) -> ! {
     raise_files_error(FilesError::Schema { path: file.absolute.display().to_string(), message })
 }
 
-/// Opens the next file that may hold matching rows; `None` when no file is left.
-unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
-    let files = s.files.as_ref().expect("files expanded");
+/// Opens `files[index]` if its partition values and row-group statistics leave row groups
+/// that may hold matching rows, counting what is skipped; `None` if nothing is left to read.
+pub(super) unsafe fn prune_file(s: &mut ScanState, index: usize) -> Option<(CatalogFile, Vec<usize>)> {
+    let file = &s.files.as_ref().expect("files expanded")[index];
     let conditions = s.conditions.as_ref().expect("conditions evaluated");
-    while s.next_file < files.len() {
-        let file = &files[s.next_file];
+    s.actual.files += 1;
+    if !partitions_match(file, &s.columns, conditions) {
+        s.actual.files_skipped += 1;
+        return None;
+    }
+    let cat = CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
+    let row_groups = kept_row_groups(&cat, &s.columns, conditions);
+    let total = cat.num_row_groups() as u64;
+    s.actual.row_groups += total;
+    s.actual.row_groups_skipped += total - row_groups.len() as u64;
+    (!row_groups.is_empty()).then_some((cat, row_groups))
+}
+
+/// Opens the next file that may hold matching rows (serial scans); `None` when no file is left.
+unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
+    while s.next_file < s.files.as_ref().expect("files expanded").len() {
+        let index = s.next_file;
         s.next_file += 1;
-        s.actual.files += 1;
-        if !partitions_match(file, &s.columns, conditions) {
-            s.actual.files_skipped += 1;
-            continue;
+        if let Some((cat, row_groups)) = prune_file(s, index) {
+            return Some(open_file(s, index, cat, row_groups));
         }
-        pg_sys::MemoryContextReset(s.file_ctx);
-        let cat =
-            CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
-        let row_groups = kept_row_groups(&cat, &s.columns, conditions);
-        let total = cat.num_row_groups() as u64;
-        s.actual.row_groups += total;
-        s.actual.row_groups_skipped += total - row_groups.len() as u64;
-        if row_groups.is_empty() {
-            continue;
-        }
-        // Map each needed attribute to a file column, a partition value or the file name.
-        let old = pg_sys::MemoryContextSwitchTo(s.file_ctx);
-        let mut projection = Vec::new();
-        let mut kinds = Vec::new();
-        let mut sources = Vec::new();
-        for &att in &s.plan.needed {
-            let a = att as usize - 1;
-            let Some(col) = &s.columns[a] else { continue };
-            let source = if s.opts.filename_column.as_deref() == Some(col.name.as_str()) {
-                Source::Constant(partition_datum(col, &file.relative), false)
-            } else if let Some(v) = partition_value(file, col) {
-                Source::Constant(partition_datum(col, v), false)
-            } else {
-                let Some(idx) = file_column_index(&cat, col) else {
-                    schema_error(
-                        file,
-                        format!("has no column matching \"{}\" of foreign table \"{}\"", col.name, s.table),
-                    )
-                };
-                let field = cat.schema().field(idx);
-                let holds = col.kind.as_ref().is_some_and(|k| can_hold(k, field.data_type()));
-                if !holds {
-                    let mut typname = pg_sys::format_type_be(col.typoid);
-                    if typname.is_null() {
-                        typname = c"?".as_ptr() as *mut _;
-                    }
-                    schema_error(
-                        file,
-                        format!(
-                            "column \"{}\" of foreign table \"{}\" has type {}, which cannot hold the file's column \"{}\" of type {}",
-                            col.name,
-                            s.table,
-                            std::ffi::CStr::from_ptr(typname).to_string_lossy(),
-                            field.name(),
-                            field.data_type()
-                        ),
-                    )
-                }
-                let index = match projection.iter().position(|p| *p == idx) {
-                    Some(i) => i,
-                    None => {
-                        projection.push(idx);
-                        kinds.push(col.kind.clone().expect("checked below"));
-                        projection.len() - 1
-                    }
-                };
-                Source::File { index, kind: col.kind.clone().expect("checked above") }
-            };
-            sources.push((a, source));
-        }
-        pg_sys::MemoryContextSwitchTo(old);
-        let reader = cat.read(&projection, row_groups, BATCH_ROWS).unwrap_or_else(|e| raise_files_error(e));
-        s.files_read += 1;
-        return Some(OpenFile {
-            relative: file.relative.clone(),
-            reader,
-            sources,
-            kinds,
-            batch: Vec::new(),
-            rows: 0,
-            row: 0,
-            fast: false,
-        });
     }
     None
+}
+
+/// Claims the next row group of a parallel scan from shared memory and opens it; `None`
+/// when every row group has been claimed.
+unsafe fn claim_next_row_group(s: &mut ScanState) -> Option<OpenFile> {
+    let (index, row_group) = s.parallel.as_ref().expect("parallel scan").claim()?;
+    let file = &s.files.as_ref().expect("files expanded")[index];
+    let cat = CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
+    if row_group >= cat.num_row_groups() {
+        raise_files_error(FilesError::Corrupt {
+            path: file.absolute.display().to_string(),
+            message: format!("has {} row groups, {} when the scan started", cat.num_row_groups(), row_group + 1),
+        })
+    }
+    Some(open_file(s, index, cat, vec![row_group]))
+}
+
+/// Starts reading `row_groups` of `files[index]`: maps each needed attribute to a file
+/// column (checking that its declared type can hold the file's), a partition value or the
+/// file name.
+unsafe fn open_file(s: &mut ScanState, index: usize, cat: CatalogFile, row_groups: Vec<usize>) -> OpenFile {
+    let file = &s.files.as_ref().expect("files expanded")[index];
+    pg_sys::MemoryContextReset(s.file_ctx);
+    let old = pg_sys::MemoryContextSwitchTo(s.file_ctx);
+    let mut projection = Vec::new();
+    let mut kinds = Vec::new();
+    let mut sources = Vec::new();
+    for &att in &s.plan.needed {
+        let a = att as usize - 1;
+        let Some(col) = &s.columns[a] else { continue };
+        let source = if s.opts.filename_column.as_deref() == Some(col.name.as_str()) {
+            Source::Constant(partition_datum(col, &file.relative), false)
+        } else if let Some(v) = partition_value(file, col) {
+            Source::Constant(partition_datum(col, v), false)
+        } else {
+            let Some(idx) = file_column_index(&cat, col) else {
+                schema_error(file, format!("has no column matching \"{}\" of foreign table \"{}\"", col.name, s.table))
+            };
+            let field = cat.schema().field(idx);
+            let holds = col.kind.as_ref().is_some_and(|k| can_hold(k, field.data_type()));
+            if !holds {
+                let mut typname = pg_sys::format_type_be(col.typoid);
+                if typname.is_null() {
+                    typname = c"?".as_ptr() as *mut _;
+                }
+                schema_error(
+                    file,
+                    format!(
+                        "column \"{}\" of foreign table \"{}\" has type {}, which cannot hold the file's column \"{}\" of type {}",
+                        col.name,
+                        s.table,
+                        std::ffi::CStr::from_ptr(typname).to_string_lossy(),
+                        field.name(),
+                        field.data_type()
+                    ),
+                )
+            }
+            let index = match projection.iter().position(|p| *p == idx) {
+                Some(i) => i,
+                None => {
+                    projection.push(idx);
+                    kinds.push(col.kind.clone().expect("checked above"));
+                    projection.len() - 1
+                }
+            };
+            Source::File { index, kind: col.kind.clone().expect("checked above") }
+        };
+        sources.push((a, source));
+    }
+    pg_sys::MemoryContextSwitchTo(old);
+    let relative = file.relative.clone();
+    let reader = cat.read(&projection, row_groups, BATCH_ROWS).unwrap_or_else(|e| raise_files_error(e));
+    s.files_read += 1;
+    OpenFile { relative, reader, sources, kinds, batch: Vec::new(), rows: 0, row: 0, fast: false }
 }
 
 /// The per-row entry point. Rows of a batch that needs no PostgreSQL call (numbers, dates,
@@ -288,7 +328,7 @@ unsafe extern "C-unwind" fn iterate_slow(node: *mut pg_sys::ForeignScanState) ->
     let s = state_of(node).expect("scan state exists until EndForeignScan");
     if !s.executed {
         s.executed = true;
-        s.conditions = Some(evaluate_conditions(node, s));
+        s.conditions = Some(evaluate_conditions(node, s, false));
         s.files = Some(expand_files(&s.opts));
     }
     loop {
@@ -322,7 +362,8 @@ unsafe extern "C-unwind" fn iterate_slow(node: *mut pg_sys::ForeignScanState) ->
                 None => s.current = None,
             }
         }
-        match open_next_file(s) {
+        let next = if s.parallel.is_some() { claim_next_row_group(s) } else { open_next_file(s) };
+        match next {
             Some(f) => s.current = Some(f),
             None => return slot,
         }
@@ -366,9 +407,13 @@ unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanSt
     if let Some(s) = state_of(node) {
         s.current = None;
         s.next_file = 0;
-        s.executed = false;
-        s.actual = PruneCounts::default();
         s.files_read = 0;
+        // A parallel scan keeps its pruned row groups; ReInitializeDSMForeignScan rewinds
+        // the shared claim counter.
+        if s.parallel.is_none() {
+            s.executed = false;
+            s.actual = PruneCounts::default();
+        }
         pg_sys::MemoryContextReset(s.batch_ctx);
         pg_sys::MemoryContextReset(s.file_ctx);
     }

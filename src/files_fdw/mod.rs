@@ -14,6 +14,7 @@ mod datum;
 mod exec;
 mod import;
 mod options;
+mod parallel;
 mod plan;
 
 use pgrx::pg_sys::panic::ErrorReport;

@@ -454,6 +454,51 @@ unsafe extern "C-unwind" fn get_foreign_paths(
         ptr::null_mut(),
     );
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
+    add_partial_path(root, baserel, plan, startup, total);
+}
+
+/// A parallel-aware path (see `parallel.rs`) when the data is large enough for workers to
+/// pay off: PostgreSQL's own rule for heap scans (`min_parallel_table_scan_size`, one more
+/// worker per tripling), applied to the bytes of the needed columns.
+unsafe fn add_partial_path(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    plan: &RelPlan,
+    startup: f64,
+    total: f64,
+) {
+    if !(*baserel).consider_parallel || !(*baserel).lateral_relids.is_null() {
+        return;
+    }
+    let pages = plan.rows_kept * 8.0 * plan.needed.len().max(1) as f64 / pg_sys::BLCKSZ as f64;
+    let workers = pg_sys::compute_parallel_worker(baserel, pages, -1.0, pg_sys::max_parallel_workers_per_gather);
+    if workers <= 0 {
+        return;
+    }
+    // costsize.c's get_parallel_divisor: the leader also scans, less so with more workers.
+    let mut divisor = workers as f64;
+    if pg_sys::parallel_leader_participation {
+        let leader = 1.0 - 0.3 * workers as f64;
+        if leader > 0.0 {
+            divisor += leader;
+        }
+    }
+    let path = pg_sys::create_foreignscan_path(
+        root,
+        baserel,
+        ptr::null_mut(),
+        ((*baserel).rows / divisor).round().max(1.0),
+        startup,
+        startup + (total - startup) / divisor,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    (*path).path.parallel_aware = true;
+    (*path).path.parallel_safe = true;
+    (*path).path.parallel_workers = workers;
+    pg_sys::add_partial_path(baserel, path as *mut pg_sys::Path);
 }
 
 #[pg_guard]

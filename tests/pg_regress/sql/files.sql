@@ -51,6 +51,36 @@ DO $$ DECLARE n bigint; total bigint := 0; BEGIN
 CREATE FOREIGN TABLE fs_short (file text, tract int, band text, psf_flux float8)
   SERVER regress_files OPTIONS (files 'tract=*/forcedSource.parquet', filename_column 'file');
 SELECT file, tract, count(*), count(band) FROM fs_short GROUP BY 1, 2 ORDER BY 1;
+-- Parallel scans (forced on these small files): the leader prunes once, then leader and
+-- workers claim row groups from shared memory. Every row is read exactly once: the results
+-- equal closed forms over the generating series, with and without pruning.
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(id) FROM forced_source;
+SELECT count(*) = 2000 AS all_rows, count(DISTINCT id) = 2000 AS each_once,
+       sum(id) = (SELECT sum(t * 1000 + g) FROM generate_series(1, 1000) g, (VALUES (1), (2)) v(t)) AS same_ids,
+       count(band) = 2 * (1000 - 100) AS bands, sum(array_length(shape, 1)) = 4000 AS arrays
+  FROM forced_source;
+SELECT tract, count(*), min(id), max(id) FROM forced_source WHERE id BETWEEN 1300 AND 2400 GROUP BY tract ORDER BY tract;
+-- What the leader pruned is what EXPLAIN ANALYZE reports for the whole parallel scan.
+CREATE FUNCTION explain_field(q text, field text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE j jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO j;
+    RETURN jsonb_path_query_first(j, 'strict $.** ? (@."Node Type" == "Foreign Scan")') ->> field;
+END $$;
+SELECT explain_field('SELECT count(*) FROM forced_source WHERE id BETWEEN 1300 AND 2400', 'Parallel Aware') AS parallel,
+       explain_field('SELECT count(*) FROM forced_source WHERE id BETWEEN 1300 AND 2400', 'Row Groups Read') AS row_groups;
+-- A Gather rescanned once per outer row (the outer value is used above it): every rescan
+-- reads every row group again.
+EXPLAIN (COSTS OFF)
+  SELECT k, (SELECT count(*) FROM forced_source HAVING count(*) > k) AS rows FROM generate_series(0, 2) k;
+SELECT k, (SELECT count(*) FROM forced_source HAVING count(*) > k) AS rows FROM generate_series(0, 2) k;
+-- No worker available: the leader reads every row group itself.
+SET max_parallel_workers = 0;
+SELECT count(*), sum(id) FROM forced_source;
+RESET max_parallel_workers; RESET max_parallel_workers_per_gather; RESET min_parallel_table_scan_size;
+RESET parallel_tuple_cost; RESET parallel_setup_cost;
 -- Errors: bad options, escaping the root, types that cannot hold the file's values.
 SELECT error_of($$CREATE FOREIGN TABLE e1 (id int) SERVER regress_files OPTIONS (files '../*.parquet')$$);
 SELECT error_of($$CREATE FOREIGN TABLE e2 (id int) SERVER regress_files OPTIONS (files '/etc/passwd')$$);
