@@ -21,10 +21,10 @@ def psql(sql, db="skycat_bench", timing=False):
     return r.stdout
 
 
-def time_query(sql, runs=5, settings=""):
+def time_query(sql, runs=5, settings="", db="skycat_bench"):
     """Median wall time (ms) of `sql` over `runs` runs after one warm-up, as measured by psql."""
     script = settings + "\n" + "\n".join([sql.rstrip().rstrip(";") + " \\g /dev/null"] * (runs + 1)) + "\n"
-    out = psql(script, timing=True)
+    out = psql(script, db=db, timing=True)
     times = [float(t) for t in TIME_RE.findall(out)]
     assert len(times) >= runs + 1, out
     times = times[-(runs + 1):][1:]  # drop the warm-up

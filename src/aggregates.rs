@@ -49,6 +49,47 @@ macro_rules! v1_function {
             }
         }
     };
+    // A transition function whose common case calls nothing in PostgreSQL: `$fast` returns
+    // `Some(result)` for it (and must change nothing when it returns `None`); every other call
+    // runs `$body` under `pg_guard`. Skipping the guard's setjmp on the common path is ~10% of
+    // a 50M-row GROUP BY.
+    ($(#[$meta:meta])* fn $name:ident($fcinfo:ident) fast $fast:block guarded $body:block) => {
+        $(#[$meta])*
+        pub mod $name {
+            use super::*;
+
+            #[export_name = concat!("pg_finfo_", stringify!($name))]
+            pub extern "C" fn finfo() -> &'static pg_sys::Pg_finfo_record {
+                const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+                &V1
+            }
+
+            #[inline(always)]
+            unsafe fn fast($fcinfo: pg_sys::FunctionCallInfo) -> Option<Datum> {
+                // SAFETY: PostgreSQL calls this with a valid fcinfo for the declared signature.
+                unsafe { $fast }
+            }
+
+            #[inline(always)]
+            unsafe fn body($fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+                unsafe { $body }
+            }
+
+            #[pgrx::pg_guard]
+            unsafe extern "C-unwind" fn guarded(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+                unsafe { body(fcinfo) }
+            }
+
+            #[export_name = stringify!($name)]
+            pub unsafe extern "C-unwind" fn call(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+                // No panic may unwind into PostgreSQL: one here falls back to the guarded path.
+                if let Ok(Some(d)) = std::panic::catch_unwind(|| unsafe { fast(fcinfo) }) {
+                    return d;
+                }
+                unsafe { guarded(fcinfo) }
+            }
+        }
+    };
 }
 
 /// Argument `i`, None when NULL.
@@ -168,7 +209,24 @@ unsafe fn lc_rows<'a>(st: *mut LcState) -> &'a mut [LcRow] {
 
 v1_function! {
     /// lc_stats_sfunc(state internal, flux float8, flux_err float8, mjd float8) → internal
-    fn lc_stats_sfunc(fcinfo) {
+    fn lc_stats_sfunc(fcinfo) fast {
+        // The state exists and has room (or the row is not used): no allocation needed.
+        let st = arg(fcinfo, 0)?.cast_mut_ptr::<LcState>();
+        if st.is_null() {
+            return None;
+        }
+        if let (Some(f), Some(e)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
+            if lightcurve::is_used(f, e) {
+                if (*st).len == (*st).cap {
+                    return None;
+                }
+                let t = float_arg(fcinfo, 3).unwrap_or(f64::NAN);
+                lc_rows_ptr(st).add((*st).len).write([f, e, t]);
+                (*st).len += 1;
+            }
+        }
+        Some(Datum::from(st))
+    } guarded {
         let mut st = arg(fcinfo, 0).map(|d| d.cast_mut_ptr::<LcState>()).unwrap_or(std::ptr::null_mut());
         if st.is_null() {
             // the first row of a group: the state goes in the aggregate's memory context
@@ -341,7 +399,13 @@ unsafe fn fixed_combine<T: Copy + Default>(
 }
 
 v1_function! {
-    fn flux_mean_sfunc(fcinfo) {
+    fn flux_mean_sfunc(fcinfo) fast {
+        let st = arg(fcinfo, 0)?.cast_mut_ptr::<FluxMeanState>();
+        if let (Some(f), Some(e)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
+            (*st).add(f, e);
+        }
+        Some(Datum::from(st))
+    } guarded {
         let st = fixed_state::<FluxMeanState>(fcinfo, "flux_mean");
         if let (Some(f), Some(e)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
             (*st).add(f, e);
@@ -383,7 +447,13 @@ pgrx::extension_sql!(
 );
 
 v1_function! {
-    fn mean_position_sfunc(fcinfo) {
+    fn mean_position_sfunc(fcinfo) fast {
+        let st = arg(fcinfo, 0)?.cast_mut_ptr::<MeanPositionState>();
+        if let (Some(ra), Some(dec)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
+            (*st).add(ra, dec);
+        }
+        Some(Datum::from(st))
+    } guarded {
         let st = fixed_state::<MeanPositionState>(fcinfo, "mean_position");
         if let (Some(ra), Some(dec)) = (float_arg(fcinfo, 1), float_arg(fcinfo, 2)) {
             (*st).add(ra, dec);

@@ -3,11 +3,11 @@
 //! of files and row groups read versus skipped.
 
 use super::datum::TypedColumn;
+use super::parallel::SharedUnits;
 use super::plan::{
     declared_columns, expand_files, file_column_index, file_format, kept_row_groups, partition_datum, partition_value,
     partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
 };
-use super::parallel::SharedUnits;
 use super::{raise_files_error, TableOptions};
 use pgrx::pg_sys::{self, Datum};
 use pgrx::prelude::*;

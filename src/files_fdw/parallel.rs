@@ -89,7 +89,8 @@ unsafe extern "C-unwind" fn estimate_dsm(
     .to_string()
     .into_bytes();
     let size = std::mem::size_of::<SharedHeader>() + blob.len();
-    s.parallel = Some(SharedUnits { header: std::ptr::null_mut(), local: AtomicU64::new(0), units, pending: Some(blob) });
+    s.parallel =
+        Some(SharedUnits { header: std::ptr::null_mut(), local: AtomicU64::new(0), units, pending: Some(blob) });
     size
 }
 

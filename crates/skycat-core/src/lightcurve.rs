@@ -216,9 +216,8 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
     s.p95 = finite(percentile_by(n, 0.95, flux_at));
     s.mad = SCRATCH.with(|buf| {
         let mut dev = buf.borrow_mut();
-        dev.clear();
-        dev.extend(rows.iter().map(|r| (r[0] - median).abs()));
-        dev.sort_unstable_by(f64::total_cmp);
+        // Only the deviations up to the median's upper rank are needed.
+        sorted_deviations(n, flux_at, median, n / 2 + 1, &mut dev);
         finite(percentile_by(n, 0.5, |i| dev[i]))
     });
 
@@ -276,6 +275,45 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         }
     }
     s
+}
+
+/// The `count` smallest absolute deviations `|v - center|` of `n` values sorted ascending
+/// (given by `at`), in ascending order, into `out`. The deviations of the values below
+/// `center`, read downwards, and of those above it, read upwards, are two ascending runs, so
+/// merging them replaces a sort (O(count) instead of O(n log n), and the same numbers: `c - v`
+/// and `v - c` are exactly `|v - c|` in IEEE arithmetic).
+fn sorted_deviations(n: usize, at: impl Fn(usize) -> f64, center: f64, count: usize, out: &mut Vec<f64>) {
+    out.clear();
+    // First index whose value is not below the center.
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if at(mid) < center {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let (mut down, mut up) = (lo, lo); // next below: down - 1; next above: up
+    while out.len() < count.min(n) {
+        let below = (down > 0).then(|| center - at(down - 1));
+        let above = (up < n).then(|| at(up) - center);
+        match (below, above) {
+            (Some(b), Some(a)) if b <= a => {
+                out.push(b.abs());
+                down -= 1;
+            }
+            (Some(b), None) => {
+                out.push(b.abs());
+                down -= 1;
+            }
+            (_, Some(a)) => {
+                out.push(a.abs());
+                up += 1;
+            }
+            (None, None) => break,
+        }
+    }
 }
 
 /// Moves the elements satisfying `keep` to the front; returns how many there are.
@@ -367,6 +405,29 @@ impl MeanPositionState {
 mod tests {
     use super::*;
     use approx::assert_relative_eq;
+
+    proptest::proptest! {
+        // The merge of the two monotone runs equals sorting every deviation (bit for bit),
+        // for any sorted values and any center, with ties and repeated values.
+        #[test]
+        fn sorted_deviations_equal_a_full_sort(
+            mut values in proptest::collection::vec(-50i32..50, 0..40),
+            center in -60i32..60,
+            scale in proptest::prop_oneof![proptest::strategy::Just(1.0f64), proptest::strategy::Just(0.1f64)],
+        ) {
+            let values: Vec<f64> = { values.sort(); values.iter().map(|v| *v as f64 * scale).collect() };
+            let c = center as f64 * scale;
+            let mut expected: Vec<f64> = values.iter().map(|v| (v - c).abs()).collect();
+            expected.sort_by(f64::total_cmp);
+            let mut got = Vec::new();
+            for count in [0, values.len() / 2 + 1, values.len()] {
+                sorted_deviations(values.len(), |i| values[i], c, count, &mut got);
+                let want = &expected[..count.min(values.len())];
+                proptest::prop_assert_eq!(got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                                          want.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+            }
+        }
+    }
 
     #[test]
     fn empty_and_single() {
