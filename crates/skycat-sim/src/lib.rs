@@ -7,10 +7,12 @@
 //! source tables (instrumental fluxes, pixel centroids) with per-(visit, detector)
 //! calibrations and TAN-SIP WCSs: what calibration turns into a catalog; ForcedSource light
 //! curves: what the light-curve aggregates summarise; the same light curves as a 12-column
-//! ForcedSource Parquet dataset split per tract: what the file wrapper reads in place.
+//! ForcedSource Parquet dataset split per tract: what the file wrapper reads in place; a night
+//! of Association Pipeline inputs (visits, DIASources, MOPS predictions) with its truth.
 
 pub mod forced;
 pub mod forced_parquet;
+pub mod night;
 pub mod sky;
 pub mod tract;
 

@@ -13,13 +13,15 @@
 //!   tract-raw:    source_id,visit,detector,x,y,x_err,y_err,psf_inst_flux,psf_inst_flux_err,
 //!                 ap_inst_flux,ap_inst_flux_err (failed measurements are NaN)
 //!   forced-source: object_id,band,mjd,psf_flux,psf_flux_err (failed measurements are NaN)
+//!
+//!   skycat-sim night --objects 200000 --visits 30 --dir target/night   (CSV files per table)
 
 use std::io::{BufWriter, Write};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use skycat_sim::sky::{self, SimSource};
-use skycat_sim::{csv_f64, forced, tract};
+use skycat_sim::{csv_f64, forced, night, tract};
 
 #[derive(Parser)]
 #[command(name = "skycat-sim", version, about = "Deterministic survey simulator for skycat")]
@@ -102,6 +104,27 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Output directory (created).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
+    /// A night of Association Pipeline inputs with its truth, as CSV files in --dir
+    /// (see skycat_sim::night::write_csv for the files and columns).
+    Night {
+        #[arg(long, default_value_t = 200_000)]
+        objects: usize,
+        #[arg(long, default_value_t = 30)]
+        visits: usize,
+        #[arg(long, default_value_t = 2_000)]
+        sources_per_visit: usize,
+        /// The sky region: ra_min,ra_max,dec_min,dec_max in degrees.
+        #[arg(long, value_delimiter = ',', default_values_t = [30.0, 40.0, -5.0, 5.0])]
+        region: Vec<f64>,
+        #[arg(long, default_value_t = 0.2)]
+        variable_fraction: f64,
+        #[arg(long, default_value_t = 0.1)]
+        noise_arcsec: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[arg(long)]
         dir: std::path::PathBuf,
     },
@@ -237,6 +260,39 @@ fn main() -> std::io::Result<()> {
             bar.finish_and_clear();
             result?;
             out.flush()
+        }
+        Cmd::Night { objects, visits, sources_per_visit, region, variable_fraction, noise_arcsec, seed, dir } => {
+            let [ra_min, ra_max, dec_min, dec_max] = region[..] else {
+                return Err(std::io::Error::other("--region takes ra_min,ra_max,dec_min,dec_max"));
+            };
+            let config = night::NightConfig {
+                seed,
+                objects,
+                visits,
+                sources_per_visit,
+                ra_min,
+                ra_max,
+                dec_min,
+                dec_max,
+                variable_fraction,
+                noise_arcsec,
+                ..night::NightConfig::default()
+            };
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_message(format!("simulating {objects} objects, {visits} visits"));
+            let n = night::simulate(&config);
+            spinner.finish_and_clear();
+            let bar = bar(visits as u64, "visits");
+            night::write_csv(&n, &dir, |k| bar.set_position(k as u64))?;
+            bar.finish_and_clear();
+            let sources: usize = n.sources.iter().map(Vec::len).sum();
+            eprintln!(
+                "wrote {} visits, {sources} DIASources, {} objects under {}",
+                n.visits.len(),
+                n.objects.len(),
+                dir.display()
+            );
+            Ok(())
         }
         Cmd::Sky { .. } => sky_main(out),
     }

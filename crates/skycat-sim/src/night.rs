@@ -1,0 +1,552 @@
+//! A simulated night of the Association Pipeline's inputs, with the truth to score it.
+//!
+//! - a static sky of objects in a region (uniform, with a magnitude-like flux distribution),
+//!   a fraction of them variable;
+//! - moving objects on great-circle tracks, and MOPS's predicted positions per visit (the true
+//!   position plus a prediction error);
+//! - a night of visits (one visit = a pair of exposures): fields on an overlapping grid, each
+//!   visited twice in a block about half an hour apart, sometimes twice in a row (consecutive
+//!   visits of one field), one band per block;
+//! - per visit the DIASources a difference-imaging pipeline emits: variable objects at their
+//!   positions with astrometric and flux noise, transients (new objects that recur at the same
+//!   place on later visits), moving-object detections and artefacts ("junk"), each with the
+//!   class id the detection pipeline would give it.
+//!
+//! Class ids (the rows `skycat.ap_create` puts in `source_classification`): 1 variable and
+//! 2 transient (route 'object'), 3 moving (route 'mops'), 4 artefact (route 'junk').
+
+use rand::seq::index::sample;
+use rand::Rng;
+use rand_distr::{Distribution, LogNormal, Normal};
+use skycat_core::sphere::{offset_deg, sep_deg, DEG_PER_ARCSEC};
+
+use crate::sky::rng;
+
+pub const CLASS_VARIABLE: i32 = 1;
+pub const CLASS_TRANSIENT: i32 = 2;
+pub const CLASS_MOVING: i32 = 3;
+pub const CLASS_ARTEFACT: i32 = 4;
+pub const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
+/// First id of objects created by the pipeline is above every simulated object id; transient
+/// truth ids are in their own range so they never collide with static object ids.
+pub const TRANSIENT_ID0: i64 = 1_000_000_000_000;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct NightConfig {
+    pub seed: u64,
+    /// Static objects in the region.
+    pub objects: usize,
+    /// The region: ra in [ra_min, ra_max), dec in [dec_min, dec_max] (degrees).
+    pub ra_min: f64,
+    pub ra_max: f64,
+    pub dec_min: f64,
+    pub dec_max: f64,
+    /// Fraction of static objects that vary (only those are detected in difference images).
+    pub variable_fraction: f64,
+    pub visits: usize,
+    /// DIASources per visit (about; the mix below).
+    pub sources_per_visit: usize,
+    pub fov_radius_deg: f64,
+    /// 1-sigma astrometric noise of a detection per axis (arcsec).
+    pub noise_arcsec: f64,
+    /// Mix of a visit's sources: transients, moving-object detections, artefacts; the rest are
+    /// variable-object detections.
+    pub transient_fraction: f64,
+    pub moving_fraction: f64,
+    pub artefact_fraction: f64,
+    /// 1-sigma error of MOPS's predicted positions per axis (arcsec).
+    pub prediction_error_arcsec: f64,
+    /// MJD of the first visit, and seconds between visits (DC2: 37 s).
+    pub mjd0: f64,
+    pub visit_seconds: f64,
+    /// Fields per block: each block visits its fields in order, then again.
+    pub fields_per_block: usize,
+}
+
+impl Default for NightConfig {
+    fn default() -> Self {
+        NightConfig {
+            seed: 1,
+            objects: 200_000,
+            ra_min: 30.0,
+            ra_max: 40.0,
+            dec_min: -5.0,
+            dec_max: 5.0,
+            variable_fraction: 0.2,
+            visits: 30,
+            sources_per_visit: 2_000,
+            fov_radius_deg: 1.75,
+            noise_arcsec: 0.1,
+            transient_fraction: 0.04,
+            moving_fraction: 0.03,
+            artefact_fraction: 0.03,
+            prediction_error_arcsec: 0.2,
+            mjd0: 61_000.1,
+            visit_seconds: 37.0,
+            fields_per_block: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StaticObject {
+    pub object_id: i64,
+    pub ra: f64,
+    pub dec: f64,
+    pub variable: bool,
+    /// Mean flux (nJy), log-normal: many faint, few bright objects.
+    pub flux: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MovingObject {
+    pub moving_object_id: i64,
+    /// Position at `mjd0`, direction (position angle, deg) and rate (deg/day) of the track.
+    pub ra0: f64,
+    pub dec0: f64,
+    pub pa_deg: f64,
+    pub rate_deg_per_day: f64,
+    pub mjd0: f64,
+}
+
+impl MovingObject {
+    /// The true position at `mjd` (along the great circle through the start position).
+    pub fn position(&self, mjd: f64) -> (f64, f64) {
+        offset_deg(self.ra0, self.dec0, self.rate_deg_per_day * (mjd - self.mjd0), self.pa_deg)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Visit {
+    pub visit: i64,
+    pub ra: f64,
+    pub dec: f64,
+    pub mjd: f64,
+    pub band: &'static str,
+}
+
+/// What a DIASource really is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Truth {
+    /// A detection of static object `object_id`.
+    Object(i64),
+    /// A detection of transient number `id` (ids from [`TRANSIENT_ID0`]); its first detection
+    /// should create an object that later detections associate with.
+    Transient(i64),
+    Moving(i64),
+    Artefact,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiaSource {
+    pub dia_source_id: i64,
+    pub visit: i64,
+    pub detector: i32,
+    pub ra: f64,
+    pub dec: f64,
+    pub ra_err_arcsec: f64,
+    pub dec_err_arcsec: f64,
+    pub mjd: f64,
+    pub band: &'static str,
+    pub psf_flux: f64,
+    pub psf_flux_err: f64,
+    pub snr: f64,
+    pub class_id: i32,
+    pub truth: Truth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MopsPred {
+    pub moving_object_id: i64,
+    pub visit: i64,
+    pub ra: f64,
+    pub dec: f64,
+    pub ra_err_arcsec: f64,
+    pub dec_err_arcsec: f64,
+    pub mjd: f64,
+}
+
+/// The simulated night: the catalogs before it starts and, per visit, the inputs.
+pub struct Night {
+    pub config: NightConfig,
+    /// Sorted by dec (for FOV lookups).
+    pub objects: Vec<StaticObject>,
+    pub moving: Vec<MovingObject>,
+    pub visits: Vec<Visit>,
+    /// Per visit (same order as `visits`).
+    pub sources: Vec<Vec<DiaSource>>,
+    pub predictions: Vec<Vec<MopsPred>>,
+}
+
+/// Indices of `objects` (sorted by dec) within `radius_deg` of (ra, dec).
+pub fn in_fov(objects: &[StaticObject], ra: f64, dec: f64, radius_deg: f64) -> Vec<usize> {
+    let lo = objects.partition_point(|o| o.dec < dec - radius_deg);
+    let hi = objects.partition_point(|o| o.dec <= dec + radius_deg);
+    (lo..hi).filter(|&i| sep_deg(ra, dec, objects[i].ra, objects[i].dec) <= radius_deg).collect()
+}
+
+/// The field centres: an overlapping grid over the region (spacing 1.6 FOV radii, so
+/// neighbouring fields share about a quarter of their area, as survey pointings do).
+fn field_grid(c: &NightConfig) -> Vec<(f64, f64)> {
+    let step = 1.6 * c.fov_radius_deg;
+    let mut fields = Vec::new();
+    let mut dec = c.dec_min + c.fov_radius_deg * 0.8;
+    while dec <= c.dec_max - c.fov_radius_deg * 0.8 + 1e-9 || fields.is_empty() {
+        let d = dec.min(c.dec_max);
+        let ra_step = step / d.to_radians().cos().max(0.1);
+        let mut ra = c.ra_min + c.fov_radius_deg * 0.8;
+        let mut row = 0;
+        while ra <= c.ra_max - c.fov_radius_deg * 0.8 + 1e-9 || row == 0 {
+            fields.push((ra.min(c.ra_max), d));
+            ra += ra_step;
+            row += 1;
+        }
+        dec += step;
+    }
+    fields
+}
+
+/// The visit sequence: blocks of `fields_per_block` fields, each block visited twice in the
+/// same order (the pair that finds moving objects); the second of every three blocks starts with its first
+/// field twice in a row, so consecutive visits of one field occur.
+fn schedule(c: &NightConfig, r: &mut impl Rng) -> Vec<Visit> {
+    let fields = field_grid(c);
+    let mut visits = Vec::with_capacity(c.visits);
+    let mut block = 0usize;
+    while visits.len() < c.visits {
+        let band = BANDS[1 + block % 5];
+        let start = r.random_range(0..fields.len());
+        let picked: Vec<(f64, f64)> =
+            (0..c.fields_per_block.max(1)).map(|k| fields[(start + k * 7) % fields.len()]).collect();
+        let mut order: Vec<(f64, f64)> = picked.iter().chain(picked.iter()).copied().collect();
+        if block % 3 == 1 {
+            order.insert(0, picked[0]);
+        }
+        for (ra, dec) in order {
+            if visits.len() == c.visits {
+                break;
+            }
+            let n = visits.len() as i64;
+            visits.push(Visit { visit: 1000 + n, ra, dec, mjd: c.mjd0 + n as f64 * c.visit_seconds / 86400.0, band });
+        }
+        block += 1;
+    }
+    visits
+}
+
+/// Simulates the night. Deterministic from `config.seed`.
+pub fn simulate(config: &NightConfig) -> Night {
+    let c = config.clone();
+    let mut r = rng(c.seed);
+    let flux_dist = LogNormal::new(8.0, 1.2).expect("valid");
+    let unit = Normal::new(0.0, 1.0).expect("valid");
+
+    // The static sky, uniform in the region (uniform in sin(dec)).
+    let (s0, s1) = (c.dec_min.to_radians().sin(), c.dec_max.to_radians().sin());
+    let mut objects: Vec<StaticObject> = (0..c.objects)
+        .map(|i| StaticObject {
+            object_id: i as i64 + 1,
+            ra: r.random_range(c.ra_min..c.ra_max),
+            dec: r.random_range(s0..s1).asin().to_degrees(),
+            variable: r.random::<f64>() < c.variable_fraction,
+            flux: flux_dist.sample(&mut r),
+        })
+        .collect();
+    objects.sort_by(|a, b| a.dec.total_cmp(&b.dec).then(a.object_id.cmp(&b.object_id)));
+
+    let visits = schedule(&c, &mut r);
+
+    // Moving objects: enough that a visit sees about moving_fraction * sources_per_visit.
+    let area = (c.ra_max - c.ra_min).to_radians() * (s1 - s0) * (180.0 / std::f64::consts::PI).powi(2);
+    let fov_area = std::f64::consts::PI * c.fov_radius_deg.powi(2);
+    let n_moving = ((c.moving_fraction * c.sources_per_visit as f64) * area / fov_area).ceil() as usize;
+    let moving: Vec<MovingObject> = (0..n_moving)
+        .map(|i| MovingObject {
+            moving_object_id: i as i64 + 1,
+            ra0: r.random_range(c.ra_min..c.ra_max),
+            dec0: r.random_range(s0..s1).asin().to_degrees(),
+            pa_deg: r.random_range(0.0..360.0),
+            rate_deg_per_day: r.random_range(0.05..1.0),
+            mjd0: c.mjd0,
+        })
+        .collect();
+
+    let mut transients: Vec<(i64, f64, f64)> = Vec::new(); // (truth id, ra, dec)
+    let mut sources = Vec::with_capacity(visits.len());
+    let mut predictions = Vec::with_capacity(visits.len());
+    for v in &visits {
+        let mut out: Vec<DiaSource> = Vec::new();
+        let mut next_id = v.visit * 1_000_000;
+        let mut push = |out: &mut Vec<DiaSource>,
+                        ra: f64,
+                        dec: f64,
+                        flux: f64,
+                        class_id: i32,
+                        truth: Truth,
+                        r: &mut rand_chacha::ChaCha8Rng| {
+            let (ra, dec) = noisy(ra, dec, c.noise_arcsec, &unit, r);
+            let err = (flux.abs() + 2500.0).sqrt();
+            let f = flux + err * unit.sample(r);
+            out.push(DiaSource {
+                dia_source_id: next_id,
+                visit: v.visit,
+                detector: r.random_range(0..189),
+                ra,
+                dec,
+                ra_err_arcsec: c.noise_arcsec,
+                dec_err_arcsec: c.noise_arcsec,
+                mjd: v.mjd,
+                band: v.band,
+                psf_flux: f,
+                psf_flux_err: err,
+                snr: f.abs() / err,
+                class_id,
+                truth,
+            });
+            next_id += 1;
+        };
+        let target = c.sources_per_visit as f64;
+
+        // Variable objects in the field, a random subset as many as the mix asks for.
+        let variables: Vec<usize> =
+            in_fov(&objects, v.ra, v.dec, c.fov_radius_deg).into_iter().filter(|&i| objects[i].variable).collect();
+        let want = (target * (1.0 - c.transient_fraction - c.moving_fraction - c.artefact_fraction)).round() as usize;
+        let mut picked: Vec<usize> =
+            sample(&mut r, variables.len(), want.min(variables.len())).into_iter().map(|k| variables[k]).collect();
+        picked.sort_unstable();
+        for i in picked {
+            let o = objects[i];
+            let amp = o.flux * r.random_range(0.1..1.0) * if r.random::<bool>() { 1.0 } else { -1.0 };
+            push(&mut out, o.ra, o.dec, amp, CLASS_VARIABLE, Truth::Object(o.object_id), &mut r);
+        }
+
+        // Transients seen before in this field recur (80%); new ones appear.
+        for &(id, ra, dec) in &transients {
+            if sep_deg(ra, dec, v.ra, v.dec) <= c.fov_radius_deg && r.random::<f64>() < 0.8 {
+                let flux = flux_dist.sample(&mut r);
+                push(&mut out, ra, dec, flux, CLASS_TRANSIENT, Truth::Transient(id), &mut r);
+            }
+        }
+        for _ in 0..(target * c.transient_fraction).round() as usize {
+            let (ra, dec) = in_cap(v.ra, v.dec, c.fov_radius_deg, &mut r);
+            let id = TRANSIENT_ID0 + transients.len() as i64;
+            transients.push((id, ra, dec));
+            let flux = flux_dist.sample(&mut r);
+            push(&mut out, ra, dec, flux, CLASS_TRANSIENT, Truth::Transient(id), &mut r);
+        }
+
+        // Moving objects in the field: detected 90% of the time; MOPS predicts every one.
+        let mut preds = Vec::new();
+        for m in &moving {
+            let (ra, dec) = m.position(v.mjd);
+            if sep_deg(ra, dec, v.ra, v.dec) > c.fov_radius_deg {
+                continue;
+            }
+            let (pra, pdec) = noisy(ra, dec, c.prediction_error_arcsec, &unit, &mut r);
+            preds.push(MopsPred {
+                moving_object_id: m.moving_object_id,
+                visit: v.visit,
+                ra: pra,
+                dec: pdec,
+                ra_err_arcsec: c.prediction_error_arcsec,
+                dec_err_arcsec: c.prediction_error_arcsec,
+                mjd: v.mjd,
+            });
+            if r.random::<f64>() < 0.9 {
+                let flux = flux_dist.sample(&mut r);
+                push(&mut out, ra, dec, flux, CLASS_MOVING, Truth::Moving(m.moving_object_id), &mut r);
+            }
+        }
+
+        // Artefacts anywhere in the field.
+        for _ in 0..(target * c.artefact_fraction).round() as usize {
+            let (ra, dec) = in_cap(v.ra, v.dec, c.fov_radius_deg, &mut r);
+            let flux = 500.0 * unit.sample(&mut r);
+            push(&mut out, ra, dec, flux, CLASS_ARTEFACT, Truth::Artefact, &mut r);
+        }
+        sources.push(out);
+        predictions.push(preds);
+    }
+    Night { config: c, objects, moving, visits, sources, predictions }
+}
+
+/// Writes the night as CSV files for `COPY ... FROM` (no headers) into `dir`:
+/// - `object.csv`: object_id, ra, dec, variable, flux (the catalog before the night);
+/// - `moving_object.csv`: moving_object_id, ra, dec (at the first visit), rate_deg_per_day;
+/// - `visit.csv`: visit, ra, dec, mjd, band;
+/// - `dia_source_new.csv`: the columns of `ap.dia_source_new` in SQL-API order, every visit;
+/// - `mops_pred.csv`: the columns of `ap.mops_pred`;
+/// - `truth.csv`: dia_source_id, kind (object | transient | moving | artefact), truth id.
+///
+/// `progress` is called after each visit with the number of visits written.
+pub fn write_csv(night: &Night, dir: &std::path::Path, mut progress: impl FnMut(usize)) -> std::io::Result<()> {
+    use crate::csv_f64 as f;
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let open = |name: &str| -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+        Ok(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(name))?))
+    };
+    let mut w = open("object.csv")?;
+    for o in &night.objects {
+        writeln!(w, "{},{},{},{},{}", o.object_id, f(o.ra), f(o.dec), o.variable, f(o.flux))?;
+    }
+    w.flush()?;
+    let mut w = open("moving_object.csv")?;
+    for m in &night.moving {
+        let (ra, dec) = m.position(night.config.mjd0);
+        writeln!(w, "{},{},{},{}", m.moving_object_id, f(ra), f(dec), f(m.rate_deg_per_day))?;
+    }
+    w.flush()?;
+    let mut w = open("visit.csv")?;
+    for v in &night.visits {
+        writeln!(w, "{},{},{},{},{}", v.visit, f(v.ra), f(v.dec), f(v.mjd), v.band)?;
+    }
+    w.flush()?;
+    let (mut src, mut pred, mut truth) = (open("dia_source_new.csv")?, open("mops_pred.csv")?, open("truth.csv")?);
+    for (k, (sources, preds)) in night.sources.iter().zip(&night.predictions).enumerate() {
+        for d in sources {
+            writeln!(
+                src,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                d.dia_source_id,
+                d.visit,
+                d.detector,
+                f(d.ra),
+                f(d.dec),
+                f(d.ra_err_arcsec),
+                f(d.dec_err_arcsec),
+                f(d.mjd),
+                d.band,
+                f(d.psf_flux),
+                f(d.psf_flux_err),
+                f(d.snr),
+                d.class_id
+            )?;
+            let (kind, id) = match d.truth {
+                Truth::Object(id) => ("object", id.to_string()),
+                Truth::Transient(id) => ("transient", id.to_string()),
+                Truth::Moving(id) => ("moving", id.to_string()),
+                Truth::Artefact => ("artefact", String::new()),
+            };
+            writeln!(truth, "{},{kind},{id}", d.dia_source_id)?;
+        }
+        for p in preds {
+            writeln!(
+                pred,
+                "{},{},{},{},{},{},{}",
+                p.moving_object_id,
+                p.visit,
+                f(p.ra),
+                f(p.dec),
+                f(p.ra_err_arcsec),
+                f(p.dec_err_arcsec),
+                f(p.mjd)
+            )?;
+        }
+        progress(k + 1);
+    }
+    src.flush()?;
+    pred.flush()?;
+    truth.flush()
+}
+
+/// A position displaced by Gaussian noise of `sigma_arcsec` per axis.
+fn noisy(ra: f64, dec: f64, sigma_arcsec: f64, unit: &Normal<f64>, r: &mut impl Rng) -> (f64, f64) {
+    let (dx, dy): (f64, f64) = (unit.sample(r), unit.sample(r));
+    let d = dx.hypot(dy) * sigma_arcsec * DEG_PER_ARCSEC;
+    offset_deg(ra, dec, d, dy.atan2(dx).to_degrees())
+}
+
+/// A point uniform in the cap of `radius_deg` around (ra, dec).
+fn in_cap(ra: f64, dec: f64, radius_deg: f64, r: &mut impl Rng) -> (f64, f64) {
+    let d = r.random_range(radius_deg.to_radians().cos()..=1.0f64).acos().to_degrees();
+    offset_deg(ra, dec, d, r.random_range(0.0..360.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skycat_core::sphere::sep_arcsec;
+
+    fn small() -> NightConfig {
+        NightConfig { objects: 50_000, visits: 12, sources_per_visit: 500, ..NightConfig::default() }
+    }
+
+    #[test]
+    fn deterministic_and_sized() {
+        let a = simulate(&small());
+        let b = simulate(&small());
+        assert_eq!(a.sources, b.sources);
+        assert_eq!(a.visits.len(), 12);
+        for (v, s) in a.visits.iter().zip(&a.sources) {
+            // The variable share is capped by the variables in the field; the rest is exact.
+            assert!(s.len() > 350 && s.len() < 700, "visit {} has {} sources", v.visit, s.len());
+            for d in s {
+                assert_eq!(d.visit, v.visit);
+                // Everything lies in the field (noise of 0.1 arcsec aside).
+                assert!(sep_arcsec(d.ra, d.dec, v.ra, v.dec) <= v_radius_arcsec(&a) + 1.0);
+            }
+        }
+        let mut ids: Vec<i64> = a.sources.iter().flatten().map(|d| d.dia_source_id).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "dia_source_id unique");
+    }
+
+    fn v_radius_arcsec(n: &Night) -> f64 {
+        n.config.fov_radius_deg * 3600.0
+    }
+
+    #[test]
+    fn detections_sit_at_their_truth_within_the_noise() {
+        let n = simulate(&small());
+        let by_id: std::collections::HashMap<i64, StaticObject> = n.objects.iter().map(|o| (o.object_id, *o)).collect();
+        let seps: Vec<f64> = n
+            .sources
+            .iter()
+            .flatten()
+            .filter_map(|d| match d.truth {
+                Truth::Object(id) => Some(sep_arcsec(d.ra, d.dec, by_id[&id].ra, by_id[&id].dec)),
+                _ => None,
+            })
+            .collect();
+        assert!(seps.len() > 1000);
+        // Rayleigh with sigma 0.1 arcsec: mean sigma * sqrt(pi/2) = 0.125.
+        let mean = seps.iter().sum::<f64>() / seps.len() as f64;
+        assert!((mean - 0.1253).abs() < 0.01, "mean separation {mean}");
+        assert!(seps.iter().all(|s| *s < 0.7), "no detection beyond 7 sigma");
+    }
+
+    #[test]
+    fn consecutive_visits_of_one_field_and_pairs() {
+        let n = simulate(&small());
+        let same = n.visits.windows(2).filter(|w| (w[0].ra, w[0].dec) == (w[1].ra, w[1].dec)).count();
+        assert!(same >= 1, "some field is visited twice in a row");
+        // Transients recur: some transient truth id is seen in two visits.
+        let mut seen = std::collections::HashMap::new();
+        for d in n.sources.iter().flatten() {
+            if let Truth::Transient(id) = d.truth {
+                *seen.entry(id).or_insert(0) += 1;
+            }
+        }
+        assert!(seen.values().any(|&k| k >= 2));
+    }
+
+    #[test]
+    fn predictions_are_near_the_moving_detections() {
+        let n = simulate(&small());
+        let mut checked = 0;
+        for (s, p) in n.sources.iter().zip(&n.predictions) {
+            for d in s {
+                if let Truth::Moving(id) = d.truth {
+                    let pred = p.iter().find(|q| q.moving_object_id == id).expect("every detected mover is predicted");
+                    assert!(sep_arcsec(d.ra, d.dec, pred.ra, pred.dec) < 2.0);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10, "{checked}");
+    }
+}
