@@ -1,0 +1,430 @@
+-- WORK IN PROGRESS (issue 7): not yet installed by the extension; developed and tested by hand
+-- with `SET search_path = skycat; \i sql/ap.sql` against an installed skycat.
+--
+-- The nightly Association Pipeline as SQL (SQL-API section 6, docs/nightly-ap.md).
+--
+-- One AP lives in one schema, created by skycat.ap_create(schema). Its tables:
+--   disk:    object, dia_source (stripe-partitioned by dec, no secondary index), moving_object,
+--            mops_pred, dia_source_match, visit_log, source_classification, policy, the
+--            exposure tables, dia_source_id_tonight, dia_source_tonight;
+--   memory:  dia_source_new and the working set ws_* (UNLOGGED):
+--            ws_visit   visits prepared and not yet post-processed, in prepare order;
+--            ws_object  the objects the prepared fields need (one copy, shared between
+--                       overlapping fields, so an object updated by visit n is what visit n+1
+--                       sees), with a version counter bumped by every change;
+--            ws_member  which prepared visit needs which object;
+--            ws_written the version of each object last written back to disk;
+--            ws_dia_source  the DIASources of those objects (history within the retention
+--                       window, plus tonight's rows not yet written back).
+--
+-- Concurrency (prepare n+1, associate n, post n-1 in three sessions): associates run one at a
+-- time in prepare order (lock 1); prepare, post and the end of associate (creating objects and
+-- giving them to later prepared fields) take lock 2, so membership changes never interleave.
+-- Post never updates ws_object rows (it records what it wrote in ws_written), so it never
+-- waits for a row an associate holds; nobody holds lock 2 while waiting for a row lock.
+-- Every procedure is one transaction: an error or a killed backend leaves nothing half done.
+
+-- The two advisory locks of one AP schema.
+CREATE FUNCTION ap_lock_key(schema name, which int) RETURNS bigint
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql
+  AS $$ SELECT (hashtext('skycat.ap.' || schema)::bigint << 8) | which $$;
+
+-- A policy value of an AP schema (an error naming the key when it is missing).
+CREATE FUNCTION ap_policy(schema name, key text) RETURNS text
+  STABLE STRICT LANGUAGE plpgsql AS $$
+DECLARE v text;
+BEGIN
+  EXECUTE format('SELECT value FROM %I.policy WHERE key = $1', schema) INTO v USING key;
+  IF v IS NULL THEN
+    RAISE EXCEPTION 'skycat.ap: policy "%" is not set in %.policy', key, schema USING ERRCODE = '22023';
+  END IF;
+  RETURN v;
+END $$;
+
+-- The per-band summary columns of object (SQL-API: <b>_psf_flux_mean, _mean_err, _sigma, _ndata,
+-- _min, _max for u g r i z y), as a column list, a declaration list, or the aggregate
+-- expressions that compute them from DIASources (via skycat.flux_mean).
+CREATE FUNCTION ap_band_columns(kind text) RETURNS text
+  IMMUTABLE STRICT LANGUAGE sql AS $$
+  SELECT string_agg(
+    CASE kind
+      WHEN 'names' THEN format('%1$s_psf_flux_mean, %1$s_psf_flux_mean_err, %1$s_psf_flux_sigma, '
+                               '%1$s_psf_flux_ndata, %1$s_psf_flux_min, %1$s_psf_flux_max', b)
+      WHEN 'declare' THEN format('%1$s_psf_flux_mean float8, %1$s_psf_flux_mean_err float8, %1$s_psf_flux_sigma float8, '
+                                 '%1$s_psf_flux_ndata int, %1$s_psf_flux_min float8, %1$s_psf_flux_max float8', b)
+      WHEN 'assign' THEN format('%1$s_psf_flux_mean = s.%1$s_psf_flux_mean, %1$s_psf_flux_mean_err = s.%1$s_psf_flux_mean_err, '
+                                '%1$s_psf_flux_sigma = s.%1$s_psf_flux_sigma, %1$s_psf_flux_ndata = s.%1$s_psf_flux_ndata, '
+                                '%1$s_psf_flux_min = s.%1$s_psf_flux_min, %1$s_psf_flux_max = s.%1$s_psf_flux_max', b)
+      WHEN 'aggregate' THEN format(
+        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
+        'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_sigma, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
+        'min(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_min, '
+        'max(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_max', b)
+    END, ', ' ORDER BY ord)
+  FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS t(b, ord)
+$$;
+
+CREATE FUNCTION ap_create(schema name, stripe_height_deg float8 DEFAULT 1.0) RETURNS text
+  VOLATILE LANGUAGE plpgsql AS $$
+DECLARE
+  bands text := skycat.ap_band_columns('declare');
+  src text := 'dia_source_id bigint NOT NULL, visit bigint NOT NULL, detector int, ra float8 NOT NULL, '
+              '"dec" float8 NOT NULL, ra_err_arcsec float8, dec_err_arcsec float8, mjd float8 NOT NULL, '
+              'band text NOT NULL, psf_flux float8, psf_flux_err float8, snr float8, class_id int NOT NULL';
+  obj text;
+BEGIN
+  IF stripe_height_deg IS NULL OR NOT stripe_height_deg > 0 THEN
+    RAISE EXCEPTION 'skycat.ap_create: stripe_height_deg must be > 0' USING ERRCODE = '22023';
+  END IF;
+  obj := 'object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL, '
+         'n_dia_sources int NOT NULL DEFAULT 0, first_mjd float8, last_mjd float8, '
+         'reclassified_moving boolean NOT NULL DEFAULT false, ' || bands;
+  EXECUTE format('CREATE SCHEMA %I', schema);
+  EXECUTE format($f$
+    CREATE TABLE %1$I.policy (key text PRIMARY KEY, value text NOT NULL);
+    INSERT INTO %1$I.policy VALUES
+      ('match_radius_arcsec', '1.0'), ('mops_radius_arcsec', '1.0'), ('fov_radius_deg', '1.75'),
+      ('stripe_height_deg', %2$L), ('assoc_mode', 'greedy'), ('retention_days', '365');
+    CREATE TABLE %1$I.source_classification (
+      class_id int PRIMARY KEY, name text NOT NULL,
+      route text NOT NULL CHECK (route IN ('object', 'alert', 'mops', 'junk')));
+    INSERT INTO %1$I.source_classification VALUES
+      (1, 'variable', 'object'), (2, 'transient', 'object'), (3, 'moving', 'mops'), (4, 'artefact', 'junk');
+
+    CREATE TABLE %1$I.object (%3$s, PRIMARY KEY (object_id, "dec")) PARTITION BY RANGE ("dec");
+    CREATE TABLE %1$I.dia_source (%4$s, object_id bigint, moving_object_id bigint, route text NOT NULL)
+      PARTITION BY RANGE ("dec");
+    CREATE UNLOGGED TABLE %1$I.dia_source_new (%4$s, PRIMARY KEY (dia_source_id));
+    CREATE INDEX ON %1$I.dia_source_new (visit);
+    CREATE TABLE %1$I.dia_source_match (
+      visit bigint NOT NULL, dia_source_id bigint NOT NULL, object_id bigint NOT NULL,
+      sep_arcsec float8 NOT NULL, rank int NOT NULL, chosen boolean NOT NULL DEFAULT false);
+    CREATE TABLE %1$I.moving_object (
+      moving_object_id bigint PRIMARY KEY, ra float8, "dec" float8, n_detections int NOT NULL DEFAULT 0,
+      last_mjd float8);
+    CREATE TABLE %1$I.mops_pred (
+      moving_object_id bigint NOT NULL, visit bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL,
+      ra_err_arcsec float8, dec_err_arcsec float8, mjd float8, PRIMARY KEY (visit, moving_object_id));
+    CREATE TABLE %1$I.dia_source_id_tonight (dia_source_id bigint NOT NULL);
+    CREATE TABLE %1$I.visit (visit bigint PRIMARY KEY, ra float8, "dec" float8, mjd float8, band text);
+    CREATE TABLE %1$I.fpa_exposure (exposure_id bigint PRIMARY KEY, ra float8, "dec" float8, mjd float8,
+      band text, exp_time float8);
+    CREATE TABLE %1$I.ccd_exposure (exposure_id bigint NOT NULL, ccd int NOT NULL, PRIMARY KEY (exposure_id, ccd));
+    CREATE TABLE %1$I.amp_exposure (exposure_id bigint NOT NULL, ccd int NOT NULL, amp int NOT NULL,
+      PRIMARY KEY (exposure_id, ccd, amp));
+    CREATE TABLE %1$I.fpa_exposure_to_visit (exposure_id bigint PRIMARY KEY, visit bigint NOT NULL);
+    CREATE TABLE %1$I.visit_log (
+      visit bigint NOT NULL, phase text NOT NULL, started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL,
+      n_sources int, n_matched int, n_new_objects int, n_moving int, n_objects int, n_loaded int,
+      PRIMARY KEY (visit, phase));
+    CREATE TABLE %1$I.night_log (night date PRIMARY KEY, prepared_at timestamptz, posted_at timestamptz);
+
+    CREATE UNLOGGED TABLE %1$I.ws_visit (
+      seq bigserial, visit bigint PRIMARY KEY, ra float8 NOT NULL, "dec" float8 NOT NULL, radius_deg float8 NOT NULL,
+      associated boolean NOT NULL DEFAULT false);
+    CREATE UNLOGGED TABLE %1$I.ws_object (%3$s, version int NOT NULL DEFAULT 0, created_visit bigint,
+      PRIMARY KEY (object_id));
+    CREATE UNLOGGED TABLE %1$I.ws_member (visit bigint NOT NULL, object_id bigint NOT NULL,
+      PRIMARY KEY (visit, object_id));
+    CREATE INDEX ON %1$I.ws_member (object_id);
+    CREATE UNLOGGED TABLE %1$I.ws_written (object_id bigint PRIMARY KEY, version int NOT NULL);
+    CREATE UNLOGGED TABLE %1$I.ws_dia_source (%4$s, object_id bigint, moving_object_id bigint, route text NOT NULL,
+      PRIMARY KEY (dia_source_id));
+    CREATE INDEX ON %1$I.ws_dia_source (object_id);
+    CREATE INDEX ON %1$I.ws_dia_source (visit);
+  $f$, schema, stripe_height_deg::text, obj, src);
+  PERFORM skycat.create_stripe_partitions(format('%I.object', schema)::regclass, stripe_height_deg);
+  PERFORM skycat.create_stripe_partitions(format('%I.dia_source', schema)::regclass, stripe_height_deg);
+  RETURN format('AP schema %s created (object and dia_source in %s-degree dec stripes)', schema, stripe_height_deg);
+END $$;
+
+-- Start a night: record it, empty the nightly tables.
+CREATE PROCEDURE ap_prepare_night(schema name, night date) LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('INSERT INTO %I.night_log (night, prepared_at) VALUES ($1, now())
+                    ON CONFLICT (night) DO UPDATE SET prepared_at = now()', schema) USING night;
+  EXECUTE format('TRUNCATE %I.dia_source_id_tonight', schema);
+END $$;
+
+-- Load what the field of `visit` needs into the working set: objects within the field (plus
+-- the match radius), the DIASources of those objects, and membership rows. Objects already in
+-- memory for an earlier prepared field are shared, not loaded again.
+CREATE PROCEDURE ap_prepare_visit(schema name, visit bigint, ra float8, "dec" float8) LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  r_deg float8 := skycat.ap_policy(schema, 'fov_radius_deg')::float8
+                  + greatest(skycat.ap_policy(schema, 'match_radius_arcsec')::float8,
+                             skycat.ap_policy(schema, 'mops_radius_arcsec')::float8) / 3600;
+  lo float8 := greatest(-90, "dec" - r_deg);
+  hi float8 := least(90, "dec" + r_deg);
+  n_loaded bigint;
+  n_members bigint;
+BEGIN
+  -- The working-set tables change size by orders of magnitude within a night, so their
+  -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
+  PERFORM set_config('enable_nestloop', 'off', true);
+  IF visit IS NULL OR ra IS NULL OR "dec" IS NULL OR NOT ("dec" BETWEEN -90 AND 90) OR ra = 'NaN' OR ra IN ('Infinity', '-Infinity') THEN
+    RAISE EXCEPTION 'skycat.ap_prepare_visit: visit, ra and dec must be given, |dec| <= 90' USING ERRCODE = '22023';
+  END IF;
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
+  EXECUTE format('SELECT count(*) FROM %I.visit_log WHERE visit = $1 AND phase = ''associate''', schema)
+    INTO n_loaded USING visit;
+  IF n_loaded > 0 THEN
+    RAISE EXCEPTION 'skycat.ap_prepare_visit: visit % of % is already associated', visit, schema USING ERRCODE = '55000';
+  END IF;
+  EXECUTE format('INSERT INTO %I.ws_visit (visit, ra, "dec", radius_deg) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', schema)
+    USING visit, ra, "dec", r_deg;
+  GET DIAGNOSTICS n_loaded = ROW_COUNT;
+  IF n_loaded = 0 THEN
+    RAISE NOTICE 'skycat.ap_prepare_visit: visit % is already prepared', visit;
+    RETURN;
+  END IF;
+  -- Objects on disk in the field that are not in memory yet (only the stripes the field
+  -- touches are scanned: the dec range prunes partitions).
+  EXECUTE format($q$
+    INSERT INTO %1$I.ws_object
+    SELECT o.*, 0, NULL FROM %1$I.object o
+     WHERE o."dec" BETWEEN $1 AND $2 AND skycat.dwithin(o.ra, o."dec", $3, $4, $5)
+       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_object w WHERE w.object_id = o.object_id)$q$, schema)
+    USING lo, hi, ra, "dec", r_deg * 3600;
+  GET DIAGNOSTICS n_loaded = ROW_COUNT;
+  EXECUTE format($q$
+    INSERT INTO %1$I.ws_member (visit, object_id)
+    SELECT $1, w.object_id FROM %1$I.ws_object w
+     WHERE w."dec" BETWEEN $2 AND $3 AND skycat.dwithin(w.ra, w."dec", $4, $5, $6)$q$, schema)
+    USING visit, lo, hi, ra, "dec", r_deg * 3600;
+  GET DIAGNOSTICS n_members = ROW_COUNT;
+  -- The history of the newly loaded objects (their DIASources lie within the match radius of
+  -- them, so inside the same dec range).
+  IF n_loaded > 0 THEN
+    EXECUTE format($q$
+      INSERT INTO %1$I.ws_dia_source
+      SELECT d.* FROM %1$I.dia_source d
+       WHERE d."dec" BETWEEN $1 AND $2
+         AND d.object_id IN (SELECT m.object_id FROM %1$I.ws_member m WHERE m.visit = $3)
+         AND NOT EXISTS (SELECT 1 FROM %1$I.ws_dia_source w WHERE w.dia_source_id = d.dia_source_id)$q$, schema)
+      USING lo, hi, visit;
+  END IF;
+  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_objects, n_loaded)
+                    VALUES ($1, ''prepare'', $2, clock_timestamp(), $3, $4)', schema)
+    USING visit, t0, n_members::int, n_loaded::int;
+END $$;
+
+-- Associate the DIASources of `visit` (in dia_source_new): every candidate pair within the match
+-- radius into dia_source_match, a one-to-one assignment (policy assoc_mode), matched objects
+-- updated, new objects for unmatched sources whose class routes to 'object', the rest matched to
+-- MOPS predictions, every source routed and kept in the working set for ap_post_visit.
+CREATE PROCEDURE ap_associate(schema name, visit bigint) LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  radius float8 := skycat.ap_policy(schema, 'match_radius_arcsec')::float8;
+  mops_radius float8 := skycat.ap_policy(schema, 'mops_radius_arcsec')::float8;
+  assoc_mode text := skycat.ap_policy(schema, 'assoc_mode');
+  retention float8 := skycat.ap_policy(schema, 'retention_days')::float8;
+  n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean;
+  left_q text; right_q text;
+BEGIN
+  -- The working-set tables change size by orders of magnitude within a night, so their
+  -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
+  PERFORM set_config('enable_nestloop', 'off', true);
+  IF assoc_mode NOT IN ('greedy', 'optimal') THEN
+    RAISE EXCEPTION 'skycat.ap_associate: policy assoc_mode must be greedy or optimal, not "%"', assoc_mode USING ERRCODE = '22023';
+  END IF;
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 1));
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.visit_log WHERE visit = $1 AND phase = ''associate'')', schema)
+    INTO found_visit USING visit;
+  IF found_visit THEN
+    RAISE EXCEPTION 'skycat.ap_associate: visit % of % is already associated', visit, schema
+      USING ERRCODE = '55000', HINT = 'Each visit is associated once; its DIASources are in dia_source.';
+  END IF;
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit WHERE visit = $1)', schema) INTO found_visit USING visit;
+  IF NOT found_visit THEN
+    RAISE EXCEPTION 'skycat.ap_associate: visit % of % is not prepared', visit, schema
+      USING ERRCODE = '55000', HINT = 'CALL skycat.ap_prepare_visit(schema, visit, ra, dec) first.';
+  END IF;
+  EXECUTE format('SELECT min(visit) FROM %1$I.ws_visit WHERE NOT associated
+                    AND seq < (SELECT seq FROM %1$I.ws_visit WHERE visit = $1)', schema) INTO earlier USING visit;
+  IF earlier IS NOT NULL THEN
+    RAISE EXCEPTION 'skycat.ap_associate: visit % was prepared before visit % and is not associated yet', earlier, visit
+      USING ERRCODE = '55000', HINT = 'Associate visits in the order they were prepared.';
+  END IF;
+
+  -- Candidates: every non-junk source against the objects of the field.
+  left_q := format('SELECT n.dia_source_id, n.ra, n."dec", n.ra_err_arcsec, n.dec_err_arcsec
+                      FROM %1$I.dia_source_new n JOIN %1$I.source_classification c USING (class_id)
+                     WHERE n.visit = %2$s AND c.route <> ''junk''', schema, visit);
+  right_q := format('SELECT w.object_id, w.ra, w."dec", NULL::float8, NULL::float8
+                       FROM %1$I.ws_object w JOIN %1$I.ws_member m USING (object_id) WHERE m.visit = %2$s', schema, visit);
+  -- Every candidate pair persisted, the assignment's pairs marked chosen, and every source of
+  -- the visit into the working set with its chosen object (one statement: the pairs come from
+  -- the INSERT itself, never from scanning the whole night's dia_source_match).
+  EXECUTE format($q$
+    WITH pairs AS (
+      INSERT INTO %1$I.dia_source_match (visit, dia_source_id, object_id, sep_arcsec, rank, chosen)
+      SELECT $1, a.left_id, a.right_id, a.sep_arcsec, a.rank, c.left_id IS NOT NULL
+        FROM skycat.crossmatch($2, $3, $4, 'all') a
+        LEFT JOIN skycat.crossmatch($2, $3, $4, $5) c ON c.left_id = a.left_id AND c.right_id = a.right_id
+      RETURNING dia_source_id, object_id, chosen)
+    INSERT INTO %1$I.ws_dia_source
+    SELECT n.*, p.object_id, NULL,
+           CASE WHEN c.route = 'junk' THEN 'junk' WHEN p.object_id IS NOT NULL THEN 'object' ELSE c.route END
+      FROM %1$I.dia_source_new n JOIN %1$I.source_classification c ON c.class_id = n.class_id
+      LEFT JOIN (SELECT dia_source_id, object_id FROM pairs WHERE chosen) p ON p.dia_source_id = n.dia_source_id
+     WHERE n.visit = $1$q$, schema)
+    USING visit, left_q, right_q, radius, assoc_mode;
+  GET DIAGNOSTICS n_sources = ROW_COUNT;
+  EXECUTE format('SELECT count(*) FROM %I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL', schema)
+    INTO n_matched USING visit;
+
+  -- Unmatched sources that are not objects or junk: MOPS predictions of this visit.
+  EXECUTE format($q$
+    WITH pairs AS (
+      SELECT c.left_id, c.right_id FROM skycat.crossmatch(
+        format('SELECT dia_source_id, ra, "dec", ra_err_arcsec, dec_err_arcsec FROM %1$I.ws_dia_source
+                 WHERE visit = %%s AND object_id IS NULL AND route IN (''mops'', ''alert'')', $1),
+        format('SELECT moving_object_id, ra, "dec", ra_err_arcsec, dec_err_arcsec FROM %1$I.mops_pred WHERE visit = %%s', $1),
+        $2, 'greedy') c),
+    upd AS (
+      UPDATE %1$I.ws_dia_source d SET moving_object_id = p.right_id, route = 'mops'
+        FROM pairs p WHERE d.dia_source_id = p.left_id RETURNING d.*)
+    UPDATE %1$I.moving_object mo SET n_detections = mo.n_detections + 1, last_mjd = u.mjd, ra = u.ra, "dec" = u."dec"
+      FROM upd u WHERE mo.moving_object_id = u.moving_object_id$q$, schema) USING visit, mops_radius;
+  GET DIAGNOSTICS n_moving = ROW_COUNT;
+
+  -- Matched objects: counts, times and per-band statistics over their DIASources within the
+  -- retention window (LSST's DiaObject summaries), via skycat.flux_mean.
+  EXECUTE format($q$
+    UPDATE %1$I.ws_object o SET
+      n_dia_sources = o.n_dia_sources + s.n_new, first_mjd = least(o.first_mjd, s.first_mjd),
+      last_mjd = greatest(o.last_mjd, s.last_mjd), version = o.version + 1, %2$s
+    FROM (SELECT object_id, count(*) FILTER (WHERE visit = $1) AS n_new, min(mjd) AS first_mjd, max(mjd) AS last_mjd, %3$s
+            FROM %1$I.ws_dia_source
+           WHERE object_id IN (SELECT object_id FROM %1$I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL)
+             AND mjd >= (SELECT max(mjd) FROM %1$I.ws_dia_source WHERE visit = $1) - $2
+           GROUP BY object_id) s
+   WHERE o.object_id = s.object_id$q$, schema, skycat.ap_band_columns('assign'), skycat.ap_band_columns('aggregate'))
+    USING visit, retention;
+
+  -- New objects, then the fields prepared later that contain them (under lock 2, so a
+  -- concurrent prepare either sees them in memory or has registered its field already).
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
+  EXECUTE format($q$
+    WITH new AS (
+      UPDATE %1$I.ws_dia_source d SET object_id = d.dia_source_id, route = 'object'
+        FROM %1$I.source_classification c
+       WHERE d.visit = $1 AND d.object_id IS NULL AND d.moving_object_id IS NULL
+         AND c.class_id = d.class_id AND c.route = 'object'
+      RETURNING d.*)
+    INSERT INTO %1$I.ws_object (object_id, ra, "dec", n_dia_sources, first_mjd, last_mjd, version, created_visit, %2$s)
+    SELECT dia_source_id, ra, "dec", 1, mjd, mjd, 1, $1, %3$s FROM new GROUP BY dia_source_id, ra, "dec", mjd$q$,
+    schema, skycat.ap_band_columns('names'), skycat.ap_band_columns('aggregate'))
+    USING visit;
+  GET DIAGNOSTICS n_new = ROW_COUNT;
+  EXECUTE format($q$
+    INSERT INTO %1$I.ws_member (visit, object_id)
+    SELECT v.visit, o.object_id FROM %1$I.ws_object o JOIN %1$I.ws_visit v
+        ON v.visit = $1 OR (v.seq > (SELECT seq FROM %1$I.ws_visit WHERE visit = $1)
+                            AND skycat.dwithin(o.ra, o."dec", v.ra, v."dec", v.radius_deg * 3600))
+     WHERE o.created_visit = $1
+    ON CONFLICT DO NOTHING$q$, schema) USING visit;
+
+  EXECUTE format('UPDATE %I.ws_visit SET associated = true WHERE visit = $1', schema) USING visit;
+  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_matched, n_new_objects, n_moving)
+                    VALUES ($1, ''associate'', $2, clock_timestamp(), $3, $4, $5, $6)', schema)
+    USING visit, t0, n_sources, n_matched, n_new, n_moving;
+END $$;
+
+-- Write the working set of `visit` back to disk: its objects changed since they were last
+-- written (updated in place, or inserted when new), its DIASources appended to dia_source and
+-- their ids to dia_source_id_tonight; then release what no other prepared field needs.
+CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  n_objects int; n_new int; n_sources int; assoc boolean; lo float8; hi float8;
+BEGIN
+  -- The working-set tables change size by orders of magnitude within a night, so their
+  -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
+  PERFORM set_config('enable_nestloop', 'off', true);
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
+  EXECUTE format('SELECT associated, greatest(-90, "dec" - radius_deg), least(90, "dec" + radius_deg)
+                    FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc, lo, hi USING visit;
+  IF assoc IS NULL THEN
+    RAISE EXCEPTION 'skycat.ap_post_visit: visit % of % is not prepared, or already post-processed', visit, schema
+      USING ERRCODE = '55000';
+  ELSIF NOT assoc THEN
+    RAISE EXCEPTION 'skycat.ap_post_visit: visit % of % is not associated yet', visit, schema USING ERRCODE = '55000';
+  END IF;
+  -- The objects to write: members of this visit whose version is newer than the one on disk.
+  EXECUTE format($q$
+    CREATE TEMP TABLE ap_dirty ON COMMIT DROP AS
+    SELECT o.*, (o.created_visit IS NULL OR w.object_id IS NOT NULL) AS on_disk FROM %1$I.ws_object o
+      JOIN %1$I.ws_member m ON m.object_id = o.object_id AND m.visit = %2$s
+      LEFT JOIN %1$I.ws_written w ON w.object_id = o.object_id
+     WHERE o.version > coalesce(w.version, 0)$q$, schema, visit);
+  EXECUTE format($q$
+    UPDATE %1$I.object t SET n_dia_sources = d.n_dia_sources, first_mjd = d.first_mjd, last_mjd = d.last_mjd,
+           reclassified_moving = d.reclassified_moving, %2$s
+      FROM ap_dirty d WHERE d.on_disk AND t.object_id = d.object_id AND t."dec" = d."dec"
+       AND t."dec" BETWEEN $1 AND $2$q$,
+    schema, replace(skycat.ap_band_columns('assign'), '= s.', '= d.')) USING lo, hi;
+  GET DIAGNOSTICS n_objects = ROW_COUNT;
+  -- Objects loaded from disk are on disk even before their first write-back.
+  EXECUTE format($q$
+    INSERT INTO %1$I.object SELECT object_id, ra, "dec", n_dia_sources, first_mjd, last_mjd, reclassified_moving, %2$s
+      FROM ap_dirty WHERE NOT on_disk$q$, schema, skycat.ap_band_columns('names'));
+  GET DIAGNOSTICS n_new = ROW_COUNT;
+  EXECUTE format($q$
+    INSERT INTO %1$I.ws_written (object_id, version) SELECT object_id, version FROM ap_dirty
+    ON CONFLICT (object_id) DO UPDATE SET version = greatest(%1$I.ws_written.version, EXCLUDED.version)$q$, schema);
+  EXECUTE format('INSERT INTO %1$I.dia_source SELECT * FROM %1$I.ws_dia_source WHERE visit = $1', schema) USING visit;
+  GET DIAGNOSTICS n_sources = ROW_COUNT;
+  EXECUTE format($q$
+    INSERT INTO %1$I.dia_source_id_tonight SELECT dia_source_id FROM %1$I.ws_dia_source WHERE visit = %2$s;
+    DELETE FROM %1$I.dia_source_new WHERE visit = %2$s;$q$, schema, visit);
+  -- Release this visit; drop objects (and their DIASources) no prepared field needs any more.
+  EXECUTE format($q$
+    DELETE FROM %1$I.ws_member WHERE visit = %2$s;
+    DELETE FROM %1$I.ws_visit WHERE visit = %2$s;
+    DELETE FROM %1$I.ws_dia_source d WHERE (d.visit = %2$s AND d.object_id IS NULL)
+       OR (d.object_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %1$I.ws_member m WHERE m.object_id = d.object_id));
+    DELETE FROM %1$I.ws_written w WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_member m WHERE m.object_id = w.object_id);
+    DELETE FROM %1$I.ws_object o WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_member m WHERE m.object_id = o.object_id);$q$,
+    schema, visit);
+  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_new_objects, n_objects)
+                    VALUES ($1, ''post'', $2, clock_timestamp(), $3, $4, $5)', schema)
+    USING visit, t0, n_sources, n_new, n_objects + n_new;
+END $$;
+
+-- After the night: the indexed table of tonight's DIASources for QA.
+CREATE PROCEDURE ap_post_night(schema name, night date) LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format($q$
+    DROP TABLE IF EXISTS %1$I.dia_source_tonight;
+    CREATE TABLE %1$I.dia_source_tonight AS
+      SELECT d.* FROM %1$I.dia_source d WHERE d.dia_source_id IN (SELECT dia_source_id FROM %1$I.dia_source_id_tonight);
+    ALTER TABLE %1$I.dia_source_tonight ADD PRIMARY KEY (dia_source_id);
+    CREATE INDEX ON %1$I.dia_source_tonight (object_id);
+    CREATE INDEX ON %1$I.dia_source_tonight (visit);
+    ANALYZE %1$I.dia_source_tonight;
+    UPDATE %1$I.night_log SET posted_at = now() WHERE night = %2$L;$q$, schema, night);
+END $$;
+
+-- Daytime: trim DIASources older than the retention window (policy retention_days, counted
+-- back from the newest DIASource) and delete objects flagged as reclassified to moving.
+CREATE PROCEDURE ap_daytime(schema name) LANGUAGE plpgsql AS $$
+DECLARE busy boolean;
+BEGIN
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit)', schema) INTO busy;
+  IF busy THEN
+    RAISE EXCEPTION 'skycat.ap_daytime: visits of % are still in the working set', schema
+      USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
+  END IF;
+  EXECUTE format($q$
+    DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - %2$s;
+    DELETE FROM %1$I.object WHERE reclassified_moving;
+    TRUNCATE %1$I.ws_object, %1$I.ws_member, %1$I.ws_written, %1$I.ws_dia_source;$q$, schema,
+    skycat.ap_policy(schema, 'retention_days')::float8);
+END $$;
