@@ -5,7 +5,7 @@
 use super::datum::TypedColumn;
 use super::parallel::SharedUnits;
 use super::plan::{
-    declared_columns, expand_files, file_column_index, file_format, kept_row_groups, partition_datum, partition_value,
+    declared_columns, expand_files, file_column_index, kept_row_groups, open_catalog, partition_datum, partition_value,
     partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
 };
 use super::{raise_files_error, TableOptions};
@@ -196,7 +196,7 @@ pub(super) unsafe fn prune_file(s: &mut ScanState, index: usize) -> Option<(Cata
         s.actual.files_skipped += 1;
         return None;
     }
-    let cat = CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
+    let cat = open_catalog(&s.opts, file);
     let row_groups = kept_row_groups(&cat, &s.columns, conditions);
     let total = cat.num_row_groups() as u64;
     s.actual.row_groups += total;
@@ -221,7 +221,7 @@ unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
 unsafe fn claim_next_row_group(s: &mut ScanState) -> Option<OpenFile> {
     let (index, row_group) = s.parallel.as_ref().expect("parallel scan").claim()?;
     let file = &s.files.as_ref().expect("files expanded")[index];
-    let cat = CatalogFile::open(&file.absolute, file_format(&s.opts, file)).unwrap_or_else(|e| raise_files_error(e));
+    let cat = open_catalog(&s.opts, file);
     if row_group >= cat.num_row_groups() {
         raise_files_error(FilesError::Corrupt {
             path: file.absolute.display().to_string(),

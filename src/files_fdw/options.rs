@@ -93,27 +93,32 @@ fn require_file_access(what: &str) -> Result<(), FilesFdwError> {
     }
 }
 
+/// The value of a required option, or an error naming it and what it should be.
+fn required<'m>(
+    map: &'m HashMap<String, String>,
+    kind: &str,
+    name: &str,
+    what: &str,
+) -> Result<&'m String, FilesFdwError> {
+    map.get(name).ok_or_else(|| {
+        FilesFdwError::new(
+            PgSqlErrorCode::ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
+            format!("skycat_files: {kind} \"{name}\" is required ({what})"),
+        )
+    })
+}
+
 pub(crate) fn validate(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>) -> Result<(), FilesFdwError> {
     let map = parse(options)?;
     let Some(catalog) = catalog else { return Ok(()) };
     if catalog == pg_sys::ForeignServerRelationId {
         check_names(&map, SERVER_OPTIONS, "server")?;
-        let root = map.get("root").ok_or_else(|| {
-            FilesFdwError::new(
-                PgSqlErrorCode::ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
-                "skycat_files: server option \"root\" is required (an absolute directory)",
-            )
-        })?;
+        let root = required(&map, "server option", "root", "an absolute directory")?;
         require_file_access("the server option \"root\"")?;
         paths::check_root(root)?;
     } else if catalog == pg_sys::ForeignTableRelationId {
         check_names(&map, TABLE_OPTIONS, "foreign table")?;
-        let files = map.get("files").ok_or_else(|| {
-            FilesFdwError::new(
-                PgSqlErrorCode::ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
-                "skycat_files: foreign table option \"files\" is required (a glob relative to the server's root)",
-            )
-        })?;
+        let files = required(&map, "foreign table option", "files", "a glob relative to the server's root")?;
         require_file_access("the foreign table option \"files\"")?;
         paths::check_pattern(files)?;
         if let Some(f) = map.get("format") {

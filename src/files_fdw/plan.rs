@@ -353,8 +353,11 @@ pub(super) fn expand_files(opts: &TableOptions) -> Vec<MatchedFile> {
     paths::expand(&opts.root, &opts.files).unwrap_or_else(|e| raise_files_error(e))
 }
 
-pub(super) fn file_format(opts: &TableOptions, file: &MatchedFile) -> FileFormat {
-    FileFormat::resolve(&file.relative, opts.format.as_deref()).unwrap_or_else(|e| raise_files_error(e))
+/// Opens one matched file of the table in its format (raising an ERROR naming the file).
+pub(super) fn open_catalog(opts: &TableOptions, file: &MatchedFile) -> CatalogFile {
+    FileFormat::resolve(&file.relative, opts.format.as_deref())
+        .and_then(|format| CatalogFile::open(&file.absolute, format))
+        .unwrap_or_else(|e| raise_files_error(e))
 }
 
 #[pg_guard]
@@ -395,7 +398,7 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(
             counts.files_skipped += 1;
             continue;
         }
-        let cat = CatalogFile::open(&f.absolute, file_format(&opts, f)).unwrap_or_else(|e| raise_files_error(e));
+        let cat = open_catalog(&opts, f);
         let total = cat.num_row_groups() as u64;
         let kept = kept_row_groups(&cat, &columns, &known);
         counts.row_groups += total;
