@@ -5,6 +5,7 @@
 
 use crate::forced::forced_sources;
 use crate::sky::rng;
+use crate::BANDS;
 use rand::Rng;
 use skycat_core::files::arrow::array::{
     ArrayRef, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -15,7 +16,6 @@ use skycat_core::files::FilesResult;
 use std::path::Path;
 use std::sync::Arc;
 
-const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
 const FLUSH_ROWS: usize = 65_536;
 
 /// The dataset's schema (also the column list of the benchmark's heap table).

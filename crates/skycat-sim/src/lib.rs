@@ -16,6 +16,9 @@ pub mod night;
 pub mod sky;
 pub mod tract;
 
+/// LSST's bands, in wavelength order.
+pub const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
+
 /// A float as CSV for PostgreSQL's COPY: the shortest form that reads back as the same double,
 /// NaN spelled as PostgreSQL reads it.
 pub fn csv_f64(v: f64) -> String {

@@ -18,15 +18,15 @@
 use rand::seq::index::sample;
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
-use skycat_core::sphere::{offset_deg, sep_deg, DEG_PER_ARCSEC};
+use skycat_core::sphere::{offset_deg, sep_deg};
 
-use crate::sky::rng;
+use crate::sky::{displace, point_in_cap, rng};
+use crate::BANDS;
 
 pub const CLASS_VARIABLE: i32 = 1;
 pub const CLASS_TRANSIENT: i32 = 2;
 pub const CLASS_MOVING: i32 = 3;
 pub const CLASS_ARTEFACT: i32 = 4;
-pub const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
 /// First id of objects created by the pipeline is above every simulated object id; transient
 /// truth ids are in their own range so they never collide with static object ids.
 pub const TRANSIENT_ID0: i64 = 1_000_000_000_000;
@@ -272,6 +272,7 @@ pub fn simulate(config: &NightConfig) -> Night {
         })
         .collect();
 
+    let cos_fov = c.fov_radius_deg.to_radians().cos();
     let mut transients: Vec<(i64, f64, f64)> = Vec::new(); // (truth id, ra, dec)
     let mut sources = Vec::with_capacity(visits.len());
     let mut predictions = Vec::with_capacity(visits.len());
@@ -285,7 +286,7 @@ pub fn simulate(config: &NightConfig) -> Night {
                         class_id: i32,
                         truth: Truth,
                         r: &mut rand_chacha::ChaCha8Rng| {
-            let (ra, dec) = noisy(ra, dec, c.noise_arcsec, &unit, r);
+            let (ra, dec) = displace(ra, dec, c.noise_arcsec, c.noise_arcsec, &unit, r);
             let err = (flux.abs() + 2500.0).sqrt();
             let f = flux + err * unit.sample(r);
             out.push(DiaSource {
@@ -329,7 +330,7 @@ pub fn simulate(config: &NightConfig) -> Night {
             }
         }
         for _ in 0..(target * c.transient_fraction).round() as usize {
-            let (ra, dec) = in_cap(v.ra, v.dec, c.fov_radius_deg, &mut r);
+            let (ra, dec) = point_in_cap(v.ra, v.dec, cos_fov, &mut r);
             let id = TRANSIENT_ID0 + transients.len() as i64;
             transients.push((id, ra, dec));
             let flux = flux_dist.sample(&mut r);
@@ -343,7 +344,7 @@ pub fn simulate(config: &NightConfig) -> Night {
             if sep_deg(ra, dec, v.ra, v.dec) > c.fov_radius_deg {
                 continue;
             }
-            let (pra, pdec) = noisy(ra, dec, c.prediction_error_arcsec, &unit, &mut r);
+            let (pra, pdec) = displace(ra, dec, c.prediction_error_arcsec, c.prediction_error_arcsec, &unit, &mut r);
             preds.push(MopsPred {
                 moving_object_id: m.moving_object_id,
                 visit: v.visit,
@@ -361,7 +362,7 @@ pub fn simulate(config: &NightConfig) -> Night {
 
         // Artefacts anywhere in the field.
         for _ in 0..(target * c.artefact_fraction).round() as usize {
-            let (ra, dec) = in_cap(v.ra, v.dec, c.fov_radius_deg, &mut r);
+            let (ra, dec) = point_in_cap(v.ra, v.dec, cos_fov, &mut r);
             let flux = 500.0 * unit.sample(&mut r);
             push(&mut out, ra, dec, flux, CLASS_ARTEFACT, Truth::Artefact, &mut r);
         }
@@ -449,19 +450,6 @@ pub fn write_csv(night: &Night, dir: &std::path::Path, mut progress: impl FnMut(
     src.flush()?;
     pred.flush()?;
     truth.flush()
-}
-
-/// A position displaced by Gaussian noise of `sigma_arcsec` per axis.
-fn noisy(ra: f64, dec: f64, sigma_arcsec: f64, unit: &Normal<f64>, r: &mut impl Rng) -> (f64, f64) {
-    let (dx, dy): (f64, f64) = (unit.sample(r), unit.sample(r));
-    let d = dx.hypot(dy) * sigma_arcsec * DEG_PER_ARCSEC;
-    offset_deg(ra, dec, d, dy.atan2(dx).to_degrees())
-}
-
-/// A point uniform in the cap of `radius_deg` around (ra, dec).
-fn in_cap(ra: f64, dec: f64, radius_deg: f64, r: &mut impl Rng) -> (f64, f64) {
-    let d = r.random_range(radius_deg.to_radians().cos()..=1.0f64).acos().to_degrees();
-    offset_deg(ra, dec, d, r.random_range(0.0..360.0))
 }
 
 #[cfg(test)]

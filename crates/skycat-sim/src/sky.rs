@@ -45,6 +45,28 @@ pub fn uniform(n: usize, seed: u64, id0: i64) -> Vec<SimSource> {
         .collect()
 }
 
+/// A point uniform on the cap around (ra0, dec0) whose radius has cosine `cos_radius`:
+/// cos(distance) uniform in [cos_radius, 1], position angle uniform.
+pub fn point_in_cap(ra0: f64, dec0: f64, cos_radius: f64, r: &mut impl Rng) -> (f64, f64) {
+    let d = r.random_range(cos_radius..=1.0f64).acos().to_degrees();
+    offset(ra0, dec0, d, r.random_range(0.0..360.0))
+}
+
+/// (ra, dec) displaced by Gaussian noise of `sigma_ra_arcsec` (along RA, i.e. times cos dec)
+/// and `sigma_dec_arcsec`: an observed position given the true one.
+pub fn displace(
+    ra: f64,
+    dec: f64,
+    sigma_ra_arcsec: f64,
+    sigma_dec_arcsec: f64,
+    unit: &Normal<f64>,
+    r: &mut impl Rng,
+) -> (f64, f64) {
+    let dx: f64 = unit.sample(r) * sigma_ra_arcsec;
+    let dy: f64 = unit.sample(r) * sigma_dec_arcsec;
+    offset(ra, dec, dx.hypot(dy) * DEG_PER_ARCSEC, dx.atan2(dy).to_degrees())
+}
+
 /// `n` sources uniform within `radius_deg` of (ra0, dec0): a field of view.
 pub fn in_field(n: usize, seed: u64, id0: i64, ra0: f64, dec0: f64, radius_deg: f64) -> Vec<SimSource> {
     let mut r = rng(seed);
@@ -52,8 +74,7 @@ pub fn in_field(n: usize, seed: u64, id0: i64, ra0: f64, dec0: f64, radius_deg: 
     (0..n)
         .map(|i| {
             // Uniform on the cap: cos(distance) uniform in [cos r, 1], position angle uniform.
-            let d = r.random_range(cos_r..=1.0f64).acos().to_degrees();
-            let p = offset(ra0, dec0, d, r.random_range(0.0..360.0));
+            let p = point_in_cap(ra0, dec0, cos_r, &mut r);
             source(id0 + i as i64, p, &mut r)
         })
         .collect()
@@ -118,11 +139,7 @@ pub fn reobserve(
         }
         let sx = s.ra_err_arcsec.hypot(extra_sigma_arcsec);
         let sy = s.dec_err_arcsec.hypot(extra_sigma_arcsec);
-        let dx: f64 = unit.sample(&mut r) * sx;
-        let dy: f64 = unit.sample(&mut r) * sy;
-        let d = dx.hypot(dy) * DEG_PER_ARCSEC;
-        let pa = dx.atan2(dy).to_degrees();
-        let p = offset(s.ra, s.dec, d, pa);
+        let p = displace(s.ra, s.dec, sx, sy, &unit, &mut r);
         let id = id0 + out.len() as i64;
         out.push(SimSource { id, ra: p.0, dec: p.1, ra_err_arcsec: s.ra_err_arcsec, dec_err_arcsec: s.dec_err_arcsec });
     }
