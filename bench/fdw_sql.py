@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from sqlbench import psql, time_query
+from sqlbench import psql, time_once, time_query
 
 OBJECTS = int(sys.argv[1]) if len(sys.argv) > 1 else 196_000
 DIR = sys.argv[2] if len(sys.argv) > 2 else "/tmp/skycat_bench_fdw"
@@ -37,9 +37,7 @@ def q(sql):
 
 
 def timed(sql):
-    """Wall time (ms) of one run of `sql`."""
-    out = psql(sql, db=DB, timing=True)
-    return float(out.strip().splitlines()[-1].split()[1])
+    return time_once(sql, db=DB)
 
 
 def generate():

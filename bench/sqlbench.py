@@ -31,6 +31,13 @@ def time_query(sql, runs=5, settings="", db="skycat_bench"):
     return statistics.median(times), times
 
 
+def time_once(sql, db="skycat_bench"):
+    """Wall time (ms) of one run of `sql`, as measured by psql."""
+    times = TIME_RE.findall(psql(sql, db=db, timing=True))
+    assert times, sql
+    return float(times[-1])
+
+
 def machine():
     def sh(c):
         try:

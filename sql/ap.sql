@@ -48,9 +48,12 @@ BEGIN
 END $$;
 
 -- The per-band summary columns of object (SQL-API: <b>_psf_flux_mean, _mean_err, _sigma, _ndata,
--- _min, _max for u g r i z y), as a column list, a declaration list, or the aggregate
--- expressions that compute them from DIASources (via skycat.flux_mean).
-CREATE FUNCTION ap_band_columns(kind text) RETURNS text
+-- _min, _max for u g r i z y), as a column list, a declaration list, assignments from the
+-- relation aliased `src`, or the aggregate
+-- expressions that compute them from DIASources (via skycat.flux_mean). The sums run in
+-- dia_source_id order, so the result does not depend on the order rows reached the working
+-- set (the three-session night must equal the sequential one to the last bit).
+CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's') RETURNS text
   IMMUTABLE STRICT LANGUAGE sql AS $$
   SELECT string_agg(
     CASE kind
@@ -58,14 +61,14 @@ CREATE FUNCTION ap_band_columns(kind text) RETURNS text
                                '%1$s_psf_flux_ndata, %1$s_psf_flux_min, %1$s_psf_flux_max', b)
       WHEN 'declare' THEN format('%1$s_psf_flux_mean float8, %1$s_psf_flux_mean_err float8, %1$s_psf_flux_sigma float8, '
                                  '%1$s_psf_flux_ndata int, %1$s_psf_flux_min float8, %1$s_psf_flux_max float8', b)
-      WHEN 'assign' THEN format('%1$s_psf_flux_mean = s.%1$s_psf_flux_mean, %1$s_psf_flux_mean_err = s.%1$s_psf_flux_mean_err, '
-                                '%1$s_psf_flux_sigma = s.%1$s_psf_flux_sigma, %1$s_psf_flux_ndata = s.%1$s_psf_flux_ndata, '
-                                '%1$s_psf_flux_min = s.%1$s_psf_flux_min, %1$s_psf_flux_max = s.%1$s_psf_flux_max', b)
+      WHEN 'assign' THEN format('%1$s_psf_flux_mean = %2$s.%1$s_psf_flux_mean, %1$s_psf_flux_mean_err = %2$s.%1$s_psf_flux_mean_err, '
+                                '%1$s_psf_flux_sigma = %2$s.%1$s_psf_flux_sigma, %1$s_psf_flux_ndata = %2$s.%1$s_psf_flux_ndata, '
+                                '%1$s_psf_flux_min = %2$s.%1$s_psf_flux_min, %1$s_psf_flux_max = %2$s.%1$s_psf_flux_max', b, src)
       WHEN 'aggregate' THEN format(
-        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
-        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
-        'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_sigma, '
-        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err ORDER BY dia_source_id) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err ORDER BY dia_source_id) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
+        'stddev_samp(psf_flux ORDER BY dia_source_id) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_sigma, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err ORDER BY dia_source_id) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
         'min(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_min, '
         'max(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_max', b)
     END, ', ' ORDER BY ord)
@@ -374,7 +377,7 @@ BEGIN
            reclassified_moving = d.reclassified_moving, %2$s
       FROM ap_dirty d WHERE d.on_disk AND t.object_id = d.object_id AND t."dec" = d."dec"
        AND t."dec" BETWEEN $1 AND $2$q$,
-    schema, replace(skycat.ap_band_columns('assign'), '= s.', '= d.')) USING lo, hi;
+    schema, skycat.ap_band_columns('assign', 'd')) USING lo, hi;
   GET DIAGNOSTICS n_objects = ROW_COUNT;
   -- Objects loaded from disk are on disk even before their first write-back.
   EXECUTE format($q$
