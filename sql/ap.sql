@@ -1,12 +1,3 @@
--- WORK IN PROGRESS (issue 7): not yet installed by the extension; developed and tested by hand
--- with `SET search_path = skycat; \i sql/ap.sql` against an installed skycat, and the harness in
--- scripts/dev/ap_*.sh on `skycat-sim night` (200k objects, 30 visits, 63,878 DIASources):
--- every simulated DIASource persisted once; association correct for 100% of variable-object,
--- moving-object and artefact detections and 99.9% of recurring transients; the three-session
--- run (prepare n+1 / associate n / post n-1 overlapping) gives a database identical to the
--- sequential run (object, dia_source, dia_source_match, moving_object compared row by row).
--- Still to do: install with the extension, e2e test in Rust, bench-ap, demo, docs/nightly-ap.md.
---
 -- The nightly Association Pipeline as SQL (SQL-API section 6, docs/nightly-ap.md).
 --
 -- One AP lives in one schema, created by skycat.ap_create(schema). Its tables:
@@ -54,7 +45,7 @@ END $$;
 -- dia_source_id order, so the result does not depend on the order rows reached the working
 -- set (the three-session night must equal the sequential one to the last bit).
 CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's') RETURNS text
-  IMMUTABLE STRICT LANGUAGE sql AS $$
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
   SELECT string_agg(
     CASE kind
       WHEN 'names' THEN format('%1$s_psf_flux_mean, %1$s_psf_flux_mean_err, %1$s_psf_flux_sigma, '
