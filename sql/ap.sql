@@ -164,7 +164,9 @@ DECLARE
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
   -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
-  PERFORM set_config('enable_nestloop', 'off', true);
+  -- Disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation
+  -- would then cost more (~0.25 s per statement) than these statements take.
+  PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
   IF visit IS NULL OR ra IS NULL OR "dec" IS NULL OR NOT ("dec" BETWEEN -90 AND 90) OR ra = 'NaN' OR ra IN ('Infinity', '-Infinity') THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit, ra and dec must be given, |dec| <= 90' USING ERRCODE = '22023';
   END IF;
@@ -228,7 +230,9 @@ DECLARE
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
   -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
-  PERFORM set_config('enable_nestloop', 'off', true);
+  -- Disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation
+  -- would then cost more (~0.25 s per statement) than these statements take.
+  PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
   IF assoc_mode NOT IN ('greedy', 'optimal') THEN
     RAISE EXCEPTION 'skycat.ap_associate: policy assoc_mode must be greedy or optimal, not "%"', assoc_mode USING ERRCODE = '22023';
   END IF;
@@ -346,7 +350,9 @@ DECLARE
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
   -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
-  PERFORM set_config('enable_nestloop', 'off', true);
+  -- Disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation
+  -- would then cost more (~0.25 s per statement) than these statements take.
+  PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
   EXECUTE format('SELECT associated, greatest(-90, "dec" - radius_deg), least(90, "dec" + radius_deg)
                     FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc, lo, hi USING visit;

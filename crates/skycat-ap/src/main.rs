@@ -45,6 +45,9 @@ struct NightArgs {
     /// Policy assoc_mode: greedy or optimal.
     #[arg(long, default_value = "greedy")]
     assoc_mode: String,
+    /// Run only the first N visits (the rest stay staged in sim_dia_source).
+    #[arg(long)]
+    run_visits: Option<usize>,
     /// Check every candidate pair against a brute-force computation (slow on big skies).
     #[arg(long)]
     check_pairs: bool,
@@ -98,7 +101,8 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
     spinner.finish_and_clear();
     eprintln!("simulated in {t_sim:.1} s, loaded in {t_load:.1} s: {} objects, {} visits, {n_sources} DIASources", a.objects, sim.visits.len());
 
-    let pointings = run::pointings(&mut client, &a.schema).map_err(|e| run::describe(&e, "visits"))?;
+    let mut pointings = run::pointings(&mut client, &a.schema).map_err(|e| run::describe(&e, "visits"))?;
+    pointings.truncate(a.run_visits.unwrap_or(usize::MAX));
     let multi = MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} visits {msg}")
         .expect("valid template")
