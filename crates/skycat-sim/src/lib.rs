@@ -8,11 +8,13 @@
 //! calibrations and TAN-SIP WCSs: what calibration turns into a catalog; ForcedSource light
 //! curves: what the light-curve aggregates summarise; the same light curves as a 12-column
 //! ForcedSource Parquet dataset split per tract: what the file wrapper reads in place; a night
-//! of Association Pipeline inputs (visits, DIASources, MOPS predictions) with its truth.
+//! of Association Pipeline inputs (visits, DIASources, MOPS predictions) with its truth, as
+//! CSV files or as per-visit Parquet as a difference-imaging pipeline writes it.
 
 pub mod forced;
 pub mod forced_parquet;
 pub mod night;
+pub mod night_parquet;
 pub mod sky;
 pub mod tract;
 

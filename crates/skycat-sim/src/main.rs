@@ -1,4 +1,5 @@
-//! `skycat-sim`: write simulated catalogs as CSV (for COPY ... FROM STDIN) with a progress bar.
+//! `skycat-sim`: write simulated catalogs as CSV (for COPY ... FROM STDIN) or Parquet (for the
+//! `skycat_files` wrapper) with a progress bar.
 //!
 //!   skycat-sim sky --kind uniform --n 1000000 --seed 1 > left.csv
 //!   skycat-sim sky --kind clustered --n 1000000 --seed 1 --reobserve-seed 2 > right.csv
@@ -14,14 +15,25 @@
 //!                 ap_inst_flux,ap_inst_flux_err (failed measurements are NaN)
 //!   forced-source: object_id,band,mjd,psf_flux,psf_flux_err (failed measurements are NaN)
 //!
+//!   skycat-sim forced-parquet --objects 500000 --files 20 --dir target/fp   (tract=<k>/forcedSource.parquet)
+//!
 //!   skycat-sim night --objects 200000 --visits 30 --dir target/night   (CSV files per table)
+//!   skycat-sim night --format parquet --dir target/night   (visit=<v>/dia_source.parquet, ...)
+//!   skycat-sim night --format both --dir target/night      (both sets of files in one directory)
+//!
+//! night, --format csv (default; skycat_sim::night::write_csv): object.csv, moving_object.csv,
+//!   visit.csv, dia_source_new.csv, mops_pred.csv, truth.csv.
+//! night, --format parquet (skycat_sim::night_parquet::write_parquet):
+//!   visit=<visit>/dia_source.parquet  the columns of ap.dia_source_new, in its order
+//!   visit=<visit>/exposure.parquet    visit,ra,dec,mjd,band,exp_time (one row, 30 s)
+//!   mops_pred.parquet                 the columns of ap.mops_pred; truth.parquet: dia_source_id,kind,truth_id
 
 use std::io::{BufWriter, Write};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use skycat_sim::sky::{self, SimSource};
-use skycat_sim::{csv_f64, forced, night, tract};
+use skycat_sim::{csv_f64, forced, night, night_parquet, tract};
 
 #[derive(Parser)]
 #[command(name = "skycat-sim", version, about = "Deterministic survey simulator for skycat")]
@@ -38,6 +50,17 @@ enum Kind {
     Clustered,
     /// Uniform within a field of view (--field-ra, --field-dec, --field-radius-deg).
     Field,
+}
+
+/// What `night` writes.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum NightFormat {
+    /// CSV files for COPY, one per table.
+    Csv,
+    /// Per-visit Parquet (DIASources, exposure row) plus night-wide MOPS predictions and truth.
+    Parquet,
+    /// Both, side by side in --dir.
+    Both,
 }
 
 #[derive(Subcommand)]
@@ -107,8 +130,9 @@ enum Cmd {
         #[arg(long)]
         dir: std::path::PathBuf,
     },
-    /// A night of Association Pipeline inputs with its truth, as CSV files in --dir
-    /// (see skycat_sim::night::write_csv for the files and columns).
+    /// A night of Association Pipeline inputs with its truth, as CSV files and/or per-visit
+    /// Parquet in --dir (see skycat_sim::night::write_csv and
+    /// skycat_sim::night_parquet::write_parquet for the files and columns).
     Night {
         #[arg(long, default_value_t = 200_000)]
         objects: usize,
@@ -127,6 +151,8 @@ enum Cmd {
         seed: u64,
         #[arg(long)]
         dir: std::path::PathBuf,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: NightFormat,
     },
     /// ForcedSource light curves: objects x bands x ~epochs rows, in (object, band) order.
     ForcedSource {
@@ -261,7 +287,17 @@ fn main() -> std::io::Result<()> {
             result?;
             out.flush()
         }
-        Cmd::Night { objects, visits, sources_per_visit, region, variable_fraction, noise_arcsec, seed, dir } => {
+        Cmd::Night {
+            objects,
+            visits,
+            sources_per_visit,
+            region,
+            variable_fraction,
+            noise_arcsec,
+            seed,
+            dir,
+            format,
+        } => {
             let [ra_min, ra_max, dec_min, dec_max] = region[..] else {
                 return Err(std::io::Error::other("--region takes ra_min,ra_max,dec_min,dec_max"));
             };
@@ -282,14 +318,31 @@ fn main() -> std::io::Result<()> {
             spinner.set_message(format!("simulating {objects} objects, {visits} visits"));
             let n = night::simulate(&config);
             spinner.finish_and_clear();
-            let bar = bar(visits as u64, "visits");
-            night::write_csv(&n, &dir, |k| bar.set_position(k as u64))?;
-            bar.finish_and_clear();
+            if format != NightFormat::Parquet {
+                let bar = bar(n.visits.len() as u64, "visits (CSV)");
+                night::write_csv(&n, &dir, |k| bar.set_position(k as u64))?;
+                bar.finish_and_clear();
+            }
+            if format != NightFormat::Csv {
+                let bar = bar(n.visits.len() as u64, "visits (Parquet)");
+                night_parquet::write_parquet(&n, &dir, |k| bar.set_position(k as u64))
+                    .map_err(std::io::Error::other)?;
+                bar.finish_and_clear();
+            }
             let sources: usize = n.sources.iter().map(Vec::len).sum();
+            let what = match format {
+                NightFormat::Csv => "CSV",
+                NightFormat::Parquet => "Parquet",
+                NightFormat::Both => "CSV and Parquet",
+            };
+            // The catalog before the night (objects, moving objects) is written as CSV only.
+            let catalog = match format {
+                NightFormat::Parquet => String::new(),
+                _ => format!(", {} objects", n.objects.len()),
+            };
             eprintln!(
-                "wrote {} visits, {sources} DIASources, {} objects under {}",
+                "wrote {} visits, {sources} DIASources{catalog} as {what} under {}",
                 n.visits.len(),
-                n.objects.len(),
                 dir.display()
             );
             Ok(())
