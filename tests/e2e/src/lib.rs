@@ -27,6 +27,11 @@ impl ScratchDb {
         let client = Client::connect(&dsn, NoTls).expect("connect to the scratch database");
         ScratchDb { client, name }
     }
+
+    /// The connection string of this database (for more sessions).
+    pub fn dsn(&self) -> String {
+        format!("{} dbname={}", server_dsn(), self.name)
+    }
 }
 
 impl Drop for ScratchDb {

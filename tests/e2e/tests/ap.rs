@@ -1,0 +1,271 @@
+//! The nightly Association Pipeline (sql/ap.sql) end to end: a simulated night run through the
+//! procedures in three concurrent sessions and in one, scored against the simulator's truth,
+//! candidate pairs checked by brute force, the two databases compared row by row, and the
+//! failure paths: a second associate of a visit, calls out of order, and backends killed in
+//! the middle of associate and of post.
+
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use skycat_ap::run::{self, Phase, Pointing, Sessions};
+use skycat_ap::{load, score};
+use skycat_e2e::ScratchDb;
+use skycat_sim::night::{simulate, Night, NightConfig};
+
+const NIGHT: &str = "2026-11-23";
+
+fn no_progress(_: Phase, _: i64) {}
+
+/// A scratch database with skycat.
+fn ap_db(scenario: &str) -> ScratchDb {
+    let mut db = ScratchDb::new(scenario);
+    db.client.batch_execute("CREATE EXTENSION skycat").unwrap();
+    db
+}
+
+/// Loads `night` into `schema` and runs it to the end with `sessions`.
+fn load_and_run(db: &mut ScratchDb, schema: &str, night: &Night, sessions: Sessions) {
+    load::load_night(&mut db.client, schema, night, true).unwrap();
+    let visits = run::pointings(&mut db.client, schema).unwrap();
+    run::run_night(&db.dsn(), schema, NIGHT, &visits, sessions, &no_progress).unwrap();
+}
+
+/// Rows of `table` in schema `a` and not in `b`, plus the other way round (multisets).
+fn differing_rows(c: &mut Client, a: &str, b: &str, table: &str) -> i64 {
+    c.query_one(
+        &format!(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM {a}.{table} EXCEPT ALL SELECT * FROM {b}.{table}) x)
+                  + (SELECT count(*) FROM (SELECT * FROM {b}.{table} EXCEPT ALL SELECT * FROM {a}.{table}) y)"
+        ),
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+/// The tables a night writes, which must not depend on how the phases were interleaved.
+const RESULT_TABLES: [&str; 5] = ["object", "dia_source", "dia_source_match", "moving_object", "dia_source_id_tonight"];
+
+fn assert_same_database(c: &mut Client, a: &str, b: &str) {
+    for t in RESULT_TABLES {
+        assert_eq!(differing_rows(c, a, b, t), 0, "{a}.{t} and {b}.{t} differ");
+    }
+}
+
+#[test]
+fn three_session_night_scores_against_truth_and_equals_the_sequential_night() {
+    let mut db = ap_db("ap_night");
+    // 200k objects, 30 visits of ~2,000 DIASources, fields visited in pairs and back to back.
+    let night = simulate(&NightConfig::default());
+    let n_sources: usize = night.sources.iter().map(Vec::len).sum();
+    load_and_run(&mut db, "ap_three", &night, Sessions::Three);
+    load_and_run(&mut db, "ap_one", &night, Sessions::One);
+
+    for schema in ["ap_three", "ap_one"] {
+        let s = score::score(&mut db.client, schema).unwrap();
+        assert_eq!(s.n_truth, n_sources as i64);
+        assert_eq!((s.lost(), s.duplicated()), (0, 0), "{schema}: every DIASource persisted exactly once");
+        // 1 arcsec radius, 0.1 arcsec noise: a correct association is right for > 99%.
+        assert!(s.completeness() > 0.99 && s.purity() > 0.99, "{schema}: {s:?}");
+        assert!(s.moving_correct() > 0.99, "{schema}: moving objects {s:?}");
+        assert_eq!(s.n_artefact_junk, s.n_artefact_truth, "{schema}: artefacts are junk");
+        let (expected, missing, extra) = score::check_pairs(&mut db.client, schema).unwrap();
+        assert!(expected > n_sources as i64 / 2, "the brute force finds the pairs ({expected})");
+        assert_eq!((missing, extra), (0, 0), "{schema}: every candidate pair persisted, nothing else");
+        // Each DIASource has a route, and the pairs it was given are marked in dia_source_match.
+        let unrouted = count(&mut db.client, &format!("SELECT count(*) FROM {schema}.dia_source WHERE route IS NULL"));
+        assert_eq!(unrouted, 0);
+        let chosen_mismatch = count(
+            &mut db.client,
+            &format!(
+                "SELECT count(*) FROM {schema}.dia_source d
+                   FULL JOIN (SELECT * FROM {schema}.dia_source_match WHERE chosen) m USING (dia_source_id)
+                  WHERE m.object_id IS DISTINCT FROM (CASE WHEN d.object_id <> d.dia_source_id THEN d.object_id END)"
+            ),
+        );
+        assert_eq!(chosen_mismatch, 0, "{schema}: chosen pairs are the matched objects");
+    }
+    assert_same_database(&mut db.client, "ap_three", "ap_one");
+
+    // Objects seen tonight carry the statistics of their DIASources: recompute n and the
+    // inverse-variance mean of one band in plain SQL for every object and compare.
+    let bad = count(
+        &mut db.client,
+        "WITH s AS (SELECT object_id, count(*) AS n,
+                           sum(psf_flux / psf_flux_err ^ 2) FILTER (WHERE band = 'g') / sum(psf_flux_err ^ -2) FILTER (WHERE band = 'g') AS g_mean
+                      FROM ap_one.dia_source WHERE object_id IS NOT NULL GROUP BY object_id)
+         SELECT count(*) FROM s JOIN ap_one.object o USING (object_id)
+          WHERE o.n_dia_sources <> s.n OR abs(coalesce(o.g_psf_flux_mean, 0) - coalesce(s.g_mean, 0)) > 1e-9 * abs(coalesce(s.g_mean, 1))",
+    );
+    assert_eq!(bad, 0, "object summaries equal an independent recomputation");
+
+    // After the night: the indexed copy holds tonight's DIASources.
+    let tonight = count(&mut db.client, "SELECT count(*) FROM ap_one.dia_source_tonight");
+    assert_eq!(tonight, n_sources as i64);
+}
+
+/// A small night for the failure paths.
+fn small_night() -> Night {
+    simulate(&NightConfig { objects: 20_000, visits: 6, sources_per_visit: 500, ..NightConfig::default() })
+}
+
+fn sqlstate(e: &postgres::Error) -> String {
+    e.as_db_error().map(|d| d.code().code().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn visits_are_associated_once_and_in_order() {
+    let mut db = ap_db("ap_order");
+    let night = small_night();
+    load::load_night(&mut db.client, "ap", &night, true).unwrap();
+    let visits = run::pointings(&mut db.client, "ap").unwrap();
+    let c = &mut db.client;
+    c.execute("CALL skycat.ap_prepare_night('ap', '2026-11-23')", &[]).unwrap();
+
+    // Associate before prepare, post before associate: clear errors, nothing written.
+    let e = c.execute("CALL skycat.ap_associate('ap', $1)", &[&visits[0].visit]).unwrap_err();
+    assert_eq!(sqlstate(&e), "55000", "{e}");
+    assert!(e.as_db_error().unwrap().message().contains("not prepared"));
+    run::run_phase(c, "ap", Phase::Prepare, &visits[0]).unwrap();
+    run::run_phase(c, "ap", Phase::Prepare, &visits[1]).unwrap();
+    let e = c.execute("CALL skycat.ap_post_visit('ap', $1)", &[&visits[0].visit]).unwrap_err();
+    assert_eq!(sqlstate(&e), "55000", "{e}");
+    // Visits are associated in the order they were prepared.
+    let e = c.execute("CALL skycat.ap_associate('ap', $1)", &[&visits[1].visit]).unwrap_err();
+    assert!(e.as_db_error().unwrap().message().contains("not associated yet"), "{e}");
+
+    run::run_phase(c, "ap", Phase::Associate, &visits[0]).unwrap();
+    let before: Vec<i64> = ["object", "dia_source_match", "ws_dia_source", "ws_object"]
+        .iter()
+        .map(|t| count(c, &format!("SELECT count(*) FROM ap.{t}")))
+        .collect();
+    // A second associate of the same visit is an error and changes nothing.
+    let e = c.execute("CALL skycat.ap_associate('ap', $1)", &[&visits[0].visit]).unwrap_err();
+    assert_eq!(sqlstate(&e), "55000");
+    assert!(e.as_db_error().unwrap().message().contains("already associated"), "{e}");
+    let after: Vec<i64> = ["object", "dia_source_match", "ws_dia_source", "ws_object"]
+        .iter()
+        .map(|t| count(c, &format!("SELECT count(*) FROM ap.{t}")))
+        .collect();
+    assert_eq!(before, after);
+    // Daytime work refuses to run while visits are in flight.
+    let e = c.execute("CALL skycat.ap_daytime('ap')", &[]).unwrap_err();
+    assert_eq!(sqlstate(&e), "55000");
+    // Preparing an associated visit again is refused too.
+    let v0 = visits[0];
+    let e = c.execute("CALL skycat.ap_prepare_visit('ap', $1, $2, $3)", &[&v0.visit, &v0.ra, &v0.dec]).unwrap_err();
+    assert_eq!(sqlstate(&e), "55000");
+
+    run::run_phase(c, "ap", Phase::Post, &visits[0]).unwrap();
+    let e = c.execute("CALL skycat.ap_post_visit('ap', $1)", &[&visits[0].visit]).unwrap_err();
+    assert_eq!(sqlstate(&e), "55000", "post twice: {e}");
+    let persisted = count(c, &format!("SELECT count(*) FROM ap.dia_source WHERE visit = {}", v0.visit));
+    assert_eq!(persisted, night.sources[0].len() as i64);
+}
+
+/// Starts `phase` of `visit` in a new session on a thread, waits until that backend waits on a
+/// lock held by `blocker`, kills it, and checks the call failed.
+fn kill_while_blocked(dsn: &str, schema: &str, phase: Phase, visit: Pointing, observer: &mut Client) {
+    let mut victim = run::connect(dsn).unwrap();
+    let pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let worker = std::thread::spawn({
+        let schema = schema.to_string();
+        move || run::run_phase(&mut victim, &schema, phase, &visit)
+    });
+    let t0 = Instant::now();
+    loop {
+        let waiting: bool = observer
+            .query_one("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", &[&pid])
+            .unwrap()
+            .get(0);
+        if waiting {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the {phase:?} never reached the held lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    observer.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    assert!(worker.join().unwrap().is_err(), "the killed {phase:?} reports an error");
+}
+
+#[test]
+fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
+    let mut db = ap_db("ap_kill");
+    let night = small_night();
+    load_and_run(&mut db, "ap_ref", &night, Sessions::One);
+    load::load_night(&mut db.client, "ap", &night, true).unwrap();
+    let visits = run::pointings(&mut db.client, "ap").unwrap();
+    let dsn = db.dsn();
+    let mut blocker = run::connect(&dsn).unwrap();
+    let c = &mut db.client;
+    c.execute("CALL skycat.ap_prepare_night('ap', '2026-11-23')", &[]).unwrap();
+    for v in &visits[..2] {
+        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
+            run::run_phase(c, "ap", phase, v).unwrap();
+        }
+    }
+    let (v, vs) = (visits[2], visits[2].visit);
+    run::run_phase(c, "ap", Phase::Prepare, &v).unwrap();
+
+    // Associate killed after it matched, wrote candidate pairs and updated objects, while it
+    // waits for the lock it takes before creating new objects.
+    blocker.execute("SELECT pg_advisory_lock(skycat.ap_lock_key('ap', 2))", &[]).unwrap();
+    kill_while_blocked(&dsn, "ap", Phase::Associate, v, c);
+    blocker.execute("SELECT pg_advisory_unlock(skycat.ap_lock_key('ap', 2))", &[]).unwrap();
+    for (sql, what) in [
+        (format!("SELECT count(*) FROM ap.dia_source_match WHERE visit = {vs}"), "candidate pairs"),
+        (format!("SELECT count(*) FROM ap.visit_log WHERE visit = {vs} AND phase = 'associate'"), "a log row"),
+        (format!("SELECT count(*) FROM ap.ws_dia_source WHERE visit = {vs}"), "working-set DIASources"),
+        (format!("SELECT count(*) FROM ap.ws_object WHERE version > 0 AND created_visit = {vs}"), "new objects"),
+    ] {
+        assert_eq!(count(c, &sql), 0, "a killed associate left {what}");
+    }
+    run::run_phase(c, "ap", Phase::Associate, &v).unwrap();
+
+    // Post killed after it wrote objects and DIASources, while it waits to append tonight's ids.
+    blocker.batch_execute("BEGIN; LOCK TABLE ap.dia_source_id_tonight IN ACCESS EXCLUSIVE MODE").unwrap();
+    kill_while_blocked(&dsn, "ap", Phase::Post, v, c);
+    blocker.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(count(c, &format!("SELECT count(*) FROM ap.dia_source WHERE visit = {vs}")), 0, "a killed post left DIASources");
+    assert_eq!(count(c, &format!("SELECT count(*) FROM ap.visit_log WHERE visit = {vs} AND phase = 'post'")), 0);
+
+    // The night goes on from there and ends exactly as the uninterrupted one.
+    run::run_phase(c, "ap", Phase::Post, &v).unwrap();
+    for v in &visits[3..] {
+        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
+            run::run_phase(c, "ap", phase, v).unwrap();
+        }
+    }
+    c.execute("CALL skycat.ap_post_night('ap', '2026-11-23')", &[]).unwrap();
+    assert_same_database(c, "ap", "ap_ref");
+    let s = score::score(c, "ap").unwrap();
+    assert_eq!((s.lost(), s.duplicated()), (0, 0));
+}
+
+#[test]
+fn daytime_trims_old_dia_sources_and_reclassified_objects() {
+    let mut db = ap_db("ap_daytime");
+    let night = small_night();
+    load_and_run(&mut db, "ap", &night, Sessions::One);
+    let c = &mut db.client;
+    let total = count(c, "SELECT count(*) FROM ap.dia_source");
+    // Keep only the last 0.001 day (86 s: the last visits) of DIASources; flag three objects as moving.
+    let newest: f64 = c.query_one("SELECT max(mjd) FROM ap.dia_source", &[]).unwrap().get(0);
+    let keep = count(c, &format!("SELECT count(*) FROM ap.dia_source WHERE mjd >= {newest} - 0.001"));
+    assert!(keep > 0 && keep < total, "the window cuts the night ({keep} of {total})");
+    c.batch_execute(
+        "UPDATE ap.policy SET value = '0.001' WHERE key = 'retention_days';
+         UPDATE ap.object SET reclassified_moving = true
+          WHERE object_id IN (SELECT object_id FROM ap.object ORDER BY object_id LIMIT 3);",
+    )
+    .unwrap();
+    let objects = count(c, "SELECT count(*) FROM ap.object");
+    c.execute("CALL skycat.ap_daytime('ap')", &[]).unwrap();
+    assert_eq!(count(c, "SELECT count(*) FROM ap.dia_source"), keep);
+    assert_eq!(count(c, "SELECT count(*) FROM ap.object"), objects - 3);
+    assert_eq!(count(c, "SELECT count(*) FROM ap.object WHERE reclassified_moving"), 0);
+}
