@@ -66,6 +66,26 @@ CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's') RETURNS text
   FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS t(b, ord)
 $$;
 
+-- The ra ranges (at most two, when the range wraps at 0/360) that hold every point within
+-- r_deg of (ra, dec): the cap's widest ra extent is asin(sin r / cos dec) on either side, the
+-- whole circle when the cap reaches a pole. An object's DIASources lie within the match radius
+-- of it, which r_deg includes, so the same ranges select both. An unused range is empty (1, 0).
+CREATE FUNCTION ap_ra_ranges(ra float8, "dec" float8, r_deg float8, OUT ra_lo float8[], OUT ra_hi float8[])
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+  WITH h AS (SELECT CASE WHEN abs("dec") + r_deg >= 90 THEN 180
+                         ELSE degrees(asin(least(1, sin(radians(r_deg)) / cos(radians("dec"))))) + 1e-9 END AS half,
+                    ra - 360 * floor(ra / 360) AS c)
+  SELECT CASE WHEN half >= 180 THEN ARRAY[0, 1]::float8[]
+              WHEN c - half < 0 THEN ARRAY[0, c - half + 360]
+              WHEN c + half > 360 THEN ARRAY[0, c - half]
+              ELSE ARRAY[c - half, 1] END,
+         CASE WHEN half >= 180 THEN ARRAY[360, 0]::float8[]
+              WHEN c - half < 0 THEN ARRAY[c + half, 360]
+              WHEN c + half > 360 THEN ARRAY[c + half - 360, 360]
+              ELSE ARRAY[c + half, 0] END
+    FROM h
+$$;
+
 CREATE FUNCTION ap_create(schema name, stripe_height_deg float8 DEFAULT 1.0) RETURNS text
   VOLATILE LANGUAGE plpgsql AS $$
 DECLARE
@@ -137,6 +157,11 @@ BEGIN
   $f$, schema, stripe_height_deg::text, obj, src);
   PERFORM skycat.create_stripe_partitions(format('%I.object', schema)::regclass, stripe_height_deg);
   PERFORM skycat.create_stripe_partitions(format('%I.dia_source', schema)::regclass, stripe_height_deg);
+  -- Within a stripe, a field is a narrow ra range. BRIN indexes on ra find it without the
+  -- per-row maintenance a B-tree costs on the hot path: objects are loaded in ra order, and a
+  -- visit's DIASources are appended together, so block ranges have tight ra bounds.
+  EXECUTE format('CREATE INDEX ON %1$I.object USING brin (ra) WITH (pages_per_range = 16);
+                  CREATE INDEX ON %1$I.dia_source USING brin (ra) WITH (pages_per_range = 16)', schema);
   RETURN format('AP schema %s created (object and dia_source in %s-degree dec stripes)', schema, stripe_height_deg);
 END $$;
 
@@ -159,6 +184,8 @@ DECLARE
                              skycat.ap_policy(schema, 'mops_radius_arcsec')::float8) / 3600;
   lo float8 := greatest(-90, "dec" - r_deg);
   hi float8 := least(90, "dec" + r_deg);
+  ra_lo float8[];
+  ra_hi float8[];
   n_loaded bigint;
   n_members bigint;
 BEGIN
@@ -170,6 +197,7 @@ BEGIN
   IF visit IS NULL OR ra IS NULL OR "dec" IS NULL OR NOT ("dec" BETWEEN -90 AND 90) OR ra = 'NaN' OR ra IN ('Infinity', '-Infinity') THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit, ra and dec must be given, |dec| <= 90' USING ERRCODE = '22023';
   END IF;
+  SELECT r.ra_lo, r.ra_hi INTO ra_lo, ra_hi FROM skycat.ap_ra_ranges(ra, "dec", r_deg) r;
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
   EXECUTE format('SELECT count(*) FROM %I.visit_log WHERE visit = $1 AND phase = ''associate''', schema)
     INTO n_loaded USING visit;
@@ -188,9 +216,10 @@ BEGIN
   EXECUTE format($q$
     INSERT INTO %1$I.ws_object
     SELECT o.*, 0, NULL FROM %1$I.object o
-     WHERE o."dec" BETWEEN $1 AND $2 AND skycat.dwithin(o.ra, o."dec", $3, $4, $5)
+     WHERE o."dec" BETWEEN $1 AND $2 AND (o.ra BETWEEN $6[1] AND $7[1] OR o.ra BETWEEN $6[2] AND $7[2])
+       AND skycat.dwithin(o.ra, o."dec", $3, $4, $5)
        AND NOT EXISTS (SELECT 1 FROM %1$I.ws_object w WHERE w.object_id = o.object_id)$q$, schema)
-    USING lo, hi, ra, "dec", r_deg * 3600;
+    USING lo, hi, ra, "dec", r_deg * 3600, ra_lo, ra_hi;
   GET DIAGNOSTICS n_loaded = ROW_COUNT;
   EXECUTE format($q$
     INSERT INTO %1$I.ws_member (visit, object_id)
@@ -204,10 +233,10 @@ BEGIN
     EXECUTE format($q$
       INSERT INTO %1$I.ws_dia_source
       SELECT d.* FROM %1$I.dia_source d
-       WHERE d."dec" BETWEEN $1 AND $2
+       WHERE d."dec" BETWEEN $1 AND $2 AND (d.ra BETWEEN $4[1] AND $5[1] OR d.ra BETWEEN $4[2] AND $5[2])
          AND d.object_id IN (SELECT m.object_id FROM %1$I.ws_member m WHERE m.visit = $3)
          AND NOT EXISTS (SELECT 1 FROM %1$I.ws_dia_source w WHERE w.dia_source_id = d.dia_source_id)$q$, schema)
-      USING lo, hi, visit;
+      USING lo, hi, visit, ra_lo, ra_hi;
   END IF;
   EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_objects, n_loaded)
                     VALUES ($1, ''prepare'', $2, clock_timestamp(), $3, $4)', schema)
