@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing skycat needs on Debian 12, skipping what is present:
-#   apt:   PostgreSQL 15 (server, dev headers), clang/libclang (bindgen), sudo, q3c (baseline)
+#   apt:   PostgreSQL 15 (server, dev headers), clang/libclang (bindgen), sudo, q3c (baseline),
+#          DejaVu fonts (skycat-ap latency plot)
 #   cargo: cargo-pgrx 0.16.1, then `cargo pgrx init` against the system PostgreSQL 15.
 # Used by `make test`, `make demo`, `make bench` and docker/Dockerfile alike.
 set -euo pipefail
@@ -10,7 +11,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PGRX_VERSION=0.16.1
 APT_PACKAGES=(
   "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-client-$PG_MAJOR"
-  clang libclang-dev sudo pkg-config make
+  clang libclang-dev sudo pkg-config make fonts-dejavu-core
   "postgresql-$PG_MAJOR-q3c"
 )
 
