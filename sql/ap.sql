@@ -160,8 +160,10 @@ BEGIN
   -- Within a stripe, a field is a narrow ra range. BRIN indexes on ra find it without the
   -- per-row maintenance a B-tree costs on the hot path: objects are loaded in ra order, and a
   -- visit's DIASources are appended together, so block ranges have tight ra bounds.
-  EXECUTE format('CREATE INDEX ON %1$I.object USING brin (ra) WITH (pages_per_range = 16);
-                  CREATE INDEX ON %1$I.dia_source USING brin (ra) WITH (pages_per_range = 16)', schema);
+  -- (autosummarize: autovacuum summarises block ranges as they fill; a range not yet
+  -- summarised is always read, so a bulk load should be followed by VACUUM.)
+  EXECUTE format('CREATE INDEX ON %1$I.object USING brin (ra) WITH (pages_per_range = 16, autosummarize = on);
+                  CREATE INDEX ON %1$I.dia_source USING brin (ra) WITH (pages_per_range = 16, autosummarize = on)', schema);
   RETURN format('AP schema %s created (object and dia_source in %s-degree dec stripes)', schema, stripe_height_deg);
 END $$;
 
@@ -398,6 +400,11 @@ BEGIN
       JOIN %1$I.ws_member m ON m.object_id = o.object_id AND m.visit = %2$s
       LEFT JOIN %1$I.ws_written w ON w.object_id = o.object_id
      WHERE o.version > coalesce(w.version, 0)$q$, schema, visit);
+  -- A few thousand objects to write into stripes of millions: probe the primary key per row
+  -- rather than hash the stripes (the one nested loop of the pipeline; ap_dirty's statistics
+  -- are fresh).
+  ANALYZE ap_dirty;
+  PERFORM set_config('enable_nestloop', 'on', true);
   EXECUTE format($q$
     UPDATE %1$I.object t SET n_dia_sources = d.n_dia_sources, first_mjd = d.first_mjd, last_mjd = d.last_mjd,
            reclassified_moving = d.reclassified_moving, %2$s
@@ -405,6 +412,7 @@ BEGIN
        AND t."dec" BETWEEN $1 AND $2$q$,
     schema, skycat.ap_band_columns('assign', 'd')) USING lo, hi;
   GET DIAGNOSTICS n_objects = ROW_COUNT;
+  PERFORM set_config('enable_nestloop', 'off', true);
   -- Objects loaded from disk are on disk even before their first write-back.
   EXECUTE format($q$
     INSERT INTO %1$I.object SELECT object_id, ra, "dec", n_dia_sources, first_mjd, last_mjd, reclassified_moving, %2$s
