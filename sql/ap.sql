@@ -5,21 +5,25 @@
 --            mops_pred, dia_source_match, visit_log, source_classification, policy, the
 --            exposure tables, dia_source_id_tonight, dia_source_tonight;
 --   memory:  dia_source_new and the working set ws_* (UNLOGGED):
---            ws_visit   visits prepared and not yet post-processed, in prepare order;
---            ws_object  the objects the prepared fields need (one copy, shared between
+--            ws_visit   visits prepared and not yet post-processed, in prepare order, with
+--                       the radius of their objects (FOV + match radius) and of those
+--                       objects' DIASources (one match radius more);
+--            ws_object  the objects within some prepared field (one copy, shared between
 --                       overlapping fields, so an object updated by visit n is what visit n+1
 --                       sees), with a version counter bumped by every change;
---            ws_member  which prepared visit needs which object;
 --            ws_written the version of each object last written back to disk;
---            ws_dia_source  the DIASources of those objects (history within the retention
---                       window, plus tonight's rows not yet written back).
+--            ws_dia_source  the DIASources within some prepared field: the history of its
+--                       objects, plus tonight's rows not yet written back.
+-- What a visit needs is geometric: the working-set rows within its radius. No membership
+-- table is kept (writing one row per object per field cost more than the association).
 --
 -- Concurrency (prepare n+1, associate n, post n-1 in three sessions): associates run one at a
--- time in prepare order (lock 1); prepare, post and the end of associate (creating objects and
--- giving them to later prepared fields) take lock 2, so membership changes never interleave.
--- Post never updates ws_object rows (it records what it wrote in ws_written), so it never
--- waits for a row an associate holds; nobody holds lock 2 while waiting for a row lock.
--- Every procedure is one transaction: an error or a killed backend leaves nothing half done.
+-- time in prepare order (lock 1); prepare and post take lock 2, so loading from disk and
+-- releasing to disk never interleave. Objects an associate creates are inside its own field,
+-- which stays prepared until its post, so a concurrent post never releases them. Post never
+-- updates ws_object rows (it records what it wrote in ws_written), so it never waits for a
+-- row an associate holds. Every procedure is one transaction: an error or a killed backend
+-- leaves nothing half done.
 
 -- The two advisory locks of one AP schema.
 CREATE FUNCTION ap_lock_key(schema name, which int) RETURNS bigint
@@ -143,12 +147,10 @@ BEGIN
 
     CREATE UNLOGGED TABLE %1$I.ws_visit (
       seq bigserial, visit bigint PRIMARY KEY, ra float8 NOT NULL, "dec" float8 NOT NULL, radius_deg float8 NOT NULL,
-      associated boolean NOT NULL DEFAULT false);
-    CREATE UNLOGGED TABLE %1$I.ws_object (%3$s, version int NOT NULL DEFAULT 0, created_visit bigint,
-      PRIMARY KEY (object_id));
-    CREATE UNLOGGED TABLE %1$I.ws_member (visit bigint NOT NULL, object_id bigint NOT NULL,
-      PRIMARY KEY (visit, object_id));
-    CREATE INDEX ON %1$I.ws_member (object_id);
+      source_radius_deg float8 NOT NULL, associated boolean NOT NULL DEFAULT false);
+    -- No index: every statement on it is a bulk join or a scan (object ids are unique by
+    -- construction, under lock 2).
+    CREATE UNLOGGED TABLE %1$I.ws_object (%3$s, version int NOT NULL DEFAULT 0, created_visit bigint);
     CREATE UNLOGGED TABLE %1$I.ws_written (object_id bigint PRIMARY KEY, version int NOT NULL);
     CREATE UNLOGGED TABLE %1$I.ws_dia_source (%4$s, object_id bigint, moving_object_id bigint, route text NOT NULL,
       PRIMARY KEY (dia_source_id));
@@ -181,11 +183,12 @@ END $$;
 CREATE PROCEDURE ap_prepare_visit(schema name, visit bigint, ra float8, "dec" float8) LANGUAGE plpgsql AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
-  r_deg float8 := skycat.ap_policy(schema, 'fov_radius_deg')::float8
-                  + greatest(skycat.ap_policy(schema, 'match_radius_arcsec')::float8,
-                             skycat.ap_policy(schema, 'mops_radius_arcsec')::float8) / 3600;
-  lo float8 := greatest(-90, "dec" - r_deg);
-  hi float8 := least(90, "dec" + r_deg);
+  margin_deg float8 := greatest(skycat.ap_policy(schema, 'match_radius_arcsec')::float8,
+                                skycat.ap_policy(schema, 'mops_radius_arcsec')::float8) / 3600;
+  -- Objects within r_deg; their DIASources within one match radius more.
+  r_deg float8 := skycat.ap_policy(schema, 'fov_radius_deg')::float8 + margin_deg;
+  lo float8 := greatest(-90, "dec" - r_deg - margin_deg);
+  hi float8 := least(90, "dec" + r_deg + margin_deg);
   ra_lo float8[];
   ra_hi float8[];
   n_loaded bigint;
@@ -199,22 +202,24 @@ BEGIN
   IF visit IS NULL OR ra IS NULL OR "dec" IS NULL OR NOT ("dec" BETWEEN -90 AND 90) OR ra = 'NaN' OR ra IN ('Infinity', '-Infinity') THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit, ra and dec must be given, |dec| <= 90' USING ERRCODE = '22023';
   END IF;
-  SELECT r.ra_lo, r.ra_hi INTO ra_lo, ra_hi FROM skycat.ap_ra_ranges(ra, "dec", r_deg) r;
+  SELECT r.ra_lo, r.ra_hi INTO ra_lo, ra_hi FROM skycat.ap_ra_ranges(ra, "dec", r_deg + margin_deg) r;
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
   EXECUTE format('SELECT count(*) FROM %I.visit_log WHERE visit = $1 AND phase = ''associate''', schema)
     INTO n_loaded USING visit;
   IF n_loaded > 0 THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit % of % is already associated', visit, schema USING ERRCODE = '55000';
   END IF;
-  EXECUTE format('INSERT INTO %I.ws_visit (visit, ra, "dec", radius_deg) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', schema)
-    USING visit, ra, "dec", r_deg;
+  EXECUTE format('INSERT INTO %I.ws_visit (visit, ra, "dec", radius_deg, source_radius_deg)
+                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', schema)
+    USING visit, ra, "dec", r_deg, r_deg + margin_deg;
   GET DIAGNOSTICS n_loaded = ROW_COUNT;
   IF n_loaded = 0 THEN
     RAISE NOTICE 'skycat.ap_prepare_visit: visit % is already prepared', visit;
     RETURN;
   END IF;
   -- Objects on disk in the field that are not in memory yet (only the stripes the field
-  -- touches are scanned: the dec range prunes partitions).
+  -- touches are scanned: the dec range prunes partitions, the BRIN index the ra range), then
+  -- their DIASources: every one within the source radius that is not in memory.
   EXECUTE format($q$
     INSERT INTO %1$I.ws_object
     SELECT o.*, 0, NULL FROM %1$I.object o
@@ -224,22 +229,14 @@ BEGIN
     USING lo, hi, ra, "dec", r_deg * 3600, ra_lo, ra_hi;
   GET DIAGNOSTICS n_loaded = ROW_COUNT;
   EXECUTE format($q$
-    INSERT INTO %1$I.ws_member (visit, object_id)
-    SELECT $1, w.object_id FROM %1$I.ws_object w
-     WHERE w."dec" BETWEEN $2 AND $3 AND skycat.dwithin(w.ra, w."dec", $4, $5, $6)$q$, schema)
-    USING visit, lo, hi, ra, "dec", r_deg * 3600;
-  GET DIAGNOSTICS n_members = ROW_COUNT;
-  -- The history of the newly loaded objects (their DIASources lie within the match radius of
-  -- them, so inside the same dec range).
-  IF n_loaded > 0 THEN
-    EXECUTE format($q$
-      INSERT INTO %1$I.ws_dia_source
-      SELECT d.* FROM %1$I.dia_source d
-       WHERE d."dec" BETWEEN $1 AND $2 AND (d.ra BETWEEN $4[1] AND $5[1] OR d.ra BETWEEN $4[2] AND $5[2])
-         AND d.object_id IN (SELECT m.object_id FROM %1$I.ws_member m WHERE m.visit = $3)
-         AND NOT EXISTS (SELECT 1 FROM %1$I.ws_dia_source w WHERE w.dia_source_id = d.dia_source_id)$q$, schema)
-      USING lo, hi, visit, ra_lo, ra_hi;
-  END IF;
+    INSERT INTO %1$I.ws_dia_source
+    SELECT d.* FROM %1$I.dia_source d
+     WHERE d."dec" BETWEEN $1 AND $2 AND (d.ra BETWEEN $6[1] AND $7[1] OR d.ra BETWEEN $6[2] AND $7[2])
+       AND d.object_id IS NOT NULL AND skycat.dwithin(d.ra, d."dec", $3, $4, $5)
+       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_dia_source w WHERE w.dia_source_id = d.dia_source_id)$q$, schema)
+    USING lo, hi, ra, "dec", (r_deg + margin_deg) * 3600, ra_lo, ra_hi;
+  EXECUTE format('SELECT count(*) FROM %I.ws_object w WHERE skycat.dwithin(w.ra, w."dec", $1, $2, $3)', schema)
+    INTO n_members USING ra, "dec", r_deg * 3600;
   EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_objects, n_loaded)
                     VALUES ($1, ''prepare'', $2, clock_timestamp(), $3, $4)', schema)
     USING visit, t0, n_members::int, n_loaded::int;
@@ -257,7 +254,7 @@ DECLARE
   assoc_mode text := skycat.ap_policy(schema, 'assoc_mode');
   retention float8 := skycat.ap_policy(schema, 'retention_days')::float8;
   n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean;
-  left_q text; right_q text;
+  v_ra float8; v_dec float8; v_radius float8; left_q text; right_q text;
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
   -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
@@ -274,8 +271,9 @@ BEGIN
     RAISE EXCEPTION 'skycat.ap_associate: visit % of % is already associated', visit, schema
       USING ERRCODE = '55000', HINT = 'Each visit is associated once; its DIASources are in dia_source.';
   END IF;
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit WHERE visit = $1)', schema) INTO found_visit USING visit;
-  IF NOT found_visit THEN
+  EXECUTE format('SELECT ra, "dec", radius_deg FROM %I.ws_visit WHERE visit = $1', schema)
+    INTO v_ra, v_dec, v_radius USING visit;
+  IF v_ra IS NULL THEN
     RAISE EXCEPTION 'skycat.ap_associate: visit % of % is not prepared', visit, schema
       USING ERRCODE = '55000', HINT = 'CALL skycat.ap_prepare_visit(schema, visit, ra, dec) first.';
   END IF;
@@ -290,8 +288,8 @@ BEGIN
   left_q := format('SELECT n.dia_source_id, n.ra, n."dec", n.ra_err_arcsec, n.dec_err_arcsec
                       FROM %1$I.dia_source_new n JOIN %1$I.source_classification c USING (class_id)
                      WHERE n.visit = %2$s AND c.route <> ''junk''', schema, visit);
-  right_q := format('SELECT w.object_id, w.ra, w."dec", NULL::float8, NULL::float8
-                       FROM %1$I.ws_object w JOIN %1$I.ws_member m USING (object_id) WHERE m.visit = %2$s', schema, visit);
+  right_q := format('SELECT w.object_id, w.ra, w."dec", NULL::float8, NULL::float8 FROM %1$I.ws_object w
+                      WHERE skycat.dwithin(w.ra, w."dec", %2$s, %3$s, %4$s)', schema, v_ra, v_dec, v_radius * 3600);
   -- Every candidate pair persisted, the assignment's pairs marked chosen, and every source of
   -- the visit into the working set with its chosen object (one statement: the pairs come from
   -- the INSERT itself, never from scanning the whole night's dia_source_match).
@@ -342,9 +340,9 @@ BEGIN
    WHERE o.object_id = s.object_id$q$, schema, skycat.ap_band_columns('assign'), skycat.ap_band_columns('aggregate'))
     USING visit, retention;
 
-  -- New objects, then the fields prepared later that contain them (under lock 2, so a
-  -- concurrent prepare either sees them in memory or has registered its field already).
-  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
+  -- New objects: unmatched sources whose class routes to 'object' (LSST: the new object's id
+  -- is its first DIASource's id). They lie in this visit's field, so later fields that
+  -- overlap it find them in the working set.
   EXECUTE format($q$
     WITH new AS (
       UPDATE %1$I.ws_dia_source d SET object_id = d.dia_source_id, route = 'object'
@@ -357,14 +355,6 @@ BEGIN
     schema, skycat.ap_band_columns('names'), skycat.ap_band_columns('aggregate'))
     USING visit;
   GET DIAGNOSTICS n_new = ROW_COUNT;
-  EXECUTE format($q$
-    INSERT INTO %1$I.ws_member (visit, object_id)
-    SELECT v.visit, o.object_id FROM %1$I.ws_object o JOIN %1$I.ws_visit v
-        ON v.visit = $1 OR (v.seq > (SELECT seq FROM %1$I.ws_visit WHERE visit = $1)
-                            AND skycat.dwithin(o.ra, o."dec", v.ra, v."dec", v.radius_deg * 3600))
-     WHERE o.created_visit = $1
-    ON CONFLICT DO NOTHING$q$, schema) USING visit;
-
   EXECUTE format('UPDATE %I.ws_visit SET associated = true WHERE visit = $1', schema) USING visit;
   EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_matched, n_new_objects, n_moving)
                     VALUES ($1, ''associate'', $2, clock_timestamp(), $3, $4, $5, $6)', schema)
@@ -378,6 +368,7 @@ CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   n_objects int; n_new int; n_sources int; assoc boolean; lo float8; hi float8;
+  v_ra float8; v_dec float8; v_radius float8;
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
   -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
@@ -385,21 +376,23 @@ BEGIN
   -- would then cost more (~0.25 s per statement) than these statements take.
   PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
-  EXECUTE format('SELECT associated, greatest(-90, "dec" - radius_deg), least(90, "dec" + radius_deg)
-                    FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc, lo, hi USING visit;
+  EXECUTE format('SELECT associated, greatest(-90, "dec" - radius_deg), least(90, "dec" + radius_deg), ra, "dec", radius_deg
+                    FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc, lo, hi, v_ra, v_dec, v_radius USING visit;
   IF assoc IS NULL THEN
     RAISE EXCEPTION 'skycat.ap_post_visit: visit % of % is not prepared, or already post-processed', visit, schema
       USING ERRCODE = '55000';
   ELSIF NOT assoc THEN
     RAISE EXCEPTION 'skycat.ap_post_visit: visit % of % is not associated yet', visit, schema USING ERRCODE = '55000';
   END IF;
-  -- The objects to write: members of this visit whose version is newer than the one on disk.
+  -- The objects to write: those of this visit's field (and any it created) whose version is
+  -- newer than the one on disk.
   EXECUTE format($q$
     CREATE TEMP TABLE ap_dirty ON COMMIT DROP AS
     SELECT o.*, (o.created_visit IS NULL OR w.object_id IS NOT NULL) AS on_disk FROM %1$I.ws_object o
-      JOIN %1$I.ws_member m ON m.object_id = o.object_id AND m.visit = %2$s
       LEFT JOIN %1$I.ws_written w ON w.object_id = o.object_id
-     WHERE o.version > coalesce(w.version, 0)$q$, schema, visit);
+     WHERE o.version > coalesce(w.version, 0)
+       AND (skycat.dwithin(o.ra, o."dec", $1, $2, $3) OR o.created_visit = $4)$q$, schema)
+    USING v_ra, v_dec, v_radius * 3600, visit;
   -- A few thousand objects to write into stripes of millions: probe the primary key per row
   -- rather than hash the stripes (the one nested loop of the pipeline; ap_dirty's statistics
   -- are fresh).
@@ -426,14 +419,19 @@ BEGIN
   EXECUTE format($q$
     INSERT INTO %1$I.dia_source_id_tonight SELECT dia_source_id FROM %1$I.ws_dia_source WHERE visit = %2$s;
     DELETE FROM %1$I.dia_source_new WHERE visit = %2$s;$q$, schema, visit);
-  -- Release this visit; drop objects (and their DIASources) no prepared field needs any more.
+  -- Release this visit, then what no prepared field needs any more: objects outside every
+  -- remaining field, DIASources of posted visits (and history) outside every remaining
+  -- field's source radius, and this visit's DIASources without an object. Rows of visits
+  -- still in flight are inside their own fields, so they stay.
   EXECUTE format($q$
-    DELETE FROM %1$I.ws_member WHERE visit = %2$s;
     DELETE FROM %1$I.ws_visit WHERE visit = %2$s;
     DELETE FROM %1$I.ws_dia_source d WHERE (d.visit = %2$s AND d.object_id IS NULL)
-       OR (d.object_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %1$I.ws_member m WHERE m.object_id = d.object_id));
-    DELETE FROM %1$I.ws_written w WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_member m WHERE m.object_id = w.object_id);
-    DELETE FROM %1$I.ws_object o WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_member m WHERE m.object_id = o.object_id);$q$,
+       OR (NOT EXISTS (SELECT 1 FROM %1$I.ws_visit v WHERE v.visit = d.visit)
+           AND NOT EXISTS (SELECT 1 FROM %1$I.ws_visit v
+                            WHERE skycat.dwithin(d.ra, d."dec", v.ra, v."dec", v.source_radius_deg * 3600)));
+    DELETE FROM %1$I.ws_object o WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_visit v
+                                                    WHERE skycat.dwithin(o.ra, o."dec", v.ra, v."dec", v.radius_deg * 3600));
+    DELETE FROM %1$I.ws_written w WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_object o WHERE o.object_id = w.object_id);$q$,
     schema, visit);
   EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_new_objects, n_objects)
                     VALUES ($1, ''post'', $2, clock_timestamp(), $3, $4, $5)', schema)
@@ -468,6 +466,6 @@ BEGIN
   EXECUTE format($q$
     DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - %2$s;
     DELETE FROM %1$I.object WHERE reclassified_moving;
-    TRUNCATE %1$I.ws_object, %1$I.ws_member, %1$I.ws_written, %1$I.ws_dia_source;$q$, schema,
+    TRUNCATE %1$I.ws_object, %1$I.ws_written, %1$I.ws_dia_source;$q$, schema,
     skycat.ap_policy(schema, 'retention_days')::float8);
 END $$;

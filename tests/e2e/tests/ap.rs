@@ -168,7 +168,7 @@ fn visits_are_associated_once_and_in_order() {
 }
 
 /// Starts `phase` of `visit` in a new session on a thread, waits until that backend waits on a
-/// lock held by `blocker`, kills it, and checks the call failed.
+/// lock (held by the caller's blocking session), kills it, and checks the call failed.
 fn kill_while_blocked(dsn: &str, schema: &str, phase: Phase, visit: Pointing, observer: &mut Client) {
     let mut victim = run::connect(dsn).unwrap();
     let pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
@@ -211,11 +211,11 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     let (v, vs) = (visits[2], visits[2].visit);
     run::run_phase(c, "ap", Phase::Prepare, &v).unwrap();
 
-    // Associate killed after it matched, wrote candidate pairs and updated objects, while it
-    // waits for the lock it takes before creating new objects.
-    blocker.execute("SELECT pg_advisory_lock(skycat.ap_lock_key('ap', 2))", &[]).unwrap();
+    // Associate killed after it matched and wrote candidate pairs and the visit's DIASources,
+    // while it waits to update the moving objects.
+    blocker.batch_execute("BEGIN; LOCK TABLE ap.moving_object IN ACCESS EXCLUSIVE MODE").unwrap();
     kill_while_blocked(&dsn, "ap", Phase::Associate, v, c);
-    blocker.execute("SELECT pg_advisory_unlock(skycat.ap_lock_key('ap', 2))", &[]).unwrap();
+    blocker.batch_execute("ROLLBACK").unwrap();
     for (sql, what) in [
         (format!("SELECT count(*) FROM ap.dia_source_match WHERE visit = {vs}"), "candidate pairs"),
         (format!("SELECT count(*) FROM ap.visit_log WHERE visit = {vs} AND phase = 'associate'"), "a log row"),

@@ -27,7 +27,8 @@ SELECT count(*) AS object_stripes FROM pg_inherits WHERE inhparent = 'ap_regress
 SELECT relname, relpersistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'ap_regress' AND relkind IN ('r', 'p') AND relname NOT LIKE '%\_s%' ORDER BY relname;
 
--- Errors name what is wrong.
+-- Errors name what is wrong (terse: no PL/pgSQL line numbers in the expected output).
+\set VERBOSITY terse
 SELECT skycat.ap_create('ap_bad', 0);
 CALL skycat.ap_associate('ap_regress', 1);
 CALL skycat.ap_post_visit('ap_regress', 1);
@@ -37,6 +38,7 @@ CALL skycat.ap_associate('ap_regress', 1);
 DELETE FROM ap_regress.policy WHERE key = 'fov_radius_deg';
 CALL skycat.ap_prepare_visit('ap_regress', 1, 10, 5);
 
+\set VERBOSITY default
 -- A one-visit night by hand: two objects, three DIASources (one at each object, one far from
 -- both) and an artefact on the first object: pairs, matches, a new object, junk.
 UPDATE ap_regress.policy SET value = 'greedy' WHERE key = 'assoc_mode';
