@@ -45,10 +45,12 @@ END $$;
 -- The per-band summary columns of object (SQL-API: <b>_psf_flux_mean, _mean_err, _sigma, _ndata,
 -- _min, _max for u g r i z y), as a column list, a declaration list, assignments from the
 -- relation aliased `src`, or the aggregate
--- expressions that compute them from DIASources (via skycat.flux_mean). The sums run in
--- dia_source_id order, so the result does not depend on the order rows reached the working
--- set (the three-session night must equal the sequential one to the last bit).
-CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's') RETURNS text
+-- expressions that compute them from DIASources (via skycat.flux_mean). Callers feed the
+-- aggregates rows sorted by dia_source_id, so the float sums do not depend on the order rows
+-- reached the working set (the three-session night must equal the sequential one to the last
+-- bit). A sorted subquery rather than ORDER BY inside each aggregate: PostgreSQL 15 sorts
+-- every group once per ordered aggregate, 12 sorts per object.
+CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's', bands text[] DEFAULT ARRAY['u', 'g', 'r', 'i', 'z', 'y']) RETURNS text
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
   SELECT string_agg(
     CASE kind
@@ -60,14 +62,15 @@ CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's') RETURNS text
                                 '%1$s_psf_flux_sigma = %2$s.%1$s_psf_flux_sigma, %1$s_psf_flux_ndata = %2$s.%1$s_psf_flux_ndata, '
                                 '%1$s_psf_flux_min = %2$s.%1$s_psf_flux_min, %1$s_psf_flux_max = %2$s.%1$s_psf_flux_max', b, src)
       WHEN 'aggregate' THEN format(
-        '(skycat.flux_mean(psf_flux, psf_flux_err ORDER BY dia_source_id) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
-        '(skycat.flux_mean(psf_flux, psf_flux_err ORDER BY dia_source_id) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
-        'stddev_samp(psf_flux ORDER BY dia_source_id) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_sigma, '
-        '(skycat.flux_mean(psf_flux, psf_flux_err ORDER BY dia_source_id) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
+        'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_sigma, '
+        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
         'min(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_min, '
         'max(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_max', b)
     END, ', ' ORDER BY ord)
   FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS t(b, ord)
+ WHERE b = ANY (bands)
 $$;
 
 -- The ra ranges (at most two, when the range wraps at 0/360) that hold every point within
@@ -253,7 +256,7 @@ DECLARE
   mops_radius float8 := skycat.ap_policy(schema, 'mops_radius_arcsec')::float8;
   assoc_mode text := skycat.ap_policy(schema, 'assoc_mode');
   retention float8 := skycat.ap_policy(schema, 'retention_days')::float8;
-  n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean;
+  n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean; bands text[];
   v_ra float8; v_dec float8; v_radius float8; left_q text; right_q text;
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
@@ -327,18 +330,25 @@ BEGIN
   GET DIAGNOSTICS n_moving = ROW_COUNT;
 
   -- Matched objects: counts, times and per-band statistics over their DIASources within the
-  -- retention window (LSST's DiaObject summaries), via skycat.flux_mean.
-  EXECUTE format($q$
-    UPDATE %1$I.ws_object o SET
-      n_dia_sources = o.n_dia_sources + s.n_new, first_mjd = least(o.first_mjd, s.first_mjd),
-      last_mjd = greatest(o.last_mjd, s.last_mjd), version = o.version + 1, %2$s
-    FROM (SELECT object_id, count(*) FILTER (WHERE visit = $1) AS n_new, min(mjd) AS first_mjd, max(mjd) AS last_mjd, %3$s
-            FROM %1$I.ws_dia_source
-           WHERE object_id IN (SELECT object_id FROM %1$I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL)
-             AND mjd >= (SELECT max(mjd) FROM %1$I.ws_dia_source WHERE visit = $1) - $2
-           GROUP BY object_id) s
-   WHERE o.object_id = s.object_id$q$, schema, skycat.ap_band_columns('assign'), skycat.ap_band_columns('aggregate'))
+  -- retention window (LSST's DiaObject summaries), via skycat.flux_mean; only the bands this
+  -- visit observed change (one per visit, normally).
+  EXECUTE format('SELECT array_agg(DISTINCT band) FROM %I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL', schema)
+    INTO bands USING visit;
+  IF bands IS NOT NULL THEN  -- some source matched an object
+    EXECUTE format($q$
+      UPDATE %1$I.ws_object o SET
+        n_dia_sources = o.n_dia_sources + s.n_new, first_mjd = least(o.first_mjd, s.first_mjd),
+        last_mjd = greatest(o.last_mjd, s.last_mjd), version = o.version + 1, %2$s
+      FROM (SELECT object_id, count(*) FILTER (WHERE visit = $1) AS n_new, min(mjd) AS first_mjd, max(mjd) AS last_mjd, %3$s
+              FROM (SELECT * FROM %1$I.ws_dia_source
+                     WHERE object_id IN (SELECT object_id FROM %1$I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL)
+                       AND mjd >= (SELECT max(mjd) FROM %1$I.ws_dia_source WHERE visit = $1) - $2
+                     ORDER BY object_id, dia_source_id) h
+             GROUP BY object_id) s
+     WHERE o.object_id = s.object_id$q$, schema, skycat.ap_band_columns('assign', 's', bands),
+      skycat.ap_band_columns('aggregate', 's', bands))
     USING visit, retention;
+  END IF;
 
   -- New objects: unmatched sources whose class routes to 'object' (LSST: the new object's id
   -- is its first DIASource's id). They lie in this visit's field, so later fields that
@@ -368,7 +378,7 @@ CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   n_objects int; n_new int; n_sources int; assoc boolean; lo float8; hi float8;
-  v_ra float8; v_dec float8; v_radius float8;
+  v_ra float8; v_dec float8; v_radius float8; ra_lo float8[]; ra_hi float8[];
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
   -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
@@ -393,17 +403,18 @@ BEGIN
      WHERE o.version > coalesce(w.version, 0)
        AND (skycat.dwithin(o.ra, o."dec", $1, $2, $3) OR o.created_visit = $4)$q$, schema)
     USING v_ra, v_dec, v_radius * 3600, visit;
-  -- A few thousand objects to write into stripes of millions: probe the primary key per row
-  -- rather than hash the stripes (the one nested loop of the pipeline; ap_dirty's statistics
-  -- are fresh).
+  -- A few thousand objects to write into stripes of millions: the dec range prunes stripes,
+  -- the field's ra ranges (BRIN) the blocks within them; the planner picks a hash join on
+  -- those or primary-key probes (ap_dirty's statistics are fresh).
   ANALYZE ap_dirty;
   PERFORM set_config('enable_nestloop', 'on', true);
+  SELECT r.ra_lo, r.ra_hi INTO ra_lo, ra_hi FROM skycat.ap_ra_ranges(v_ra, v_dec, v_radius) r;
   EXECUTE format($q$
     UPDATE %1$I.object t SET n_dia_sources = d.n_dia_sources, first_mjd = d.first_mjd, last_mjd = d.last_mjd,
            reclassified_moving = d.reclassified_moving, %2$s
       FROM ap_dirty d WHERE d.on_disk AND t.object_id = d.object_id AND t."dec" = d."dec"
-       AND t."dec" BETWEEN $1 AND $2$q$,
-    schema, skycat.ap_band_columns('assign', 'd')) USING lo, hi;
+       AND t."dec" BETWEEN $1 AND $2 AND (t.ra BETWEEN $3[1] AND $4[1] OR t.ra BETWEEN $3[2] AND $4[2])$q$,
+    schema, skycat.ap_band_columns('assign', 'd')) USING lo, hi, ra_lo, ra_hi;
   GET DIAGNOSTICS n_objects = ROW_COUNT;
   PERFORM set_config('enable_nestloop', 'off', true);
   -- Objects loaded from disk are on disk even before their first write-back.
