@@ -50,9 +50,15 @@ test-e2e:
 
 # ---------------------------------------------------------------- demo
 demo: install
-	cargo build --release -p skycat-sim  # the demo's data generator
+	cargo build --release -p skycat-sim -p skycat-ap  # the demo's data generator and AP driver
 	@$(CLUSTER) start demo >/dev/null
 	@. target/clusters/demo.env && psql -X -v ON_ERROR_STOP=1 -q -f demo/demo.sql
+	@echo; echo "== 11. A simulated night through the nightly Association Pipeline (three sessions:"; \
+	  echo "       prepare n+1, associate n and post n-1 at once; docs/nightly-ap.md)"
+	@. target/clusters/demo.env && target/release/skycat-ap night \
+	  --dsn "host=$$PGHOST port=$$PGPORT user=$$PGUSER dbname=skycat_demo" --schema ap \
+	  --objects 200000 --visits 30 --sources-per-visit 2000 --sessions 3 --check-pairs \
+	  --plot target/demo/ap-latency.png
 	@. target/clusters/demo.env && echo && \
 	  echo "The demo cluster is still running. Connect with:" && \
 	  echo "    psql -h $$PGHOST -p $$PGPORT -U postgres skycat_demo" && \
