@@ -39,13 +39,17 @@ pub fn load_night(client: &mut Client, schema: &str, night: &Night, replace: boo
         Ok(())
     })?;
     client.batch_execute(&format!("ALTER TABLE {s}.object ADD PRIMARY KEY (object_id, \"dec\")"))?;
-    copy_csv(client, &format!("COPY {s}.moving_object (moving_object_id, ra, \"dec\") FROM STDIN (FORMAT csv)"), |w| {
-        for m in &night.moving {
-            let (ra, dec) = m.position(night.config.mjd0);
-            writeln!(w, "{},{},{}", m.moving_object_id, f(ra), f(dec))?;
-        }
-        Ok(())
-    })?;
+    copy_csv(
+        client,
+        &format!("COPY {s}.moving_object (moving_object_id, ra, \"dec\") FROM STDIN (FORMAT csv)"),
+        |w| {
+            for m in &night.moving {
+                let (ra, dec) = m.position(night.config.mjd0);
+                writeln!(w, "{},{},{}", m.moving_object_id, f(ra), f(dec))?;
+            }
+            Ok(())
+        },
+    )?;
     copy_csv(client, &format!("COPY {s}.mops_pred FROM STDIN (FORMAT csv)"), |w| {
         for p in night.predictions.iter().flatten() {
             let (ra_e, dec_e) = (f(p.ra_err_arcsec), f(p.dec_err_arcsec));

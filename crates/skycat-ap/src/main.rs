@@ -85,7 +85,10 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
     };
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    spinner.set_message(format!("simulating {} objects, {} visits of ~{} DIASources", a.objects, a.visits, a.sources_per_visit));
+    spinner.set_message(format!(
+        "simulating {} objects, {} visits of ~{} DIASources",
+        a.objects, a.visits, a.sources_per_visit
+    ));
     let t = Instant::now();
     let sim = night::simulate(&config);
     let n_sources: usize = sim.sources.iter().map(Vec::len).sum();
@@ -95,11 +98,18 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
     let t = Instant::now();
     load::load_night(&mut client, &a.schema, &sim, true).map_err(|e| run::describe(&e, "load"))?;
     client
-        .execute(&format!("UPDATE {}.policy SET value = $1 WHERE key = 'assoc_mode'", skycat_ap::ident(&a.schema)), &[&a.assoc_mode])
+        .execute(
+            &format!("UPDATE {}.policy SET value = $1 WHERE key = 'assoc_mode'", skycat_ap::ident(&a.schema)),
+            &[&a.assoc_mode],
+        )
         .map_err(|e| run::describe(&e, "policy"))?;
     let t_load = t.elapsed().as_secs_f64();
     spinner.finish_and_clear();
-    eprintln!("simulated in {t_sim:.1} s, loaded in {t_load:.1} s: {} objects, {} visits, {n_sources} DIASources", a.objects, sim.visits.len());
+    eprintln!(
+        "simulated in {t_sim:.1} s, loaded in {t_load:.1} s: {} objects, {} visits, {n_sources} DIASources",
+        a.objects,
+        sim.visits.len()
+    );
 
     let mut pointings = run::pointings(&mut client, &a.schema).map_err(|e| run::describe(&e, "visits"))?;
     pointings.truncate(a.run_visits.unwrap_or(usize::MAX));
@@ -125,7 +135,10 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
     bars.iter().for_each(ProgressBar::finish);
 
     let lat = run::latencies(&mut client, &a.schema).map_err(|e| run::describe(&e, "visit_log"))?;
-    println!("\n{:>8} {:>9} {:>11} {:>13} {:>9} {:>11}", "visit", "sources", "prepare ms", "associate ms", "post ms", "sum ms");
+    println!(
+        "\n{:>8} {:>9} {:>11} {:>13} {:>9} {:>11}",
+        "visit", "sources", "prepare ms", "associate ms", "post ms", "sum ms"
+    );
     for l in &lat {
         let sum = l.prepare_s + l.associate_s + l.post_s;
         println!(
@@ -199,7 +212,8 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
                       "n_truth": sc.n_truth},
             "pairs": pairs.map(|(n, m, x)| serde_json::json!({"expected": n, "missing": m, "extra": x})),
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json"))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }

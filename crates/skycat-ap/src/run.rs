@@ -112,7 +112,8 @@ fn three_sessions(
                 };
                 let mut t = Instant::now();
                 for step in 0..n + 2 {
-                    if let (Some(c), Some(p)) = (client.as_mut(), step.checked_sub(offset).and_then(|k| visits.get(k))) {
+                    if let (Some(c), Some(p)) = (client.as_mut(), step.checked_sub(offset).and_then(|k| visits.get(k)))
+                    {
                         if !failed.load(Ordering::SeqCst) {
                             match run_phase(c, schema, phase, p) {
                                 Ok(()) => progress(phase, p.visit),

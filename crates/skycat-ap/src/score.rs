@@ -50,7 +50,11 @@ impl Score {
 }
 
 fn ratio(a: i64, b: i64) -> f64 {
-    if b == 0 { f64::NAN } else { a as f64 / b as f64 }
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
 }
 
 /// Scores the visits of `schema` that have been associated.

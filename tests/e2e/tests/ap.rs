@@ -230,7 +230,11 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     blocker.batch_execute("BEGIN; LOCK TABLE ap.dia_source_id_tonight IN ACCESS EXCLUSIVE MODE").unwrap();
     kill_while_blocked(&dsn, "ap", Phase::Post, v, c);
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(count(c, &format!("SELECT count(*) FROM ap.dia_source WHERE visit = {vs}")), 0, "a killed post left DIASources");
+    assert_eq!(
+        count(c, &format!("SELECT count(*) FROM ap.dia_source WHERE visit = {vs}")),
+        0,
+        "a killed post left DIASources"
+    );
     assert_eq!(count(c, &format!("SELECT count(*) FROM ap.visit_log WHERE visit = {vs} AND phase = 'post'")), 0);
 
     // The night goes on from there and ends exactly as the uninterrupted one.
