@@ -299,9 +299,8 @@ BEGIN
   EXECUTE format($q$
     WITH pairs AS (
       INSERT INTO %1$I.dia_source_match (visit, dia_source_id, object_id, sep_arcsec, rank, chosen)
-      SELECT $1, a.left_id, a.right_id, a.sep_arcsec, a.rank, c.left_id IS NOT NULL
-        FROM skycat.crossmatch($2, $3, $4, 'all') a
-        LEFT JOIN skycat.crossmatch($2, $3, $4, $5) c ON c.left_id = a.left_id AND c.right_id = a.right_id
+      SELECT $1, a.left_id, a.right_id, a.sep_arcsec, a.rank, a.chosen
+        FROM skycat.crossmatch_marked($2, $3, $4, $5) a
       RETURNING dia_source_id, object_id, chosen)
     INSERT INTO %1$I.ws_dia_source
     SELECT n.*, p.object_id, NULL,

@@ -180,12 +180,51 @@ pub extern "C" fn pg_finfo_crossmatch() -> &'static pg_sys::Pg_finfo_record {
 #[no_mangle]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let rows = unsafe {
+        match_args(fcinfo, "crossmatch", |left, index, mode, use_errors, ctl| {
+            xm::crossmatch_indexed(left, index, mode, use_errors, ctl)
+                .map(|rows| rows.into_iter().map(|m| (m, None)).collect())
+        })
+    };
+    unsafe { return_rows(fcinfo, rows, 4) }
+}
+
+/// `crossmatch_marked(left_query, right_query, radius_arcsec, mode)`: every candidate pair, as
+/// `crossmatch(..., 'all')`, plus `chosen`: whether `mode` selects the pair. One pass for what
+/// the Association Pipeline persists (all candidates, the assignment marked).
+#[no_mangle]
+pub extern "C" fn pg_finfo_crossmatch_marked() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crossmatch_marked(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let rows = unsafe {
+        match_args(fcinfo, "crossmatch_marked", |left, index, mode, use_errors, ctl| {
+            xm::crossmatch_all_marked(left, index, mode, use_errors, ctl)
+                .map(|rows| rows.into_iter().map(|(m, chosen)| (m, Some(chosen))).collect())
+        })
+    };
+    unsafe { return_rows(fcinfo, rows, 5) }
+}
+
+type Marked = Vec<(xm::MatchRow, Option<bool>)>;
+
+/// Reads the arguments and both inputs of a cross-match function and runs `matcher`.
+unsafe fn match_args(
+    fcinfo: pg_sys::FunctionCallInfo,
+    name: &str,
+    matcher: impl FnOnce(&[Source], &xm::zones::ZoneIndex, Mode, bool, &xm::Control) -> skycat_core::error::SkyResult<Marked>
+        + Send,
+) -> Marked {
     let args = unsafe { (*fcinfo).args.as_slice(4) };
     let (left_query, right_query) = (text_arg(args[0].value), text_arg(args[1].value));
     let radius_arcsec = f64::from_bits(args[2].value.value() as u64);
     let mode = text_arg(args[3].value);
-    let radius = validate::positive("radius_arcsec", "arcseconds", radius_arcsec).or_sql_error("crossmatch");
-    let mode = Mode::parse(&mode).or_sql_error("crossmatch");
+    let radius = validate::positive("radius_arcsec", "arcseconds", radius_arcsec).or_sql_error(name);
+    let mode = Mode::parse(&mode).or_sql_error(name);
     let t0 = std::time::Instant::now();
     let max_pairs = crate::gucs::CROSSMATCH_MAX_PAIRS.get() as usize;
     let right = Spi::connect(|_| read_input("right", &right_query));
@@ -199,30 +238,37 @@ pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> 
         (left, builder.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), t_read)
     });
     let use_errors = left.has_errors && right.has_errors;
-    let rows = run_cancellable(|stop| {
-        xm::crossmatch_indexed(&left.rows, &index, mode, use_errors, &xm::Control { max_pairs, cancel: stop })
-    })
-    .or_sql_error("crossmatch");
+    let rows =
+        run_cancellable(|stop| matcher(&left.rows, &index, mode, use_errors, &xm::Control { max_pairs, cancel: stop }))
+            .or_sql_error(name);
     debug1!(
-        "skycat.crossmatch: read {} left and {} right rows in {:.1} ms (indexing the right meanwhile), matched ({mode:?}) in {:.1} ms: {} rows",
+        "skycat.{name}: read {} left and {} right rows in {:.1} ms (indexing the right meanwhile), matched ({mode:?}) in {:.1} ms: {} rows",
         left.rows.len(),
         right.rows.len(),
         t_read.as_secs_f64() * 1e3,
         (t0.elapsed() - t_read).as_secs_f64() * 1e3,
         rows.len()
     );
+    rows
+}
+
+/// Puts the rows into the executor's tuplestore (materialize mode): `ncols` 4 without the
+/// chosen flag, 5 with it.
+unsafe fn return_rows(fcinfo: pg_sys::FunctionCallInfo, rows: Marked, ncols: usize) -> pg_sys::Datum {
     unsafe {
         pg_sys::InitMaterializedSRF(fcinfo, 0);
         let rsinfo = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
         let (store, desc) = ((*rsinfo).setResult, (*rsinfo).setDesc);
-        let nulls = [false; 4];
-        for m in rows {
+        let nulls = [false; 5];
+        for (m, chosen) in rows {
             let mut values = [
                 pg_sys::Datum::from(m.left_id as usize),
                 pg_sys::Datum::from(m.right_id as usize),
                 pg_sys::Datum::from(m.sep_arcsec.to_bits() as usize),
                 pg_sys::Datum::from(m.rank as isize as usize),
+                pg_sys::Datum::from(chosen.unwrap_or(false)),
             ];
+            debug_assert_eq!(chosen.is_some(), ncols == 5);
             pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_ptr().cast_mut());
         }
     }
@@ -235,7 +281,13 @@ extension_sql!(
      VOLATILE STRICT PARALLEL RESTRICTED ROWS 10000
      LANGUAGE c AS 'MODULE_PATHNAME', 'crossmatch';
      COMMENT ON FUNCTION crossmatch(text, text, float8, text) IS
-       'Bulk in-memory parallel cross-match of two queries returning (id, ra, dec[, ra_err_arcsec, dec_err_arcsec]) within radius_arcsec; mode all | nearest | greedy | optimal.';",
+       'Bulk in-memory parallel cross-match of two queries returning (id, ra, dec[, ra_err_arcsec, dec_err_arcsec]) within radius_arcsec; mode all | nearest | greedy | optimal.';
+     CREATE FUNCTION crossmatch_marked(left_query text, right_query text, radius_arcsec float8, mode text)
+     RETURNS TABLE(left_id bigint, right_id bigint, sep_arcsec float8, rank int, chosen boolean)
+     VOLATILE STRICT PARALLEL RESTRICTED ROWS 10000
+     LANGUAGE c AS 'MODULE_PATHNAME', 'crossmatch_marked';
+     COMMENT ON FUNCTION crossmatch_marked(text, text, float8, text) IS
+       'Every candidate pair of crossmatch(..., ''all'') with chosen = whether mode (nearest | greedy | optimal) selects it.';",
     name = "crossmatch"
 );
 

@@ -49,12 +49,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/ap.sql",
     name = "ap_procedures",
-    requires = [
-        "create_stripe_partitions",
-        "crossmatch",
-        "dwithin",
-        "flux_mean_aggregate"
-    ]
+    requires = ["create_stripe_partitions", "crossmatch", "dwithin", "flux_mean_aggregate"]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -95,7 +95,7 @@ mod tests {
             "_calibration_exprs:sufalse _leaf_tables:sufalse ap_associate:vufalse ap_create:vufalse \
              ap_daytime:vufalse ap_policy:sutrue ap_post_night:vufalse ap_post_visit:vufalse \
              ap_prepare_night:vufalse ap_prepare_visit:vufalse calibrate_sources:vufalse create_stripe_partitions:vutrue \
-             crossmatch:vrtrue crossmatch_input_rows:vrtrue dwithin_support:vutrue {} recalibrate_sources:vufalse \
+             crossmatch:vrtrue crossmatch_input_rows:vrtrue crossmatch_marked:vrtrue dwithin_support:vutrue {} recalibrate_sources:vufalse \
              skycat_files_handler:vutrue skycat_files_meta:vutrue skycat_files_validator:vufalse write_parquet:vutrue",
             aggregates.join(" ")
         );

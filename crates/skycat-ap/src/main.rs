@@ -37,6 +37,10 @@ struct NightArgs {
     /// The sky region: ra_min,ra_max,dec_min,dec_max in degrees.
     #[arg(long, value_delimiter = ',', default_values_t = [30.0, 40.0, -5.0, 5.0])]
     region: Vec<f64>,
+    /// Fraction of objects that vary (only those are detected: a visit's DIASources are at most
+    /// this fraction of the field's objects, plus transients, movers and artefacts).
+    #[arg(long, default_value_t = 0.2)]
+    variable_fraction: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// 3: prepare(n+1), associate(n) and post(n-1) in three concurrent sessions; 1: in sequence.
@@ -81,6 +85,7 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
         ra_max,
         dec_min,
         dec_max,
+        variable_fraction: a.variable_fraction,
         ..NightConfig::default()
     };
     let spinner = ProgressBar::new_spinner();

@@ -57,6 +57,13 @@ SELECT left_id, right_id
   FROM skycat.crossmatch('SELECT id, ra, dec FROM l', 'SELECT id, ra, dec FROM r', 1.2, 'greedy') ORDER BY 1;
 SELECT left_id, right_id
   FROM skycat.crossmatch('SELECT id, ra, dec FROM l', 'SELECT id, ra, dec FROM r', 1.2, 'optimal') ORDER BY 1;
+-- crossmatch_marked: the 'all' pairs, each with whether greedy / optimal chose it (the
+-- greedy and optimal rows above: L1-R10 vs L1-R11 and L2-R10).
+SELECT left_id, right_id, rank, chosen
+  FROM skycat.crossmatch_marked('SELECT id, ra, dec FROM l', 'SELECT id, ra, dec FROM r', 1.2, 'greedy') ORDER BY 1, 3;
+SELECT left_id, right_id, rank, chosen
+  FROM skycat.crossmatch_marked('SELECT id, ra, dec FROM l', 'SELECT id, ra, dec FROM r', 1.2, 'optimal') ORDER BY 1, 3;
+SELECT error_of($$SELECT * FROM skycat.crossmatch_marked('SELECT id, ra, dec FROM l', 'SELECT id, ra, dec FROM r', 1.2, 'best')$$);
 -- With error columns on both sides, optimal minimises the Gaussian negative log-likelihood.
 SELECT left_id, right_id
   FROM skycat.crossmatch('SELECT * FROM l', 'SELECT * FROM r', 1.2, 'optimal') ORDER BY 1;

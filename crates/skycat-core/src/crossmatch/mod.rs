@@ -178,7 +178,7 @@ pub fn crossmatch_indexed(
     use_errors: bool,
     ctl: &Control,
 ) -> SkyResult<Vec<MatchRow>> {
-    let (right, radius_arcsec) = (index.right(), index.radius_arcsec());
+    let right = index.right();
     let pairs = candidate_pairs(left, index, ctl)?;
     if ctl.cancelled() {
         return Err(SkyError::Cancelled);
@@ -190,33 +190,76 @@ pub fn crossmatch_indexed(
         rank,
     };
     let out = match mode {
-        Mode::All => {
-            let mut out = Vec::with_capacity(pairs.len());
-            let mut rank = 0;
-            for (k, p) in pairs.iter().enumerate() {
-                rank = if k > 0 && pairs[k - 1].left == p.left { rank + 1 } else { 1 };
-                out.push(row(p, rank));
-            }
-            out
-        }
-        Mode::Nearest => pairs
-            .iter()
-            .enumerate()
-            .filter(|(k, p)| *k == 0 || pairs[k - 1].left != p.left)
-            .map(|(_, p)| row(p, 1))
-            .collect(),
-        Mode::Greedy => {
-            let mut chosen = assign::greedy(&pairs, left, right);
-            chosen.sort_by_key(|p| p.left);
-            chosen.iter().map(|p| row(p, 1)).collect()
-        }
-        Mode::Optimal => {
-            let mut chosen = assign::optimal(&pairs, left, right, radius_arcsec, use_errors, ctl.cancel)?;
+        Mode::All => ranked(&pairs).map(|(p, rank)| row(p, rank)).collect(),
+        Mode::Nearest | Mode::Greedy | Mode::Optimal => {
+            let mut chosen = select(&pairs, left, index, mode, use_errors, ctl)?;
             chosen.sort_by_key(|p| p.left);
             chosen.iter().map(|p| row(p, 1)).collect()
         }
     };
     Ok(out)
+}
+
+/// Candidate pairs (grouped by left, nearest first) with their rank per left id.
+fn ranked(pairs: &[Pair]) -> impl Iterator<Item = (&Pair, i32)> {
+    let mut rank = 0;
+    pairs.iter().enumerate().map(move |(k, p)| {
+        rank = if k > 0 && pairs[k - 1].left == p.left { rank + 1 } else { 1 };
+        (p, rank)
+    })
+}
+
+/// The pairs `mode` selects among the candidates (`All` selects every pair).
+fn select(
+    pairs: &[Pair],
+    left: &[Source],
+    index: &zones::ZoneIndex,
+    mode: Mode,
+    use_errors: bool,
+    ctl: &Control,
+) -> SkyResult<Vec<Pair>> {
+    let right = index.right();
+    Ok(match mode {
+        Mode::All => pairs.to_vec(),
+        Mode::Nearest => ranked(pairs).filter(|(_, rank)| *rank == 1).map(|(p, _)| *p).collect(),
+        Mode::Greedy => assign::greedy(pairs, left, right),
+        Mode::Optimal => assign::optimal(pairs, left, right, index.radius_arcsec(), use_errors, ctl.cancel)?,
+    })
+}
+
+/// Every candidate pair (as [`Mode::All`] returns them) with a flag: is it one of the pairs
+/// `mode` selects? What the Association Pipeline persists (all candidates, the assignment
+/// marked) from one pass instead of an `all` and a `greedy` cross-match.
+pub fn crossmatch_all_marked(
+    left: &[Source],
+    index: &zones::ZoneIndex,
+    mode: Mode,
+    use_errors: bool,
+    ctl: &Control,
+) -> SkyResult<Vec<(MatchRow, bool)>> {
+    let right = index.right();
+    let pairs = candidate_pairs(left, index, ctl)?;
+    if ctl.cancelled() {
+        return Err(SkyError::Cancelled);
+    }
+    // Every mode selects at most one pair per left row.
+    let mut chosen_right = vec![u32::MAX; left.len()];
+    if mode != Mode::All {
+        for p in select(&pairs, left, index, mode, use_errors, ctl)? {
+            chosen_right[p.left as usize] = p.right;
+        }
+    }
+    Ok(ranked(&pairs)
+        .map(|(p, rank)| {
+            let row = MatchRow {
+                left_id: left[p.left as usize].id,
+                right_id: right[p.right as usize].id,
+                sep_arcsec: p.sep_arcsec,
+                rank,
+            };
+            (row, mode == Mode::All || chosen_right[p.left as usize] == p.right)
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -107,6 +107,27 @@ proptest! {
     }
 
     #[test]
+    fn all_marked_is_all_pairs_with_each_modes_selection((left, right, r) in inputs(40), errs in any::<bool>()) {
+        // Checked against the other modes, themselves checked against their definitions here.
+        let all = run(&left, &right, r, Mode::All, errs);
+        let cancel = AtomicBool::new(false);
+        let ctl = Control { max_pairs: DEFAULT_MAX_PAIRS, cancel: &cancel };
+        let index = zones::ZoneIndex::new(&right, r);
+        for mode in [Mode::All, Mode::Nearest, Mode::Greedy, Mode::Optimal] {
+            let marked = crossmatch_all_marked(&left, &index, mode, errs, &ctl).unwrap();
+            let rows: Vec<MatchRow> = marked.iter().map(|(m, _)| *m).collect();
+            prop_assert_eq!(&rows, &all);
+            let mut chosen: Vec<(i64, i64)> =
+                marked.iter().filter(|(_, c)| *c).map(|(m, _)| (m.left_id, m.right_id)).collect();
+            let mut expected: Vec<(i64, i64)> =
+                run(&left, &right, r, mode, errs).iter().map(|m| (m.left_id, m.right_id)).collect();
+            chosen.sort();
+            expected.sort();
+            prop_assert_eq!(chosen, expected, "mode {:?}", mode);
+        }
+    }
+
+    #[test]
     fn greedy_follows_its_definition((left, right, r) in inputs(60)) {
         let got = run(&left, &right, r, Mode::Greedy, false);
         let mut brute = brute_pairs(&left, &right, r);
