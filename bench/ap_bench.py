@@ -26,9 +26,14 @@ repo = os.path.dirname(here)
 skycat_ap = os.path.join(repo, "target", "release", "skycat-ap")
 
 
+# AP_BENCH_REPORT_ONLY=1: rewrite the report from the JSON files of the last run in OUTDIR.
+REPORT_ONLY = os.environ.get("AP_BENCH_REPORT_ONLY") == "1"
+
+
 def run(cmd):
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=True, stdout=sys.stderr)
+    if not REPORT_ONLY:
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
 
 
 def night(dsn, schema, objects, region, visits, per_visit, sessions, outdir, plot=None, variable_fraction=0.2):
@@ -64,6 +69,7 @@ def phase_medians(doc):
         "associate": med([x["associate_s"] for x in v]),
         "post": med([x["post_s"] for x in v]),
         "cycle": med([x["prepare_s"] + x["associate_s"] + x["post_s"] for x in v]),
+        "assoc_post": med([x["associate_s"] + x["post_s"] for x in v]),
         "step": med(doc["step_s"]),
     }
 
@@ -134,8 +140,16 @@ Association against the simulator's truth: 10k night {score_md(one)}; 40k night 
 |---|---:|---:|
 | skycat: prepare + associate + post (one session) | {m1['cycle']:.3f} | |
 | skycat: associate only (what the alert deadline waits for) | {m1['associate']:.3f} | |
-| (a) plain SQL with q3c: q3c_join + window functions + UPDATE/INSERT | {q3c_s:.3f} | {q3c_s / m1['cycle']:.2f}x (associate: {q3c_s / m1['associate']:.2f}x) |
-| (b) Python client: psycopg + scipy cKDTree, COPY back | {kd_s:.3f} | {kd_s / m1['cycle']:.2f}x (associate: {kd_s / m1['associate']:.2f}x) |
+| skycat: associate + post (the work a baseline's transaction does) | {m1['assoc_post']:.3f} | |
+| (a) plain SQL with q3c: q3c_join + window functions + UPDATE/INSERT | {q3c_s:.3f} | cycle {q3c_s / m1['cycle']:.2f}x, associate + post {q3c_s / m1['assoc_post']:.2f}x, associate {q3c_s / m1['associate']:.2f}x |
+| (b) Python client: psycopg + scipy cKDTree, COPY back | {kd_s:.3f} | cycle {kd_s / m1['cycle']:.2f}x, associate + post {kd_s / m1['assoc_post']:.2f}x, associate {kd_s / m1['associate']:.2f}x |
+
+Reading it: a baseline visit is one transaction that matches against the indexed object table
+and writes the results, so it compares with skycat's associate + post; skycat's prepare has no
+counterpart there (it runs ahead, while the previous visit is associated). Only the associate
+phase is on the alert path, and there skycat is faster; per visit in total it is not, and the
+issue's 5x target is not met: both pipelines write the same rows (candidate pairs, ~9,000
+object updates, ~10,000 DIASources), and skycat writes them twice (working set, then disk).
 
 Baseline setup (copying the {objects:,}-object table and building its indexes, not counted per
 visit): q3c {q3c['setup_s']:.0f} s, kdtree {kd['setup_s']:.0f} s. Agreement of the chosen object
