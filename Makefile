@@ -30,8 +30,9 @@ install: setup
 test: setup test-core test-pgrx install test-regress test-e2e
 	@echo "all test tiers passed"
 
+# The pure-Rust crates: core algorithms, the simulator, the AP driver (plot, helpers).
 test-core:
-	cargo test -p skycat-core --release
+	cargo test -p skycat-core -p skycat-sim -p skycat-ap --release
 
 test-pgrx:
 	scripts/pgrx-test.sh
