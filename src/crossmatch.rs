@@ -186,7 +186,7 @@ pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> 
                 .map(|rows| rows.into_iter().map(|m| (m, None)).collect())
         })
     };
-    unsafe { return_rows(fcinfo, rows, 4) }
+    unsafe { return_rows(fcinfo, rows) }
 }
 
 /// `crossmatch_marked(left_query, right_query, radius_arcsec, mode)`: every candidate pair, as
@@ -207,7 +207,7 @@ pub unsafe extern "C-unwind" fn crossmatch_marked(fcinfo: pg_sys::FunctionCallIn
                 .map(|rows| rows.into_iter().map(|(m, chosen)| (m, Some(chosen))).collect())
         })
     };
-    unsafe { return_rows(fcinfo, rows, 5) }
+    unsafe { return_rows(fcinfo, rows) }
 }
 
 type Marked = Vec<(xm::MatchRow, Option<bool>)>;
@@ -252,9 +252,9 @@ unsafe fn match_args(
     rows
 }
 
-/// Puts the rows into the executor's tuplestore (materialize mode): `ncols` 4 without the
-/// chosen flag, 5 with it.
-unsafe fn return_rows(fcinfo: pg_sys::FunctionCallInfo, rows: Marked, ncols: usize) -> pg_sys::Datum {
+/// Puts the rows into the executor's tuplestore (materialize mode); the result's tuple
+/// descriptor has 4 columns, or 5 with the chosen flag (a fifth value is ignored otherwise).
+unsafe fn return_rows(fcinfo: pg_sys::FunctionCallInfo, rows: Marked) -> pg_sys::Datum {
     unsafe {
         pg_sys::InitMaterializedSRF(fcinfo, 0);
         let rsinfo = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
@@ -268,7 +268,6 @@ unsafe fn return_rows(fcinfo: pg_sys::FunctionCallInfo, rows: Marked, ncols: usi
                 pg_sys::Datum::from(m.rank as isize as usize),
                 pg_sys::Datum::from(chosen.unwrap_or(false)),
             ];
-            debug_assert_eq!(chosen.is_some(), ncols == 5);
             pg_sys::tuplestore_putvalues(store, desc, values.as_mut_ptr(), nulls.as_ptr().cast_mut());
         }
     }

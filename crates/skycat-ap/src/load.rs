@@ -8,7 +8,7 @@ use std::io::Write;
 
 use postgres::Client;
 use skycat_sim::csv_f64 as f;
-use skycat_sim::night::{Night, Truth};
+use skycat_sim::night::{write_dia_source_csv, write_truth_csv, Night};
 
 use crate::ident;
 
@@ -68,40 +68,11 @@ pub fn load_night(client: &mut Client, schema: &str, night: &Night, replace: boo
          CREATE TABLE {s}.sim_truth (dia_source_id bigint PRIMARY KEY, kind text NOT NULL, truth_id bigint);"
     ))?;
     copy_csv(client, &format!("COPY {s}.sim_dia_source FROM STDIN (FORMAT csv)"), |w| {
-        for d in night.sources.iter().flatten() {
-            writeln!(
-                w,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                d.dia_source_id,
-                d.visit,
-                d.detector,
-                f(d.ra),
-                f(d.dec),
-                f(d.ra_err_arcsec),
-                f(d.dec_err_arcsec),
-                f(d.mjd),
-                d.band,
-                f(d.psf_flux),
-                f(d.psf_flux_err),
-                f(d.snr),
-                d.class_id
-            )?;
-        }
-        Ok(())
+        night.sources.iter().flatten().try_for_each(|d| write_dia_source_csv(w, d))
     })?;
     copy_csv(client, &format!("COPY {s}.sim_truth FROM STDIN (FORMAT csv)"), |w| {
-        for d in night.sources.iter().flatten() {
-            let (kind, id) = match d.truth {
-                Truth::Object(id) => ("object", id.to_string()),
-                Truth::Transient(id) => ("transient", id.to_string()),
-                Truth::Moving(id) => ("moving", id.to_string()),
-                Truth::Artefact => ("artefact", String::new()),
-            };
-            writeln!(w, "{},{kind},{id}", d.dia_source_id)?;
-        }
-        Ok(())
+        night.sources.iter().flatten().try_for_each(|d| write_truth_csv(w, d))
     })?;
-    // VACUUM summarises the BRIN ranges of the loaded stripes (ap_create's BRIN indexes on ra).
     client.batch_execute(&format!("CREATE INDEX ON {s}.sim_dia_source (visit); ANALYZE {s}.sim_dia_source"))?;
     client.batch_execute(&format!("VACUUM (ANALYZE) {s}.object"))?;
     Ok(night.objects.len() as u64)

@@ -11,38 +11,25 @@ use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use skycat_ap::run::{self, Phase, Sessions};
 use skycat_ap::{load, median, plot, score};
-use skycat_sim::night::{self, NightConfig};
+use skycat_sim::night;
 
 #[derive(Parser)]
 #[command(name = "skycat-ap", version, about = "Run a simulated night through skycat's Association Pipeline")]
 enum Cli {
     /// Simulate, load and run one night.
-    Night(NightArgs),
+    Night(NightCmd),
 }
 
 #[derive(clap::Args)]
-struct NightArgs {
+struct NightCmd {
     /// libpq-style connection string of a database with skycat installed.
     #[arg(long)]
     dsn: String,
     /// The AP schema to create (an existing one is dropped first).
     #[arg(long, default_value = "ap")]
     schema: String,
-    #[arg(long, default_value_t = 200_000)]
-    objects: usize,
-    #[arg(long, default_value_t = 30)]
-    visits: usize,
-    #[arg(long, default_value_t = 2_000)]
-    sources_per_visit: usize,
-    /// The sky region: ra_min,ra_max,dec_min,dec_max in degrees.
-    #[arg(long, value_delimiter = ',', default_values_t = [30.0, 40.0, -5.0, 5.0])]
-    region: Vec<f64>,
-    /// Fraction of objects that vary (only those are detected: a visit's DIASources are at most
-    /// this fraction of the field's objects, plus transients, movers and artefacts).
-    #[arg(long, default_value_t = 0.2)]
-    variable_fraction: f64,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    #[command(flatten)]
+    sim: night::NightArgs,
     /// 3: prepare(n+1), associate(n) and post(n-1) in three concurrent sessions; 1: in sequence.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
     sessions: u8,
@@ -71,33 +58,20 @@ fn main() {
     }
 }
 
-fn night_cmd(a: &NightArgs) -> Result<(), String> {
-    let [ra_min, ra_max, dec_min, dec_max] = a.region[..] else {
-        return Err("--region takes ra_min,ra_max,dec_min,dec_max".into());
-    };
+fn night_cmd(a: &NightCmd) -> Result<(), String> {
     let sessions = if a.sessions == 3 { Sessions::Three } else { Sessions::One };
-    let config = NightConfig {
-        seed: a.seed,
-        objects: a.objects,
-        visits: a.visits,
-        sources_per_visit: a.sources_per_visit,
-        ra_min,
-        ra_max,
-        dec_min,
-        dec_max,
-        variable_fraction: a.variable_fraction,
-        ..NightConfig::default()
-    };
+    let config = a.sim.config()?;
+    let (objects, sources_per_visit) = (config.objects, config.sources_per_visit);
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     spinner.set_message(format!(
         "simulating {} objects, {} visits of ~{} DIASources",
-        a.objects, a.visits, a.sources_per_visit
+        objects, config.visits, sources_per_visit
     ));
     let t = Instant::now();
     let sim = night::simulate(&config);
     let n_sources: usize = sim.sources.iter().map(Vec::len).sum();
-    spinner.set_message(format!("loading {} objects and {n_sources} DIASources into schema {}", a.objects, a.schema));
+    spinner.set_message(format!("loading {} objects and {n_sources} DIASources into schema {}", objects, a.schema));
     let t_sim = t.elapsed().as_secs_f64();
     let mut client = run::connect(&a.dsn)?;
     let t = Instant::now();
@@ -112,7 +86,7 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
     spinner.finish_and_clear();
     eprintln!(
         "simulated in {t_sim:.1} s, loaded in {t_load:.1} s: {} objects, {} visits, {n_sources} DIASources",
-        a.objects,
+        objects,
         sim.visits.len()
     );
 
@@ -193,8 +167,8 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
         let title = format!(
             "skycat AP: {} visits, ~{} DIASources/visit, {} objects, {} session(s)",
             pointings.len(),
-            a.sources_per_visit,
-            a.objects,
+            sources_per_visit,
+            objects,
             a.sessions
         );
         // The 2 s cycle target is for one session; in three sessions the phases of
@@ -212,7 +186,7 @@ fn night_cmd(a: &NightArgs) -> Result<(), String> {
             })
             .collect();
         let doc = serde_json::json!({
-            "objects": a.objects, "visits_run": pointings.len(), "sources_per_visit": a.sources_per_visit,
+            "objects": objects, "visits_run": pointings.len(), "sources_per_visit": sources_per_visit,
             "sessions": a.sessions, "assoc_mode": a.assoc_mode, "load_s": t_load, "wall_s": timing.wall_s,
             "step_s": timing.step_s, "visits": visits,
             "score": {"completeness": sc.completeness(), "purity": sc.purity(), "moving": sc.moving_correct(),

@@ -134,21 +134,8 @@ enum Cmd {
     /// Parquet in --dir (see skycat_sim::night::write_csv and
     /// skycat_sim::night_parquet::write_parquet for the files and columns).
     Night {
-        #[arg(long, default_value_t = 200_000)]
-        objects: usize,
-        #[arg(long, default_value_t = 30)]
-        visits: usize,
-        #[arg(long, default_value_t = 2_000)]
-        sources_per_visit: usize,
-        /// The sky region: ra_min,ra_max,dec_min,dec_max in degrees.
-        #[arg(long, value_delimiter = ',', default_values_t = [30.0, 40.0, -5.0, 5.0])]
-        region: Vec<f64>,
-        #[arg(long, default_value_t = 0.2)]
-        variable_fraction: f64,
-        #[arg(long, default_value_t = 0.1)]
-        noise_arcsec: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        night: night::NightArgs,
         #[arg(long)]
         dir: std::path::PathBuf,
         #[arg(long, value_enum, default_value = "csv")]
@@ -287,33 +274,9 @@ fn main() -> std::io::Result<()> {
             result?;
             out.flush()
         }
-        Cmd::Night {
-            objects,
-            visits,
-            sources_per_visit,
-            region,
-            variable_fraction,
-            noise_arcsec,
-            seed,
-            dir,
-            format,
-        } => {
-            let [ra_min, ra_max, dec_min, dec_max] = region[..] else {
-                return Err(std::io::Error::other("--region takes ra_min,ra_max,dec_min,dec_max"));
-            };
-            let config = night::NightConfig {
-                seed,
-                objects,
-                visits,
-                sources_per_visit,
-                ra_min,
-                ra_max,
-                dec_min,
-                dec_max,
-                variable_fraction,
-                noise_arcsec,
-                ..night::NightConfig::default()
-            };
+        Cmd::Night { night: args, dir, format } => {
+            let config = args.config().map_err(std::io::Error::other)?;
+            let (objects, visits) = (config.objects, config.visits);
             let spinner = ProgressBar::new_spinner();
             spinner.set_message(format!("simulating {objects} objects, {visits} visits"));
             let n = night::simulate(&config);

@@ -407,30 +407,8 @@ pub fn write_csv(night: &Night, dir: &std::path::Path, mut progress: impl FnMut(
     let (mut src, mut pred, mut truth) = (open("dia_source_new.csv")?, open("mops_pred.csv")?, open("truth.csv")?);
     for (k, (sources, preds)) in night.sources.iter().zip(&night.predictions).enumerate() {
         for d in sources {
-            writeln!(
-                src,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                d.dia_source_id,
-                d.visit,
-                d.detector,
-                f(d.ra),
-                f(d.dec),
-                f(d.ra_err_arcsec),
-                f(d.dec_err_arcsec),
-                f(d.mjd),
-                d.band,
-                f(d.psf_flux),
-                f(d.psf_flux_err),
-                f(d.snr),
-                d.class_id
-            )?;
-            let (kind, id) = match d.truth {
-                Truth::Object(id) => ("object", id.to_string()),
-                Truth::Transient(id) => ("transient", id.to_string()),
-                Truth::Moving(id) => ("moving", id.to_string()),
-                Truth::Artefact => ("artefact", String::new()),
-            };
-            writeln!(truth, "{},{kind},{id}", d.dia_source_id)?;
+            write_dia_source_csv(&mut src, d)?;
+            write_truth_csv(&mut truth, d)?;
         }
         for p in preds {
             writeln!(
@@ -450,6 +428,84 @@ pub fn write_csv(night: &Night, dir: &std::path::Path, mut progress: impl FnMut(
     src.flush()?;
     pred.flush()?;
     truth.flush()
+}
+
+/// One DIASource as a CSV line in `ap.dia_source_new`'s column order.
+pub fn write_dia_source_csv<W: std::io::Write + ?Sized>(w: &mut W, d: &DiaSource) -> std::io::Result<()> {
+    use crate::csv_f64 as f;
+    writeln!(
+        w,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        d.dia_source_id,
+        d.visit,
+        d.detector,
+        f(d.ra),
+        f(d.dec),
+        f(d.ra_err_arcsec),
+        f(d.dec_err_arcsec),
+        f(d.mjd),
+        d.band,
+        f(d.psf_flux),
+        f(d.psf_flux_err),
+        f(d.snr),
+        d.class_id
+    )
+}
+
+/// The truth of one DIASource as a CSV line: dia_source_id, kind, truth id (empty for artefacts).
+pub fn write_truth_csv<W: std::io::Write + ?Sized>(w: &mut W, d: &DiaSource) -> std::io::Result<()> {
+    let (kind, id) = match d.truth {
+        Truth::Object(id) => ("object", id.to_string()),
+        Truth::Transient(id) => ("transient", id.to_string()),
+        Truth::Moving(id) => ("moving", id.to_string()),
+        Truth::Artefact => ("artefact", String::new()),
+    };
+    writeln!(w, "{},{kind},{id}", d.dia_source_id)
+}
+
+/// The command-line options that shape a night, shared by `skycat-sim night` and
+/// `skycat-ap night` (flattened into their clap commands).
+#[derive(clap::Args, Debug, Clone)]
+pub struct NightArgs {
+    #[arg(long, default_value_t = 200_000)]
+    pub objects: usize,
+    #[arg(long, default_value_t = 30)]
+    pub visits: usize,
+    #[arg(long, default_value_t = 2_000)]
+    pub sources_per_visit: usize,
+    /// The sky region: ra_min,ra_max,dec_min,dec_max in degrees.
+    #[arg(long, value_delimiter = ',', default_values_t = [30.0, 40.0, -5.0, 5.0])]
+    pub region: Vec<f64>,
+    /// Fraction of objects that vary (only those are detected: a visit's DIASources are at most
+    /// this fraction of the field's objects, plus transients, movers and artefacts).
+    #[arg(long, default_value_t = 0.2)]
+    pub variable_fraction: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub noise_arcsec: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl NightArgs {
+    /// The simulation's configuration (defaults for what the options do not set).
+    pub fn config(&self) -> Result<NightConfig, String> {
+        let [ra_min, ra_max, dec_min, dec_max] = self.region[..] else {
+            return Err("--region takes ra_min,ra_max,dec_min,dec_max".into());
+        };
+        Ok(NightConfig {
+            seed: self.seed,
+            objects: self.objects,
+            visits: self.visits,
+            sources_per_visit: self.sources_per_visit,
+            ra_min,
+            ra_max,
+            dec_min,
+            dec_max,
+            variable_fraction: self.variable_fraction,
+            noise_arcsec: self.noise_arcsec,
+            ..NightConfig::default()
+        })
+    }
 }
 
 #[cfg(test)]

@@ -178,17 +178,8 @@ pub fn crossmatch_indexed(
     use_errors: bool,
     ctl: &Control,
 ) -> SkyResult<Vec<MatchRow>> {
-    let right = index.right();
-    let pairs = candidate_pairs(left, index, ctl)?;
-    if ctl.cancelled() {
-        return Err(SkyError::Cancelled);
-    }
-    let row = |p: &Pair, rank: i32| MatchRow {
-        left_id: left[p.left as usize].id,
-        right_id: right[p.right as usize].id,
-        sep_arcsec: p.sep_arcsec,
-        rank,
-    };
+    let pairs = checked_candidates(left, index, ctl)?;
+    let row = |p: &Pair, rank: i32| match_row(left, index, p, rank);
     let out = match mode {
         Mode::All => ranked(&pairs).map(|(p, rank)| row(p, rank)).collect(),
         Mode::Nearest | Mode::Greedy | Mode::Optimal => {
@@ -198,6 +189,25 @@ pub fn crossmatch_indexed(
         }
     };
     Ok(out)
+}
+
+/// [`candidate_pairs`], or `Cancelled` when a cancel arrived meanwhile.
+fn checked_candidates(left: &[Source], index: &zones::ZoneIndex, ctl: &Control) -> SkyResult<Vec<Pair>> {
+    let pairs = candidate_pairs(left, index, ctl)?;
+    if ctl.cancelled() {
+        return Err(SkyError::Cancelled);
+    }
+    Ok(pairs)
+}
+
+/// The output row of a candidate pair.
+fn match_row(left: &[Source], index: &zones::ZoneIndex, p: &Pair, rank: i32) -> MatchRow {
+    MatchRow {
+        left_id: left[p.left as usize].id,
+        right_id: index.right()[p.right as usize].id,
+        sep_arcsec: p.sep_arcsec,
+        rank,
+    }
 }
 
 /// Candidate pairs (grouped by left, nearest first) with their rank per left id.
@@ -237,11 +247,7 @@ pub fn crossmatch_all_marked(
     use_errors: bool,
     ctl: &Control,
 ) -> SkyResult<Vec<(MatchRow, bool)>> {
-    let right = index.right();
-    let pairs = candidate_pairs(left, index, ctl)?;
-    if ctl.cancelled() {
-        return Err(SkyError::Cancelled);
-    }
+    let pairs = checked_candidates(left, index, ctl)?;
     // Every mode selects at most one pair per left row.
     let mut chosen_right = vec![u32::MAX; left.len()];
     if mode != Mode::All {
@@ -251,13 +257,7 @@ pub fn crossmatch_all_marked(
     }
     Ok(ranked(&pairs)
         .map(|(p, rank)| {
-            let row = MatchRow {
-                left_id: left[p.left as usize].id,
-                right_id: right[p.right as usize].id,
-                sep_arcsec: p.sep_arcsec,
-                rank,
-            };
-            (row, mode == Mode::All || chosen_right[p.left as usize] == p.right)
+            (match_row(left, index, p, rank), mode == Mode::All || chosen_right[p.left as usize] == p.right)
         })
         .collect())
 }
