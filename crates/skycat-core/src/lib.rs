@@ -13,6 +13,7 @@ pub mod healpix;
 pub mod lightcurve;
 pub mod photometry;
 pub mod skykey;
+pub mod skymap;
 pub mod sphere;
 pub mod stripes;
 pub mod validate;
