@@ -15,6 +15,7 @@ mod geometry;
 mod gucs;
 mod partitioning;
 mod planner;
+mod skymap;
 mod sqltypes;
 mod write_parquet;
 
@@ -50,6 +51,23 @@ pgrx::extension_sql_file!(
     "../sql/ap.sql",
     name = "ap_procedures",
     requires = ["create_stripe_partitions", "crossmatch", "dwithin", "flux_mean_aggregate"]
+);
+
+pgrx::extension_sql_file!(
+    "../sql/drp.sql",
+    name = "drp_procedures",
+    requires = [
+        "calibration_procedures",
+        "create_stripe_partitions",
+        "lc_stats_aggregate",
+        "skymap_tract",
+        "chunk_id",
+        "sub_chunk_id",
+        partitioning::chunks_in_circle,
+        skymap::skymap_tract_region,
+        skymap::polygon_contains,
+        write_parquet::write_parquet
+    ]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

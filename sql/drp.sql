@@ -1,0 +1,630 @@
+-- DRP post-processing as SQL (docs/drp.md): the catalog-only work after the image processing
+-- of a data release, in an internal DRP database of conventional, stripe-partitioned tables.
+--
+-- One release lives in one schema, created by skycat.drp_create(schema, files_root). Its tables:
+--   files_*          foreign tables (skycat_files) over the pipeline's per-tract Parquet
+--                    outputs, DIR/tract=<t>/{calib,object,source,dia_source,forced_source}.parquet;
+--                    the `tract` column comes from the path, so `WHERE tract = t` opens one tract;
+--   tract            one row per ingested tract: its inner region (the polygon of the rings
+--                    skymap) and what its ingest wrote;
+--   calib            (visit, detector) -> photometric calibration, band, mjd and WCS;
+--   object_staging   every tract's objects as the pipeline wrote them, duplicates included;
+--   object           each object once (after drp_deduplicate_objects), with the per-band
+--                    light-curve summary columns; stripe-partitioned by dec;
+--   source, dia_source, forced_source   calibrated rows, stripe-partitioned by dec (forced
+--                    sources by their object's dec), BRIN-indexed by tract;
+--   progress, recalibration_log, export_log   what long steps did, visible to other sessions.
+--
+-- Steps (each re-runnable: running one again changes nothing):
+--   drp_ingest_tract(schema, tract)      files -> calibrated rows, one transaction per tract;
+--   drp_deduplicate_objects(schema)      isPrimary by tract inner region -> object;
+--   drp_add_columns / drp_update_objects later pipelines' Object columns, one write per row;
+--   CALL drp_summarize_forced_sources(schema)   lc_stats per object and band -> object;
+--   drp_apply_recalibration(schema, new_calib)  new calibrations, then re-summarise the
+--                                               affected objects only;
+--   drp_export(schema, table, dir, ...)  write-once Qserv chunk files.
+
+-- A policy value of a DRP schema (an error naming the key when it is missing).
+CREATE FUNCTION drp_policy(schema name, key text) RETURNS text
+  STABLE STRICT LANGUAGE plpgsql AS $$
+DECLARE v text;
+BEGIN
+  IF to_regclass(format('%I.policy', schema)) IS NULL THEN
+    RAISE EXCEPTION 'skycat.drp: % is not a DRP schema (no %.policy table; create one with skycat.drp_create)', schema, schema
+      USING ERRCODE = '42P01';
+  END IF;
+  EXECUTE format('SELECT value FROM %I.policy WHERE key = $1', schema) INTO v USING key;
+  IF v IS NULL THEN
+    RAISE EXCEPTION 'skycat.drp: policy "%" is not set in %.policy', key, schema USING ERRCODE = '22023';
+  END IF;
+  RETURN v;
+END $$;
+
+-- The light-curve summary columns of object, per band (LSST DiaObject names in snake_case:
+-- <band>_psf_flux_mean, <band>_psf_flux_mean_err, ... <band>_psf_flux_err_mean), and the
+-- lc_stats field each comes from. kind: 'declare' (column definitions), 'pivot' (aggregate
+-- expressions over rows (band, st lc_stats) grouped by object), 'assign' (SET list reading
+-- the relation aliased src).
+CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's') RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+  SELECT string_agg(
+    CASE kind
+      WHEN 'declare' THEN format('%I %s', b || '_psf_flux_' || f.name, CASE WHEN f.field = 'n' THEN 'int' ELSE 'float8' END)
+      WHEN 'pivot' THEN format('max((st).%s) FILTER (WHERE band = %L)%s AS %I', f.field, b,
+                               CASE WHEN f.field = 'n' THEN '::int' ELSE '' END, b || '_psf_flux_' || f.name)
+      WHEN 'assign' THEN format('%1$I = %2$s.%1$I', b || '_psf_flux_' || f.name, src)
+    END, ', ' ORDER BY bo, f.ord)
+  FROM unnest(bands) WITH ORDINALITY AS t(b, bo)
+  CROSS JOIN unnest(
+    ARRAY['mean', 'mean_err', 'sigma', 'chi2', 'ndata', 'min', 'max', 'mad', 'skew',
+          'percentile05', 'percentile25', 'percentile50', 'percentile75', 'percentile95',
+          'stetson_j', 'linear_slope', 'linear_intercept', 'max_slope', 'err_mean'],
+    ARRAY['mean', 'mean_err', 'sigma', 'chi2', 'n', 'min', 'max', 'mad', 'skew',
+          'p05', 'p25', 'p50', 'p75', 'p95',
+          'stetson_j', 'linear_slope', 'linear_intercept', 'max_slope', 'err_mean'])
+    WITH ORDINALITY AS f(name, field, ord)
+$$;
+
+-- Create a DRP schema over the pipeline outputs below files_root (an absolute server
+-- directory holding tract=<t>/ subdirectories). Creates the foreign server <schema>_files.
+CREATE FUNCTION drp_create(
+  schema name,
+  files_root text,
+  stripe_height_deg float8 DEFAULT 1.0,
+  num_rings int DEFAULT 120,
+  bands text[] DEFAULT ARRAY['u', 'g', 'r', 'i', 'z', 'y']
+) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  server name := schema || '_files';
+  calibrated text := 'psf_flux float8, psf_flux_err float8, calib_applied float8, calib_err_applied float8';
+BEGIN
+  IF stripe_height_deg IS NULL OR NOT stripe_height_deg > 0 THEN
+    RAISE EXCEPTION 'skycat.drp_create: stripe_height_deg must be > 0' USING ERRCODE = '22023';
+  END IF;
+  IF files_root IS NULL OR left(files_root, 1) <> '/' THEN
+    RAISE EXCEPTION 'skycat.drp_create: files_root must be an absolute server directory, got %', files_root
+      USING ERRCODE = '22023';
+  END IF;
+  IF bands IS NULL OR cardinality(bands) = 0 OR EXISTS (SELECT 1 FROM unnest(bands) b WHERE b !~ '^[a-z][a-z0-9]*$') THEN
+    RAISE EXCEPTION 'skycat.drp_create: bands must be lower-case names such as {u,g,r,i,z,y}, got %', bands
+      USING ERRCODE = '22023';
+  END IF;
+  PERFORM skycat.skymap_tract(0, 0, num_rings);  -- validates num_rings
+  EXECUTE format('CREATE SCHEMA %I', schema);
+  EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER skycat_files OPTIONS (root %L)', server, files_root);
+  EXECUTE format($f$
+    CREATE TABLE %1$I.policy (key text PRIMARY KEY, value text NOT NULL);
+    INSERT INTO %1$I.policy VALUES ('stripe_height_deg', %3$L), ('num_rings', %4$L), ('bands', %5$L),
+      ('files_server', %2$L), ('files_root', %6$L);
+
+    CREATE FOREIGN TABLE %1$I.files_calib (tract int, visit bigint, detector int, band text, mjd float8,
+      calib_mean float8, calib_err float8, wcs text) SERVER %2$I OPTIONS (files 'tract=*/calib.parquet');
+    CREATE FOREIGN TABLE %1$I.files_object (tract int, object_id bigint, ra float8, "dec" float8)
+      SERVER %2$I OPTIONS (files 'tract=*/object.parquet');
+    CREATE FOREIGN TABLE %1$I.files_source (tract int, source_id bigint, object_id bigint, visit bigint,
+      detector int, x float8, y float8, x_err float8, y_err float8, psf_inst_flux float8, psf_inst_flux_err float8)
+      SERVER %2$I OPTIONS (files 'tract=*/source.parquet');
+    CREATE FOREIGN TABLE %1$I.files_dia_source (tract int, dia_source_id bigint, visit bigint, detector int,
+      x float8, y float8, x_err float8, y_err float8, psf_inst_flux float8, psf_inst_flux_err float8)
+      SERVER %2$I OPTIONS (files 'tract=*/dia_source.parquet');
+    CREATE FOREIGN TABLE %1$I.files_forced_source (tract int, object_id bigint, visit bigint, detector int,
+      ra float8, "dec" float8, x float8, y float8, psf_inst_flux float8, psf_inst_flux_err float8)
+      SERVER %2$I OPTIONS (files 'tract=*/forced_source.parquet');
+
+    CREATE TABLE %1$I.tract (
+      tract int PRIMARY KEY, ring int NOT NULL, ra_center float8 NOT NULL, dec_center float8 NOT NULL,
+      poly_ra float8[] NOT NULL, poly_dec float8[] NOT NULL,
+      n_calib bigint, n_object_staged bigint, n_source bigint, n_dia_source bigint, n_forced_source bigint,
+      ingested_at timestamptz, ingest_seconds float8);
+    CREATE TABLE %1$I.calib (
+      visit bigint NOT NULL, detector int NOT NULL, tract int NOT NULL, band text NOT NULL, mjd float8 NOT NULL,
+      calib_mean float8 NOT NULL, calib_err float8 NOT NULL, wcs skycat.wcs NOT NULL,
+      PRIMARY KEY (visit, detector));
+    CREATE TABLE %1$I.object_staging (
+      object_id bigint PRIMARY KEY, tract int NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL);
+    CREATE INDEX ON %1$I.object_staging (tract);
+    CREATE TABLE %1$I.object (object_id bigint NOT NULL, tract int NOT NULL, ra float8 NOT NULL,
+      "dec" float8 NOT NULL, %7$s, PRIMARY KEY (object_id, "dec")) PARTITION BY RANGE ("dec");
+    CREATE TABLE %1$I.source (source_id bigint NOT NULL, object_id bigint, tract int NOT NULL,
+      visit bigint NOT NULL, detector int NOT NULL, band text NOT NULL, mjd float8 NOT NULL,
+      x float8, y float8, ra float8 NOT NULL, "dec" float8 NOT NULL,
+      ra_err_arcsec float8, dec_err_arcsec float8, ra_dec_cov float8, %8$s) PARTITION BY RANGE ("dec");
+    CREATE TABLE %1$I.dia_source (dia_source_id bigint NOT NULL, tract int NOT NULL,
+      visit bigint NOT NULL, detector int NOT NULL, band text NOT NULL, mjd float8 NOT NULL,
+      x float8, y float8, ra float8 NOT NULL, "dec" float8 NOT NULL,
+      ra_err_arcsec float8, dec_err_arcsec float8, ra_dec_cov float8, %8$s) PARTITION BY RANGE ("dec");
+    CREATE TABLE %1$I.forced_source (object_id bigint NOT NULL, tract int NOT NULL,
+      visit bigint NOT NULL, detector int NOT NULL, band text NOT NULL, mjd float8 NOT NULL,
+      ra float8 NOT NULL, "dec" float8 NOT NULL, x float8, y float8, %8$s) PARTITION BY RANGE ("dec");
+
+    CREATE TABLE %1$I.progress (step text NOT NULL, part text NOT NULL, rows_done bigint NOT NULL,
+      rows_total bigint NOT NULL, seconds float8 NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (step, part));
+    CREATE TABLE %1$I.recalibration_log (applied_at timestamptz NOT NULL DEFAULT now(), calib_table text NOT NULL,
+      n_calib bigint, n_source bigint, n_dia_source bigint, n_forced_source bigint, n_objects bigint, seconds float8);
+    CREATE TABLE %1$I.export_log (exported_at timestamptz NOT NULL DEFAULT now(), table_name text NOT NULL,
+      dir text NOT NULL, chunk_id int NOT NULL, rows bigint NOT NULL, overlap_rows bigint NOT NULL,
+      PRIMARY KEY (table_name, chunk_id));
+  $f$, schema, server, stripe_height_deg::text, num_rings::text, bands::text, files_root,
+       skycat.drp_summary_columns('declare', bands), calibrated);
+  PERFORM skycat.create_stripe_partitions(format('%I.%I', schema, t)::regclass, stripe_height_deg)
+     FROM unnest(ARRAY['object', 'source', 'dia_source', 'forced_source']) t;
+  -- Rows arrive tract by tract, so a BRIN index on tract finds a tract's rows (re-ingest,
+  -- per-tract checks) without a B-tree's per-row cost on the bulk path.
+  EXECUTE format('CREATE INDEX ON %1$I.source USING brin (tract);
+                  CREATE INDEX ON %1$I.dia_source USING brin (tract);
+                  CREATE INDEX ON %1$I.forced_source USING brin (tract)', schema);
+  RETURN format('DRP schema %s created over %s (server %s; %s-degree dec stripes; %s-ring skymap; bands %s)',
+                schema, files_root, server, stripe_height_deg, num_rings, array_to_string(bands, ''));
+END $$;
+
+-- Raised from inside an ingest query when a raw row has no calibration: the whole tract is
+-- rolled back, naming the first (visit, detector) at fault.
+CREATE FUNCTION drp_missing_calibration(tbl text, tract int, visit bigint, detector int) RETURNS float8
+  VOLATILE LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'skycat.drp_ingest_tract: % row of tract % has no calibration for visit %, detector % (tract=%/calib.parquet)',
+    tbl, tract, visit, detector, tract USING ERRCODE = '23503';
+END $$;
+
+-- Ingest one tract: its files through the wrapper -> calibrated rows. Replaces whatever an
+-- earlier ingest of the same tract wrote (one transaction: an error leaves the old rows).
+-- Sources and forced sources are kept for the tract's primary objects only (the object's
+-- position lies in this tract's inner region), DIASources for positions in the inner region:
+-- the copies that overlapping tracts also measured are dropped here, as isPrimary does.
+CREATE FUNCTION drp_ingest_tract(schema name, tract int) RETURNS TABLE (table_name text, rows bigint)
+  LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  num_rings int := skycat.drp_policy(schema, 'num_rings')::int;
+  r record;
+  n_calib bigint; n_obj bigint; n_src bigint; n_dia bigint; n_fs bigint; n_files bigint;
+  -- pixel_to_sky once per row: the OFFSET 0 subquery is not flattened into the outer query,
+  -- which would call it once per output column.
+  sky_src text := $q$
+    SELECT q.*, (q.sky).ra AS ra, (q.sky).dec AS "dec" FROM (
+      SELECT f.*, c.band, c.mjd,
+             COALESCE(c.calib_mean, skycat.drp_missing_calibration(%3$L, %2$s, f.visit, f.detector)) AS calib_mean,
+             c.calib_err, skycat.pixel_to_sky(c.wcs, f.x, f.y) AS sky,
+             skycat.pixel_to_sky_cov(c.wcs, f.x, f.y, f.x_err, f.y_err) AS cov
+        FROM %1$I.%4$I f LEFT JOIN pg_temp.drp_tract_calib c ON c.visit = f.visit AND c.detector = f.detector
+       WHERE f.tract = %2$s OFFSET 0) q $q$;
+BEGIN
+  IF tract IS NULL THEN
+    RAISE EXCEPTION 'skycat.drp_ingest_tract: tract must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  SELECT * INTO r FROM skycat.skymap_tract_region(tract, num_rings);
+  -- Two sessions ingesting the same tract would delete each other's rows: one at a time.
+  PERFORM pg_advisory_xact_lock(hashtext('skycat.drp.' || schema), tract);
+  EXECUTE format('SELECT count(*) FROM %I.files_calib WHERE tract = $1', schema) INTO n_files USING tract;
+  IF n_files = 0 THEN
+    RAISE EXCEPTION 'skycat.drp_ingest_tract: no calibrations for tract % (expected %/tract=%/calib.parquet)',
+      tract, skycat.drp_policy(schema, 'files_root'), tract USING ERRCODE = '58P01';
+  END IF;
+
+  -- Replace: the tract's earlier rows go (BRIN on tract finds them).
+  EXECUTE format('DELETE FROM %1$I.source WHERE tract = $1;
+                  DELETE FROM %1$I.dia_source WHERE tract = $1;
+                  DELETE FROM %1$I.forced_source WHERE tract = $1;
+                  DELETE FROM %1$I.object_staging WHERE tract = $1', schema) USING tract;
+  EXECUTE format('INSERT INTO %I.tract (tract, ring, ra_center, dec_center, poly_ra, poly_dec)
+                  VALUES ($1, $2, $3, $4, $5, $6)
+                  ON CONFLICT (tract) DO UPDATE SET ring = EXCLUDED.ring, ra_center = EXCLUDED.ra_center,
+                    dec_center = EXCLUDED.dec_center, poly_ra = EXCLUDED.poly_ra, poly_dec = EXCLUDED.poly_dec', schema)
+    USING tract, r.ring, r.ra_center, r.dec_center, r.poly_ra, r.poly_dec;
+
+  -- The tract's calibrations: a temporary table (parsed WCS, analysed), and the calib table.
+  DROP TABLE IF EXISTS pg_temp.drp_tract_calib;
+  EXECUTE format('CREATE TEMP TABLE drp_tract_calib ON COMMIT DROP AS
+                    SELECT visit, detector, band, mjd, calib_mean, calib_err, wcs::skycat.wcs AS wcs
+                      FROM %I.files_calib WHERE tract = $1', schema) USING tract;
+  ALTER TABLE pg_temp.drp_tract_calib ADD PRIMARY KEY (visit, detector);
+  ANALYZE pg_temp.drp_tract_calib;
+  EXECUTE format('INSERT INTO %I.calib AS k (visit, detector, tract, band, mjd, calib_mean, calib_err, wcs)
+                    SELECT visit, detector, $1, band, mjd, calib_mean, calib_err, wcs FROM pg_temp.drp_tract_calib
+                  ON CONFLICT (visit, detector) DO UPDATE SET tract = EXCLUDED.tract, band = EXCLUDED.band,
+                    mjd = EXCLUDED.mjd, calib_mean = EXCLUDED.calib_mean, calib_err = EXCLUDED.calib_err, wcs = EXCLUDED.wcs',
+                 schema) USING tract;
+  GET DIAGNOSTICS n_calib = ROW_COUNT;
+
+  -- Every object the tract measured, duplicates included; drp_deduplicate_objects picks.
+  EXECUTE format('INSERT INTO %I.object_staging (object_id, tract, ra, "dec")
+                    SELECT object_id, $1, ra, "dec" FROM %I.files_object WHERE tract = $1', schema, schema) USING tract;
+  GET DIAGNOSTICS n_obj = ROW_COUNT;
+
+  EXECUTE format('INSERT INTO %1$I.forced_source (object_id, tract, visit, detector, band, mjd, ra, "dec", x, y,
+                    psf_flux, psf_flux_err, calib_applied, calib_err_applied)
+                  SELECT f.object_id, $1, f.visit, f.detector, c.band, c.mjd, f.ra, f."dec", f.x, f.y,
+                         skycat.nanojansky(f.psf_inst_flux, c.calib_mean),
+                         skycat.nanojansky_err(f.psf_inst_flux, f.psf_inst_flux_err, c.calib_mean, c.calib_err),
+                         COALESCE(c.calib_mean, skycat.drp_missing_calibration(''forced_source'', $1, f.visit, f.detector)),
+                         c.calib_err
+                    FROM %1$I.files_forced_source f
+                    LEFT JOIN pg_temp.drp_tract_calib c ON c.visit = f.visit AND c.detector = f.detector
+                   WHERE f.tract = $1 AND skycat.polygon_contains($2, $3, f.ra, f."dec")', schema)
+    USING tract, r.poly_ra, r.poly_dec;
+  GET DIAGNOSTICS n_fs = ROW_COUNT;
+
+  EXECUTE format('INSERT INTO %1$I.source (source_id, object_id, tract, visit, detector, band, mjd, x, y, ra, "dec",
+                    ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied)
+                  SELECT s.source_id, s.object_id, $1, s.visit, s.detector, s.band, s.mjd, s.x, s.y, s.ra, s."dec",
+                         (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov,
+                         skycat.nanojansky(s.psf_inst_flux, s.calib_mean),
+                         skycat.nanojansky_err(s.psf_inst_flux, s.psf_inst_flux_err, s.calib_mean, s.calib_err),
+                         s.calib_mean, s.calib_err
+                    FROM (%2$s) s JOIN %1$I.object_staging o ON o.object_id = s.object_id
+                   WHERE o.tract = $1 AND skycat.polygon_contains($2, $3, o.ra, o."dec")',
+                 schema, format(sky_src, schema, tract, 'source', 'files_source'))
+    USING tract, r.poly_ra, r.poly_dec;
+  GET DIAGNOSTICS n_src = ROW_COUNT;
+
+  EXECUTE format('INSERT INTO %1$I.dia_source (dia_source_id, tract, visit, detector, band, mjd, x, y, ra, "dec",
+                    ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied)
+                  SELECT s.dia_source_id, $1, s.visit, s.detector, s.band, s.mjd, s.x, s.y, s.ra, s."dec",
+                         (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov,
+                         skycat.nanojansky(s.psf_inst_flux, s.calib_mean),
+                         skycat.nanojansky_err(s.psf_inst_flux, s.psf_inst_flux_err, s.calib_mean, s.calib_err),
+                         s.calib_mean, s.calib_err
+                    FROM (%2$s) s
+                   WHERE skycat.polygon_contains($2, $3, s.ra, s."dec")',
+                 schema, format(sky_src, schema, tract, 'dia_source', 'files_dia_source'))
+    USING tract, r.poly_ra, r.poly_dec;
+  GET DIAGNOSTICS n_dia = ROW_COUNT;
+
+  DROP TABLE pg_temp.drp_tract_calib;
+  EXECUTE format('UPDATE %I.tract SET n_calib = $2, n_object_staged = $3, n_source = $4, n_dia_source = $5,
+                    n_forced_source = $6, ingested_at = now(), ingest_seconds = $7 WHERE tract = $1', schema)
+    USING tract, n_calib, n_obj, n_src, n_dia, n_fs, extract(epoch FROM clock_timestamp() - t0);
+  RAISE NOTICE 'skycat.drp_ingest_tract: tract % ingested in % s: % calibrations, % objects staged, % sources, % DIASources, % forced sources',
+    tract, round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2), n_calib, n_obj, n_src, n_dia, n_fs;
+  RETURN QUERY VALUES ('calib', n_calib), ('object_staging', n_obj), ('source', n_src),
+                      ('dia_source', n_dia), ('forced_source', n_fs);
+END $$;
+
+-- Keep each object once: the copy from the tract whose inner region holds its position
+-- (LSST isPrimary). object then holds exactly the primary staged objects: missing ones are
+-- inserted, ones no longer staged as primary (a tract re-ingested with other content) are
+-- deleted; objects already there keep their other columns, so re-running changes nothing.
+CREATE FUNCTION drp_deduplicate_objects(schema name)
+  RETURNS TABLE (staged bigint, kept bigint, dropped bigint, inserted bigint, deleted bigint)
+  LANGUAGE plpgsql AS $$
+DECLARE
+  n_ins bigint; n_del bigint; n_staged bigint; n_kept bigint;
+BEGIN
+  PERFORM skycat.drp_policy(schema, 'num_rings');
+  EXECUTE format('CREATE TEMP TABLE drp_primary ON COMMIT DROP AS
+                    SELECT s.object_id, s.tract, s.ra, s."dec" FROM %1$I.object_staging s JOIN %1$I.tract t USING (tract)
+                     WHERE skycat.polygon_contains(t.poly_ra, t.poly_dec, s.ra, s."dec")', schema);
+  GET DIAGNOSTICS n_kept = ROW_COUNT;
+  EXECUTE format('SELECT count(*) FROM %I.object_staging', schema) INTO n_staged;
+  ALTER TABLE pg_temp.drp_primary ADD PRIMARY KEY (object_id);
+  ANALYZE pg_temp.drp_primary;
+  EXECUTE format('DELETE FROM %I.object o WHERE NOT EXISTS (SELECT 1 FROM pg_temp.drp_primary p
+                    WHERE p.object_id = o.object_id AND p."dec" = o."dec" AND p.tract = o.tract)', schema);
+  GET DIAGNOSTICS n_del = ROW_COUNT;
+  EXECUTE format('INSERT INTO %I.object (object_id, tract, ra, "dec")
+                    SELECT object_id, tract, ra, "dec" FROM pg_temp.drp_primary ORDER BY "dec", ra
+                  ON CONFLICT (object_id, "dec") DO NOTHING', schema);
+  GET DIAGNOSTICS n_ins = ROW_COUNT;
+  DROP TABLE pg_temp.drp_primary;
+  RAISE NOTICE 'skycat.drp_deduplicate_objects: % staged, % primary kept, % duplicates or outside every ingested tract dropped (% inserted, % deleted)',
+    n_staged, n_kept, n_staged - n_kept, n_ins, n_del;
+  RETURN QUERY SELECT n_staged, n_kept, n_staged - n_kept, n_ins, n_del;
+END $$;
+
+-- Add (nullable) Object columns for a later pipeline: no table rewrite.
+CREATE FUNCTION drp_add_columns(schema name, names text[], types regtype[]) RETURNS int
+  LANGUAGE plpgsql AS $$
+DECLARE
+  i int;
+  added int := 0;
+BEGIN
+  PERFORM skycat.drp_policy(schema, 'num_rings');
+  IF names IS NULL OR types IS NULL OR cardinality(names) <> cardinality(types) OR cardinality(names) = 0 THEN
+    RAISE EXCEPTION 'skycat.drp_add_columns: names and types must be non-empty arrays of the same length' USING ERRCODE = '22023';
+  END IF;
+  FOR i IN 1 .. cardinality(names) LOOP
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = format('%I.object', schema)::regclass
+                 AND attname = names[i] AND NOT attisdropped) THEN
+      CONTINUE;  -- already there: re-running adds nothing
+    END IF;
+    EXECUTE format('ALTER TABLE %I.object ADD COLUMN %I %s', schema, names[i], types[i]);
+    added := added + 1;
+  END LOOP;
+  RETURN added;
+END $$;
+
+-- Fill Object columns from a relation (table or view) with an object_id column and columns
+-- named like Object's: one UPDATE, so each object row is written once however many columns
+-- the relation carries. Returns the objects updated; rows of `updates` naming no object are
+-- reported (WARNING), never inserted: Object's row count is fixed after de-duplication.
+CREATE FUNCTION drp_update_objects(schema name, updates regclass) RETURNS bigint
+  LANGUAGE plpgsql AS $$
+DECLARE
+  cols text[];
+  bad text[];
+  n bigint;
+  unmatched bigint;
+BEGIN
+  PERFORM skycat.drp_policy(schema, 'num_rings');
+  SELECT array_agg(attname::text ORDER BY attnum) INTO cols FROM pg_attribute
+   WHERE attrelid = updates AND attnum > 0 AND NOT attisdropped AND attname <> 'object_id';
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = updates AND attname = 'object_id' AND NOT attisdropped) THEN
+    RAISE EXCEPTION 'skycat.drp_update_objects: % has no object_id column', updates USING ERRCODE = '42703';
+  END IF;
+  SELECT array_agg(c) INTO bad FROM unnest(cols) c
+   WHERE c IN ('object_id', 'tract', 'ra', 'dec')
+      OR NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = format('%I.object', schema)::regclass
+                       AND attname = c AND NOT attisdropped);
+  IF bad IS NOT NULL OR cols IS NULL THEN
+    RAISE EXCEPTION 'skycat.drp_update_objects: columns % of % are not updatable columns of %.object (add them with skycat.drp_add_columns; object_id, tract, ra and dec are fixed)',
+      COALESCE(bad, '{}'), updates, schema USING ERRCODE = '42703';
+  END IF;
+  EXECUTE format('UPDATE %I.object o SET (%s) = (%s) FROM %s u WHERE o.object_id = u.object_id',
+                 schema, (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) c),
+                 (SELECT string_agg(format('u.%I', c), ', ') FROM unnest(cols) c), updates);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  EXECUTE format('SELECT count(*) FROM %s u WHERE NOT EXISTS (SELECT 1 FROM %I.object o WHERE o.object_id = u.object_id)',
+                 updates, schema) INTO unmatched;
+  IF unmatched > 0 THEN
+    RAISE WARNING 'skycat.drp_update_objects: % rows of % name no object and were not applied', unmatched, updates;
+  END IF;
+  RETURN n;
+END $$;
+
+-- Summarise the forced sources of one stripe partition into object: lc_stats per (object,
+-- band), pivoted to the per-band columns. The aggregate runs in CREATE TABLE AS, which
+-- PostgreSQL may run as a parallel plan (an UPDATE ... FROM (aggregate) never is). With
+-- `only_objects` (a relation with object_id), just those objects. Returns objects updated.
+CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float8, dec_hi float8,
+                                        only_objects regclass DEFAULT NULL) RETURNS bigint
+  LANGUAGE plpgsql AS $$
+DECLARE
+  bands text[] := skycat.drp_policy(schema, 'bands')::text[];
+  n bigint;
+BEGIN
+  DROP TABLE IF EXISTS pg_temp.drp_summary;
+  EXECUTE format('CREATE TEMP TABLE drp_summary AS
+                    SELECT object_id, "dec", %s FROM (
+                      SELECT object_id, "dec", band, skycat.lc_stats(psf_flux, psf_flux_err, mjd) AS st
+                        FROM %s f %s GROUP BY object_id, "dec", band) g
+                     GROUP BY object_id, "dec"',
+                 skycat.drp_summary_columns('pivot', bands), part,
+                 CASE WHEN only_objects IS NULL THEN ''
+                      ELSE format('WHERE f.object_id IN (SELECT object_id FROM %s)', only_objects) END);
+  EXECUTE format('UPDATE %I.object o SET %s FROM pg_temp.drp_summary s
+                   WHERE o.object_id = s.object_id AND o."dec" = s."dec" AND o."dec" >= $1 AND o."dec" < $2',
+                 schema, skycat.drp_summary_columns('assign', bands)) USING dec_lo, dec_hi;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  DROP TABLE pg_temp.drp_summary;
+  RETURN n;
+END $$;
+
+-- The stripe partitions of a DRP table with their bounds and sizes, south to north.
+CREATE FUNCTION drp_stripes(schema name, tbl text)
+  RETURNS TABLE (part regclass, dec_lo float8, dec_hi float8, est_rows bigint)
+  STABLE LANGUAGE sql AS $$
+  SELECT c.oid::regclass, b.dec_min, b.dec_max, greatest(c.reltuples, 0)::bigint
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid,
+         LATERAL (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''?([^)'']+)''?\) TO \(''?([^)'']+)''?\)'))[1]::float8 AS dec_min,
+                         (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''?([^)'']+)''?\) TO \(''?([^)'']+)''?\)'))[2]::float8 AS dec_max) b
+   WHERE i.inhparent = format('%I.%I', schema, tbl)::regclass
+   ORDER BY b.dec_min
+$$;
+
+-- Summarise forced_source into object's per-band columns: one full scan, stripe by stripe,
+-- each stripe committed (with `commit`) and recorded in <schema>.progress, so another session
+-- can watch it and an interrupted run can simply be called again (every stripe's result is
+-- recomputed from scratch: re-running changes nothing).
+CREATE PROCEDURE drp_summarize_forced_sources(schema name, commit_stripes boolean DEFAULT true)
+  LANGUAGE plpgsql AS $$
+DECLARE
+  s record;
+  t0 timestamptz := clock_timestamp();
+  total bigint;
+  done bigint := 0;
+  n bigint;
+  n_obj bigint := 0;
+  parts regclass[] := '{}';
+  los float8[] := '{}';
+  his float8[] := '{}';
+  ests bigint[] := '{}';
+  k int;
+BEGIN
+  PERFORM skycat.drp_policy(schema, 'num_rings');
+  -- Up-to-date row counts for the percentages.
+  EXECUTE format('ANALYZE %I.forced_source', schema);
+  FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
+    parts := parts || s.part; los := los || s.dec_lo; his := his || s.dec_hi; ests := ests || s.est_rows;
+  END LOOP;
+  SELECT COALESCE(sum(e), 0) INTO total FROM unnest(ests) e;
+  EXECUTE format('DELETE FROM %I.progress WHERE step = $1', schema) USING 'summarize_forced_sources';
+  FOR k IN 1 .. cardinality(parts) LOOP
+    CONTINUE WHEN ests[k] = 0;
+    n := skycat.drp_summarize_partition(schema, parts[k], los[k], his[k]);
+    n_obj := n_obj + n;
+    done := done + ests[k];
+    EXECUTE format('INSERT INTO %I.progress (step, part, rows_done, rows_total, seconds) VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (step, part) DO UPDATE SET rows_done = EXCLUDED.rows_done, rows_total = EXCLUDED.rows_total,
+                      seconds = EXCLUDED.seconds, updated_at = now()', schema)
+      USING 'summarize_forced_sources', parts[k]::text, done, total, extract(epoch FROM clock_timestamp() - t0);
+    RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (% of % rows), stripe [%, %): % objects, % s',
+      round(100.0 * done / greatest(total, 1), 1), done, total, los[k], his[k], n,
+      round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+    IF commit_stripes THEN
+      COMMIT;
+    END IF;
+  END LOOP;
+  RAISE NOTICE 'skycat.drp_summarize_forced_sources: % objects summarised from about % forced sources in % s',
+    n_obj, total, round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+END $$;
+
+-- Re-apply new calibrations (a table with visit, detector, calib_mean, calib_err) to source,
+-- dia_source and forced_source, in place: flux and error via skycat.recalibrate /
+-- recalibrate_err from the stored calib_applied. Rows whose stored calibration already is the
+-- new one are not touched, so applying the same table twice changes nothing. Then only the
+-- objects with a recalibrated forced source are summarised again. One transaction.
+CREATE FUNCTION drp_apply_recalibration(schema name, new_calib regclass)
+  RETURNS TABLE (calibs bigint, sources bigint, dia_sources bigint, forced_sources bigint, objects bigint)
+  LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  n_cal bigint; n_src bigint; n_dia bigint; n_fs bigint; n_obj bigint := 0;
+  tbl text;
+  n bigint;
+  s record;
+  sets text := 'psf_flux = skycat.recalibrate(t.psf_flux, t.calib_applied, c.calib_mean),
+                psf_flux_err = skycat.recalibrate_err(t.psf_flux, t.psf_flux_err, t.calib_applied, t.calib_err_applied,
+                                                      c.calib_mean, COALESCE(c.calib_err, 0)),
+                calib_applied = c.calib_mean, calib_err_applied = COALESCE(c.calib_err, 0)';
+  changed text := '(t.calib_applied IS DISTINCT FROM c.calib_mean OR t.calib_err_applied IS DISTINCT FROM COALESCE(c.calib_err, 0))';
+BEGIN
+  PERFORM skycat.drp_policy(schema, 'num_rings');
+  IF (SELECT count(*) FROM pg_attribute WHERE attrelid = new_calib AND NOT attisdropped
+        AND attname IN ('visit', 'detector', 'calib_mean', 'calib_err')) < 4 THEN
+    RAISE EXCEPTION 'skycat.drp_apply_recalibration: % must have columns visit, detector, calib_mean, calib_err', new_calib
+      USING ERRCODE = '42703';
+  END IF;
+  EXECUTE format('SELECT count(*) FROM %s c WHERE NOT (c.calib_mean > 0) OR c.calib_err < 0', new_calib) INTO n;
+  IF n > 0 THEN
+    RAISE EXCEPTION 'skycat.drp_apply_recalibration: % has % rows with calib_mean <= 0 (or NULL) or calib_err < 0', new_calib, n
+      USING ERRCODE = '22023';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('skycat.drp.' || schema), -1);
+
+  -- The objects whose light curves change, before their rows do.
+  DROP TABLE IF EXISTS pg_temp.drp_affected;
+  EXECUTE format('CREATE TEMP TABLE drp_affected ON COMMIT DROP AS
+                    SELECT DISTINCT t.object_id FROM %I.forced_source t JOIN %s c ON c.visit = t.visit AND c.detector = t.detector
+                     WHERE %s', schema, new_calib, changed);
+  ALTER TABLE pg_temp.drp_affected ADD PRIMARY KEY (object_id);
+  ANALYZE pg_temp.drp_affected;
+
+  FOREACH tbl IN ARRAY ARRAY['source', 'dia_source', 'forced_source'] LOOP
+    EXECUTE format('UPDATE %I.%I t SET %s FROM %s c WHERE c.visit = t.visit AND c.detector = t.detector AND %s',
+                   schema, tbl, sets, new_calib, changed);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    CASE tbl WHEN 'source' THEN n_src := n; WHEN 'dia_source' THEN n_dia := n; ELSE n_fs := n; END CASE;
+  END LOOP;
+  EXECUTE format('UPDATE %I.calib k SET calib_mean = c.calib_mean, calib_err = COALESCE(c.calib_err, 0) FROM %s c
+                   WHERE c.visit = k.visit AND c.detector = k.detector
+                     AND (k.calib_mean IS DISTINCT FROM c.calib_mean OR k.calib_err IS DISTINCT FROM COALESCE(c.calib_err, 0))',
+                 schema, new_calib);
+  GET DIAGNOSTICS n_cal = ROW_COUNT;
+
+  IF EXISTS (SELECT 1 FROM pg_temp.drp_affected) THEN
+    FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
+      n_obj := n_obj + skycat.drp_summarize_partition(schema, s.part, s.dec_lo, s.dec_hi, 'pg_temp.drp_affected'::regclass);
+    END LOOP;
+  END IF;
+  DROP TABLE pg_temp.drp_affected;
+  EXECUTE format('INSERT INTO %I.recalibration_log (calib_table, n_calib, n_source, n_dia_source, n_forced_source, n_objects, seconds)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7)', schema)
+    USING new_calib::text, n_cal, n_src, n_dia, n_fs, n_obj, extract(epoch FROM clock_timestamp() - t0);
+  RAISE NOTICE 'skycat.drp_apply_recalibration: % calibrations changed: % sources, % DIASources, % forced sources recalibrated, % objects summarised again',
+    n_cal, n_src, n_dia, n_fs, n_obj;
+  RETURN QUERY SELECT n_cal, n_src, n_dia, n_fs, n_obj;
+END $$;
+
+-- Export a table for the final, write-once query database (Qserv): one Parquet file per
+-- chunk, DIR/chunk_<id>.parquet, every row with "chunkId" and "subChunkId" (lsst sphgeom
+-- Chunker, the same as skycat.chunk_id / sub_chunk_id). object is the director table: it is
+-- placed by its own position, and its overlap rows (rows of neighbouring chunks within
+-- overlap_deg of the chunk, by skycat.chunks_in_circle) go to DIR/chunk_<id>_overlap.parquet.
+-- source and forced_source are dependent tables, placed by their object's position (no
+-- overlap files). DIR must not exist or be empty: an export is never overwritten.
+CREATE FUNCTION drp_export(schema name, table_name text, dir text, num_stripes int DEFAULT 340,
+                           num_sub_stripes int DEFAULT 3, overlap_deg float8 DEFAULT 0.01667)
+  RETURNS TABLE (chunk_id int, rows bigint, overlap_rows bigint)
+  LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+  c int;
+  n bigint;
+  n_ov bigint;
+  n_total bigint := 0;
+  n_files int := 0;
+  missing bigint;
+BEGIN
+  PERFORM skycat.drp_policy(schema, 'num_rings');
+  IF table_name IS NULL OR table_name NOT IN ('object', 'source', 'forced_source') THEN
+    RAISE EXCEPTION 'skycat.drp_export: table_name must be object (director), source or forced_source (dependent), got %', table_name
+      USING ERRCODE = '22023';
+  END IF;
+  IF dir IS NULL OR left(dir, 1) <> '/' OR dir ~ '(^|/)\.\.(/|$)' THEN
+    RAISE EXCEPTION 'skycat.drp_export: dir must be an absolute server directory without "..", got %', dir USING ERRCODE = '22023';
+  END IF;
+  IF overlap_deg IS NULL OR NOT (overlap_deg >= 0 AND overlap_deg <= 10) THEN
+    RAISE EXCEPTION 'skycat.drp_export: overlap_deg must be in [0, 10] degrees, got %', overlap_deg USING ERRCODE = '22023';
+  END IF;
+  PERFORM skycat.chunk_id(0, 0, num_stripes, num_sub_stripes);  -- validates the chunking
+  IF EXISTS (SELECT 1 FROM pg_ls_dir(dir, true, false)) THEN
+    RAISE EXCEPTION 'skycat.drp_export: % is not empty; an export is write-once (export to a new directory)', dir
+      USING ERRCODE = '55000';
+  END IF;
+
+  DROP TABLE IF EXISTS pg_temp.drp_export;
+  IF table_name = 'object' THEN
+    EXECUTE format('CREATE TEMP TABLE drp_export AS
+                      SELECT skycat.chunk_id(t.ra, t."dec", $1, $2) AS "chunkId",
+                             skycat.sub_chunk_id(t.ra, t."dec", $1, $2) AS "subChunkId", t.*
+                        FROM %I.object t ORDER BY 1, 2, t.object_id', schema) USING num_stripes, num_sub_stripes;
+  ELSE
+    EXECUTE format('SELECT count(*) FROM %1$I.%2$I t WHERE t.object_id IS NULL
+                       OR NOT EXISTS (SELECT 1 FROM %1$I.object o WHERE o.object_id = t.object_id)', schema, table_name)
+      INTO missing;
+    IF missing > 0 THEN
+      RAISE EXCEPTION 'skycat.drp_export: % rows of %.% have no object in %.object (run skycat.drp_deduplicate_objects first)',
+        missing, schema, table_name, schema USING ERRCODE = '23503';
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE drp_export AS
+                      SELECT skycat.chunk_id(o.ra, o."dec", $1, $2) AS "chunkId",
+                             skycat.sub_chunk_id(o.ra, o."dec", $1, $2) AS "subChunkId", t.*
+                        FROM %1$I.%2$I t JOIN %1$I.object o ON o.object_id = t.object_id ORDER BY 1, 2, t.object_id',
+                   schema, table_name) USING num_stripes, num_sub_stripes;
+  END IF;
+  CREATE INDEX ON pg_temp.drp_export ("chunkId");
+  ANALYZE pg_temp.drp_export;
+
+  DROP TABLE IF EXISTS pg_temp.drp_overlap;
+  CREATE TEMP TABLE drp_overlap (target_chunk int, LIKE pg_temp.drp_export);
+  IF table_name = 'object' AND overlap_deg > 0 THEN
+    EXECUTE 'INSERT INTO pg_temp.drp_overlap
+               SELECT k.chunk, e.* FROM pg_temp.drp_export e,
+                      unnest(skycat.chunks_in_circle(e.ra, e."dec", $1 * 3600, $2, $3)) AS k(chunk)
+                WHERE k.chunk <> e."chunkId"
+                ORDER BY 1, e."chunkId", e."subChunkId", e.object_id'
+      USING overlap_deg, num_stripes, num_sub_stripes;
+  END IF;
+  CREATE INDEX ON pg_temp.drp_overlap (target_chunk);
+  ANALYZE pg_temp.drp_overlap;
+
+  EXECUTE format('DELETE FROM %I.export_log WHERE table_name = $1', schema) USING table_name;
+  FOR c IN SELECT DISTINCT x FROM (SELECT "chunkId" AS x FROM pg_temp.drp_export
+                                   UNION SELECT target_chunk FROM pg_temp.drp_overlap) u ORDER BY 1 LOOP
+    n := 0;
+    n_ov := 0;
+    IF EXISTS (SELECT 1 FROM pg_temp.drp_export WHERE "chunkId" = c) THEN
+      n := skycat.write_parquet(format('SELECT * FROM pg_temp.drp_export WHERE "chunkId" = %s', c),
+                                format('%s/chunk_%s.parquet', rtrim(dir, '/'), c));
+      n_files := n_files + 1;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_temp.drp_overlap WHERE target_chunk = c) THEN
+      n_ov := skycat.write_parquet(
+        format('SELECT "chunkId", "subChunkId", %s FROM pg_temp.drp_overlap WHERE target_chunk = %s',
+               (SELECT string_agg(format('%I', attname), ', ' ORDER BY attnum) FROM pg_attribute
+                 WHERE attrelid = 'pg_temp.drp_export'::regclass AND attnum > 2 AND NOT attisdropped), c),
+        format('%s/chunk_%s_overlap.parquet', rtrim(dir, '/'), c));
+      n_files := n_files + 1;
+    END IF;
+    n_total := n_total + n;
+    EXECUTE format('INSERT INTO %I.export_log (table_name, dir, chunk_id, rows, overlap_rows) VALUES ($1, $2, $3, $4, $5)', schema)
+      USING table_name, dir, c, n, n_ov;
+    chunk_id := c; rows := n; overlap_rows := n_ov;
+    RETURN NEXT;
+  END LOOP;
+  DROP TABLE pg_temp.drp_export;
+  DROP TABLE pg_temp.drp_overlap;
+  RAISE NOTICE 'skycat.drp_export: %.% -> % rows in % files under % in % s', schema, table_name, n_total, n_files, dir,
+    round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2);
+END $$;
