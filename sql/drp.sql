@@ -214,7 +214,7 @@ BEGIN
     USING tract, r.ring, r.ra_center, r.dec_center, r.poly_ra, r.poly_dec;
 
   -- The tract's calibrations: a temporary table (parsed WCS, analysed), and the calib table.
-  DROP TABLE IF EXISTS pg_temp.drp_tract_calib;
+  IF to_regclass('pg_temp.drp_tract_calib') IS NOT NULL THEN DROP TABLE pg_temp.drp_tract_calib; END IF;
   EXECUTE format('CREATE TEMP TABLE drp_tract_calib ON COMMIT DROP AS
                     SELECT visit, detector, band, mjd, calib_mean, calib_err, wcs::skycat.wcs AS wcs
                       FROM %I.files_calib WHERE tract = $1', schema) USING tract;
@@ -383,7 +383,7 @@ DECLARE
   bands text[] := skycat.drp_policy(schema, 'bands')::text[];
   n bigint;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.drp_summary;
+  IF to_regclass('pg_temp.drp_summary') IS NOT NULL THEN DROP TABLE pg_temp.drp_summary; END IF;
   EXECUTE format('CREATE TEMP TABLE drp_summary AS
                     SELECT object_id, "dec", %s FROM (
                       SELECT object_id, "dec", band, skycat.lc_stats(psf_flux, psf_flux_err, mjd) AS st
@@ -493,7 +493,7 @@ BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('skycat.drp.' || schema), -1);
 
   -- The objects whose light curves change, before their rows do.
-  DROP TABLE IF EXISTS pg_temp.drp_affected;
+  IF to_regclass('pg_temp.drp_affected') IS NOT NULL THEN DROP TABLE pg_temp.drp_affected; END IF;
   EXECUTE format('CREATE TEMP TABLE drp_affected ON COMMIT DROP AS
                     SELECT DISTINCT t.object_id FROM %I.forced_source t JOIN %s c ON c.visit = t.visit AND c.detector = t.detector
                      WHERE %s', schema, new_calib, changed);
@@ -563,7 +563,7 @@ BEGIN
       USING ERRCODE = '55000';
   END IF;
 
-  DROP TABLE IF EXISTS pg_temp.drp_export;
+  IF to_regclass('pg_temp.drp_export') IS NOT NULL THEN DROP TABLE pg_temp.drp_export; END IF;
   IF table_name = 'object' THEN
     EXECUTE format('CREATE TEMP TABLE drp_export AS
                       SELECT skycat.chunk_id(t.ra, t."dec", $1, $2) AS "chunkId",
@@ -586,7 +586,7 @@ BEGIN
   CREATE INDEX ON pg_temp.drp_export ("chunkId");
   ANALYZE pg_temp.drp_export;
 
-  DROP TABLE IF EXISTS pg_temp.drp_overlap;
+  IF to_regclass('pg_temp.drp_overlap') IS NOT NULL THEN DROP TABLE pg_temp.drp_overlap; END IF;
   CREATE TEMP TABLE drp_overlap (target_chunk int, LIKE pg_temp.drp_export);
   IF table_name = 'object' AND overlap_deg > 0 THEN
     EXECUTE 'INSERT INTO pg_temp.drp_overlap
