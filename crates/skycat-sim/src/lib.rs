@@ -9,8 +9,12 @@
 //! curves: what the light-curve aggregates summarise; the same light curves as a 12-column
 //! ForcedSource Parquet dataset split per tract: what the file wrapper reads in place; a night
 //! of Association Pipeline inputs (visits, DIASources, MOPS predictions) with its truth, as
-//! CSV files or as per-visit Parquet as a difference-imaging pipeline writes it.
+//! CSV files or as per-visit Parquet as a difference-imaging pipeline writes it; a data release's
+//! per-tract DRP outputs (calibrations, objects, sources, DIA sources, forced photometry) with
+//! the truth that scores de-duplication, as Parquet.
 
+pub mod drp;
+pub mod drp_parquet;
 pub mod forced;
 pub mod forced_parquet;
 pub mod night;

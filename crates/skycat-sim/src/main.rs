@@ -27,13 +27,27 @@
 //!   visit=<visit>/dia_source.parquet  the columns of ap.dia_source_new, in its order
 //!   visit=<visit>/exposure.parquet    visit,ra,dec,mjd,band,exp_time (one row, 30 s)
 //!   mops_pred.parquet                 the columns of ap.mops_pred; truth.parquet: dia_source_id,kind,truth_id
+//!
+//!   skycat-sim drp --dir target/drp [--objects 100000 --tracts 4 --visits-per-tract 24 --seed 1]
+//!
+//! drp (skycat_sim::drp, skycat_sim::drp_parquet::write_release): a data release of the --tracts
+//!   tracts nearest (--ra0, --dec0) in a rings skymap, per tract (the tract is in the path only):
+//!   tract=<t>/calib.parquet          visit,detector,band,mjd,calib_mean,calib_err,wcs (FITS-keyword JSON)
+//!   tract=<t>/object.parquet         object_id,ra,dec (measured coadd position)
+//!   tract=<t>/source.parquet         source_id,object_id,visit,detector,x,y,x_err,y_err,psf_inst_flux,psf_inst_flux_err
+//!   tract=<t>/dia_source.parquet     dia_source_id,visit,detector,x,y,x_err,y_err,psf_inst_flux,psf_inst_flux_err
+//!   tract=<t>/forced_source.parquet  object_id,visit,detector,ra,dec,x,y,psf_inst_flux,psf_inst_flux_err
+//!   tract=<t>/object_truth.parquet   object_id,truth_id
+//!   truth_object.parquet             truth_id,ra,dec,ra_meas,dec_meas,primary_tract,in_release,variable,
+//!                                    u_flux,g_flux,r_flux,i_flux,z_flux,y_flux (nJy)
+//!   release.json                     num_rings,border_deg,tracts,visits_per_tract,objects,seed,ra0,dec0,rows
 
 use std::io::{BufWriter, Write};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use skycat_sim::sky::{self, SimSource};
-use skycat_sim::{csv_f64, forced, night, night_parquet, tract};
+use skycat_sim::{csv_f64, drp, drp_parquet, forced, night, night_parquet, tract};
 
 #[derive(Parser)]
 #[command(name = "skycat-sim", version, about = "Deterministic survey simulator for skycat")]
@@ -50,6 +64,13 @@ enum Kind {
     Clustered,
     /// Uniform within a field of view (--field-ra, --field-dec, --field-radius-deg).
     Field,
+}
+
+/// What `drp` writes.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DrpFormat {
+    /// Per-tract Parquet (`tract=<t>/...`) plus the truth and release.json at the root.
+    Parquet,
 }
 
 /// What `night` writes.
@@ -140,6 +161,17 @@ enum Cmd {
         dir: std::path::PathBuf,
         #[arg(long, value_enum, default_value = "csv")]
         format: NightFormat,
+    },
+    /// A simulated data release: per-tract DRP outputs (calibrations, objects, sources, DIA
+    /// sources, forced photometry, object truth) as `tract=<t>/*.parquet` in --dir, plus
+    /// truth_object.parquet and release.json (see skycat_sim::drp_parquet for the columns).
+    Drp {
+        #[command(flatten)]
+        drp: drp::DrpArgs,
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: DrpFormat,
     },
     /// ForcedSource light curves: objects x bands x ~epochs rows, in (object, band) order.
     ForcedSource {
@@ -307,6 +339,38 @@ fn main() -> std::io::Result<()> {
                 "wrote {} visits, {sources} DIASources{catalog} as {what} under {}",
                 n.visits.len(),
                 dir.display()
+            );
+            Ok(())
+        }
+        Cmd::Drp { drp: args, dir, format: DrpFormat::Parquet } => {
+            let config = args.config().map_err(std::io::Error::other)?;
+            let tracts = config.tract_ids();
+            let start = std::time::Instant::now();
+            let mut current = usize::MAX;
+            let mut tract_bar: Option<ProgressBar> = None;
+            let counts = drp_parquet::write_release(&config, &dir, |k, visits| {
+                if k != current {
+                    if let Some(b) = tract_bar.take() {
+                        b.finish_and_clear();
+                    }
+                    let what = format!("visits of tract {} ({}/{})", tracts[k], k + 1, tracts.len());
+                    tract_bar = Some(bar(config.visits_per_tract as u64, &what));
+                    current = k;
+                }
+                if let Some(b) = &tract_bar {
+                    b.set_position(visits as u64);
+                }
+            })
+            .map_err(std::io::Error::other)?;
+            if let Some(b) = tract_bar {
+                b.finish_and_clear();
+            }
+            let rows: Vec<String> = counts.tables().iter().map(|(t, n)| format!("{t} {n}")).collect();
+            eprintln!(
+                "wrote tracts {tracts:?} under {} in {:.1} s: {}",
+                dir.display(),
+                start.elapsed().as_secs_f64(),
+                rows.join(", ")
             );
             Ok(())
         }

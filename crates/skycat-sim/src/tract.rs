@@ -14,7 +14,8 @@ use crate::sky::rng;
 
 pub const DETECTOR_NX: f64 = 4072.0;
 pub const DETECTOR_NY: f64 = 4000.0;
-const PIXEL_DEG: f64 = 0.2 / 3600.0;
+/// Pixel scale (degrees): 0.2 arcsec.
+pub const PIXEL_DEG: f64 = 0.2 / 3600.0;
 
 /// The calibration of one (visit, detector).
 #[derive(Debug, Clone)]
