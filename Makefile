@@ -9,12 +9,12 @@ CLUSTER    := scripts/pg-cluster.sh
 # `cargo pgrx install` writes into the PostgreSQL installation: needs root or sudo.
 SUDO       := $(if $(filter 0,$(shell id -u)),,--sudo)
 
-.PHONY: help setup build install test test-core test-pgrx test-regress test-e2e demo demo-stop bench bench-ap fmt lint clean-clusters
+.PHONY: help setup build install test test-core test-pgrx test-regress test-e2e demo demo-stop bench bench-ap bench-drp fmt lint clean-clusters
 
 help:
 	@echo "make demo   - set up, install skycat and run a scripted session on a private cluster"
 	@echo "make test   - set up and run every test tier (core, pg_test, pg_regress, end-to-end)"
-	@echo "make bench  - benchmarks; results go to docs/benchmarks/ (make bench-ap: the nightly AP only)"
+	@echo "make bench  - benchmarks; results go to docs/benchmarks/ (make bench-ap: the nightly AP only; make bench-drp: DRP post-processing)"
 	@echo "make install - build and install the extension into $(PG_CONFIG)'s PostgreSQL"
 
 setup:
@@ -75,6 +75,9 @@ bench: install
 # The nightly Association Pipeline suite alone (~30 min: three 20M-object nights and two baselines).
 bench-ap: install
 	BENCH=ap bench/run.sh
+
+bench-drp: install
+	BENCH=drp bench/run.sh
 
 # ---------------------------------------------------------------- housekeeping
 fmt:
