@@ -60,6 +60,11 @@ demo: install
 	  --dsn "host=$$PGHOST port=$$PGPORT user=$$PGUSER dbname=skycat_demo" --schema ap \
 	  --objects 200000 --visits 30 --sources-per-visit 2000 --sessions 3 --check-pairs \
 	  --plot target/demo/ap-latency.png
+	@echo; echo "== 12. A tiny simulated data release through DRP post-processing (docs/drp.md)"
+	@rm -rf /tmp/skycat_demo_release /tmp/skycat_demo_export
+	target/release/skycat-sim drp --dir /tmp/skycat_demo_release --objects 20000 --tracts 4 --visits-per-tract 12
+	@. target/clusters/demo.env && psql -X -q -d skycat_demo -v release=/tmp/skycat_demo_release \
+	  -v export=/tmp/skycat_demo_export -f demo/drp.sql
 	@. target/clusters/demo.env && echo && \
 	  echo "The demo cluster is still running. Connect with:" && \
 	  echo "    psql -h $$PGHOST -p $$PGPORT -U postgres skycat_demo" && \

@@ -173,7 +173,10 @@ END $$;
 -- position lies in this tract's inner region), DIASources for positions in the inner region:
 -- the copies that overlapping tracts also measured are dropped here, as isPrimary does.
 CREATE FUNCTION drp_ingest_tract(schema name, tract int) RETURNS TABLE (table_name text, rows bigint)
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql
+  -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
+  -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
+  SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   num_rings int := skycat.drp_policy(schema, 'num_rings')::int;
@@ -272,6 +275,8 @@ BEGIN
   GET DIAGNOSTICS n_dia = ROW_COUNT;
 
   DROP TABLE pg_temp.drp_tract_calib;
+  -- The tables changed by a tract's worth of rows: fresh planner statistics.
+  EXECUTE format('ANALYZE %1$I.object_staging, %1$I.source, %1$I.dia_source, %1$I.forced_source', schema);
   EXECUTE format('UPDATE %I.tract SET n_calib = $2, n_object_staged = $3, n_source = $4, n_dia_source = $5,
                     n_forced_source = $6, ingested_at = now(), ingest_seconds = $7 WHERE tract = $1', schema)
     USING tract, n_calib, n_obj, n_src, n_dia, n_fs, extract(epoch FROM clock_timestamp() - t0);
@@ -287,7 +292,10 @@ END $$;
 -- deleted; objects already there keep their other columns, so re-running changes nothing.
 CREATE FUNCTION drp_deduplicate_objects(schema name)
   RETURNS TABLE (staged bigint, kept bigint, dropped bigint, inserted bigint, deleted bigint)
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql
+  -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
+  -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
+  SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   n_ins bigint; n_del bigint; n_staged bigint; n_kept bigint;
 BEGIN
@@ -307,6 +315,8 @@ BEGIN
                   ON CONFLICT (object_id, "dec") DO NOTHING', schema);
   GET DIAGNOSTICS n_ins = ROW_COUNT;
   DROP TABLE pg_temp.drp_primary;
+  -- Planner statistics for what follows (joins on object in summaries, updates, exports).
+  EXECUTE format('ANALYZE %I.object', schema);
   RAISE NOTICE 'skycat.drp_deduplicate_objects: % staged, % primary kept, % duplicates or outside every ingested tract dropped (% inserted, % deleted)',
     n_staged, n_kept, n_staged - n_kept, n_ins, n_del;
   RETURN QUERY SELECT n_staged, n_kept, n_staged - n_kept, n_ins, n_del;
@@ -360,7 +370,7 @@ BEGIN
     RAISE EXCEPTION 'skycat.drp_update_objects: columns % of % are not updatable columns of %.object (add them with skycat.drp_add_columns; object_id, tract, ra and dec are fixed)',
       COALESCE(bad, '{}'), updates, schema USING ERRCODE = '42703';
   END IF;
-  EXECUTE format('UPDATE %I.object o SET (%s) = (%s) FROM %s u WHERE o.object_id = u.object_id',
+  EXECUTE format('UPDATE %I.object o SET (%s) = ROW(%s) FROM %s u WHERE o.object_id = u.object_id',
                  schema, (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) c),
                  (SELECT string_agg(format('u.%I', c), ', ') FROM unnest(cols) c), updates);
   GET DIAGNOSTICS n = ROW_COUNT;
@@ -378,7 +388,10 @@ END $$;
 -- `only_objects` (a relation with object_id), just those objects. Returns objects updated.
 CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float8, dec_hi float8,
                                         only_objects regclass DEFAULT NULL) RETURNS bigint
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql
+  -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
+  -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
+  SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   bands text[] := skycat.drp_policy(schema, 'bands')::text[];
   n bigint;
@@ -455,6 +468,7 @@ BEGIN
       COMMIT;
     END IF;
   END LOOP;
+  EXECUTE format('ANALYZE %I.object', schema);
   RAISE NOTICE 'skycat.drp_summarize_forced_sources: % objects summarised from about % forced sources in % s',
     n_obj, total, round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
 END $$;
@@ -466,7 +480,10 @@ END $$;
 -- objects with a recalibrated forced source are summarised again. One transaction.
 CREATE FUNCTION drp_apply_recalibration(schema name, new_calib regclass)
   RETURNS TABLE (calibs bigint, sources bigint, dia_sources bigint, forced_sources bigint, objects bigint)
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql
+  -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
+  -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
+  SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   n_cal bigint; n_src bigint; n_dia bigint; n_fs bigint; n_obj bigint := 0;
@@ -536,7 +553,10 @@ END $$;
 CREATE FUNCTION drp_export(schema name, table_name text, dir text, num_stripes int DEFAULT 340,
                            num_sub_stripes int DEFAULT 3, overlap_deg float8 DEFAULT 0.01667)
   RETURNS TABLE (chunk_id int, rows bigint, overlap_rows bigint)
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql
+  -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
+  -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
+  SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   c int;
