@@ -590,8 +590,9 @@ BEGIN
                              skycat.sub_chunk_id(t.ra, t."dec", $1, $2) AS "subChunkId", t.*
                         FROM %I.object t ORDER BY 1, 2, t.object_id', schema) USING num_stripes, num_sub_stripes;
   ELSE
-    EXECUTE format('SELECT count(*) FROM %1$I.%2$I t WHERE t.object_id IS NULL
-                       OR NOT EXISTS (SELECT 1 FROM %1$I.object o WHERE o.object_id = t.object_id)', schema, table_name)
+    -- An anti-join (hashed), not a per-row probe of every object partition's primary key.
+    EXECUTE format('SELECT count(*) FROM %1$I.%2$I t LEFT JOIN %1$I.object o ON o.object_id = t.object_id
+                     WHERE o.object_id IS NULL', schema, table_name)
       INTO missing;
     IF missing > 0 THEN
       RAISE EXCEPTION 'skycat.drp_export: % rows of %.% have no object in %.object (run skycat.drp_deduplicate_objects first)',
