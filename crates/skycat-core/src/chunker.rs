@@ -111,24 +111,11 @@ impl Chunker {
         thread_local! {
             static CACHE: RefCell<Vec<Rc<Chunker>>> = const { RefCell::new(Vec::new()) };
         }
-        let hit = CACHE.with(|c| {
-            c.borrow()
-                .iter()
-                .find(|k| k.num_stripes == num_stripes && k.num_sub_stripes_per_stripe == num_sub_stripes_per_stripe)
-                .cloned()
-        });
-        if let Some(k) = hit {
-            return Ok(k);
-        }
-        let k = Rc::new(Chunker::new(num_stripes, num_sub_stripes_per_stripe)?);
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= 4 {
-                c.remove(0);
-            }
-            c.push(k.clone());
-        });
-        Ok(k)
+        crate::cache::cached(
+            &CACHE,
+            |k| k.num_stripes == num_stripes && k.num_sub_stripes_per_stripe == num_sub_stripes_per_stripe,
+            || Chunker::new(num_stripes, num_sub_stripes_per_stripe),
+        )
     }
 
     pub fn num_stripes(&self) -> i32 {

@@ -3,6 +3,7 @@
 //! Nothing here knows about PostgreSQL; the extension crate converts between Datums and
 //! these types. Angles are ICRS degrees unless a name says otherwise; radii are arcseconds.
 
+pub mod cache;
 pub mod chunker;
 pub mod crossmatch;
 pub mod encoding;

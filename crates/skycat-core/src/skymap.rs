@@ -71,23 +71,10 @@ impl RingsSkymap {
     /// A per-thread cache of the last skymaps used: a query calls `skymap_tract` once per row
     /// with the same `num_rings`, and building one costs a few hundred trig calls.
     pub fn cached(num_rings: i32) -> SkyResult<std::rc::Rc<RingsSkymap>> {
-        use std::cell::RefCell;
-        use std::rc::Rc;
         thread_local! {
-            static CACHE: RefCell<Vec<Rc<RingsSkymap>>> = const { RefCell::new(Vec::new()) };
+            static CACHE: std::cell::RefCell<Vec<std::rc::Rc<RingsSkymap>>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        if let Some(m) = CACHE.with(|c| c.borrow().iter().find(|m| m.num_rings == num_rings).cloned()) {
-            return Ok(m);
-        }
-        let m = Rc::new(RingsSkymap::new(num_rings)?);
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= 4 {
-                c.remove(0);
-            }
-            c.push(m.clone());
-        });
-        Ok(m)
+        crate::cache::cached(&CACHE, |m| m.num_rings == num_rings, || RingsSkymap::new(num_rings))
     }
 
     pub fn num_rings(&self) -> i32 {

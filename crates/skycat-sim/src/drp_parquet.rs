@@ -420,20 +420,8 @@ mod tests {
     use crate::drp::simulate_tract;
     use skycat_core::files::arrow::array::{Array, AsArray};
     use skycat_core::files::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
-    use skycat_core::files::reader::{CatalogFile, FileFormat};
 
-    fn read_all(path: &Path) -> (SchemaRef, Vec<RecordBatch>) {
-        let f = CatalogFile::open(path, FileFormat::Parquet).expect("readable");
-        let schema = f.schema().clone();
-        let columns: Vec<usize> = (0..schema.fields().len()).collect();
-        let groups: Vec<usize> = (0..f.num_row_groups()).collect();
-        let mut r = f.read(&columns, groups, 8192).expect("readable");
-        let mut batches = Vec::new();
-        while let Some(b) = r.next_batch().expect("readable") {
-            batches.push(b);
-        }
-        (schema, batches)
-    }
+    use crate::read_back::read_all;
 
     #[test]
     fn release_round_trips() {

@@ -22,6 +22,29 @@ pub mod night_parquet;
 pub mod sky;
 pub mod tract;
 
+/// Reading back what the writers wrote, for the round-trip tests.
+#[cfg(test)]
+pub(crate) mod read_back {
+    use skycat_core::files::arrow::array::RecordBatch;
+    use skycat_core::files::arrow::datatypes::SchemaRef;
+    use skycat_core::files::reader::{CatalogFile, FileFormat};
+    use std::path::Path;
+
+    /// Every column of every row group of the Parquet file at `path`.
+    pub fn read_all(path: &Path) -> (SchemaRef, Vec<RecordBatch>) {
+        let f = CatalogFile::open(path, FileFormat::Parquet).expect("readable");
+        let schema = f.schema().clone();
+        let columns: Vec<usize> = (0..schema.fields().len()).collect();
+        let groups: Vec<usize> = (0..f.num_row_groups()).collect();
+        let mut r = f.read(&columns, groups, 8192).expect("readable");
+        let mut batches = Vec::new();
+        while let Some(b) = r.next_batch().expect("readable") {
+            batches.push(b);
+        }
+        (schema, batches)
+    }
+}
+
 /// LSST's bands, in wavelength order.
 pub const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
 

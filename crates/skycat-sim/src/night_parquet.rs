@@ -281,7 +281,6 @@ mod tests {
     use crate::night::{simulate, NightConfig};
     use skycat_core::files::arrow::array::{Array, AsArray};
     use skycat_core::files::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
-    use skycat_core::files::reader::{CatalogFile, FileFormat};
     use std::path::PathBuf;
 
     fn small() -> NightConfig {
@@ -305,19 +304,7 @@ mod tests {
         }
     }
 
-    /// Every column of every row group of `path`, as one batch per row group read.
-    fn read_all(path: &Path) -> (SchemaRef, Vec<RecordBatch>) {
-        let f = CatalogFile::open(path, FileFormat::Parquet).expect("readable");
-        let schema = f.schema().clone();
-        let columns: Vec<usize> = (0..schema.fields().len()).collect();
-        let groups: Vec<usize> = (0..f.num_row_groups()).collect();
-        let mut r = f.read(&columns, groups, 8192).expect("readable");
-        let mut batches = Vec::new();
-        while let Some(b) = r.next_batch().expect("readable") {
-            batches.push(b);
-        }
-        (schema, batches)
-    }
+    use crate::read_back::read_all;
 
     fn names_and_types(schema: &SchemaRef) -> Vec<(String, DataType)> {
         schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect()
