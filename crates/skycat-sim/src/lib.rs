@@ -22,6 +22,19 @@ pub mod night_parquet;
 pub mod sky;
 pub mod tract;
 
+/// LSST's bands, in wavelength order.
+pub const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
+
+/// A float as CSV for PostgreSQL's COPY: the shortest form that reads back as the same double,
+/// NaN spelled as PostgreSQL reads it.
+pub fn csv_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Reading back what the writers wrote, for the round-trip tests.
 #[cfg(test)]
 pub(crate) mod read_back {
@@ -42,18 +55,5 @@ pub(crate) mod read_back {
             batches.push(b);
         }
         (schema, batches)
-    }
-}
-
-/// LSST's bands, in wavelength order.
-pub const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
-
-/// A float as CSV for PostgreSQL's COPY: the shortest form that reads back as the same double,
-/// NaN spelled as PostgreSQL reads it.
-pub fn csv_f64(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else {
-        format!("{v}")
     }
 }
