@@ -11,7 +11,7 @@
 #   BENCH_AP_OBJECTS=N, BENCH_AP_REGION=ra0,ra1,dec0,dec1   the AP suite's sky (default 20M objects
 #                               in 0,200,-5,5: ~2,000 square degrees)
 #   BENCH_AP_VISITS=N, BENCH_AP_PEAK_VISITS=N   visits of 10k and of 40k DIASources (20, 5)
-#   BENCH=drp (not in all): DRP post-processing; knobs DRP_BENCH_OBJECTS (2,000,000: ~44M forced
+#   BENCH=drp (not in all): DRP post-processing; knobs DRP_BENCH_OBJECTS (740,000) and DRP_BENCH_VISITS (96): ~50M forced
 #                               sources), DRP_BENCH_STAGES, DRP_BENCH_REPORT_ONLY=1 ... (bench/drp_bench.py)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -210,7 +210,7 @@ if [ "$which" = drp ]; then
     psql -X -q -d skycat_bench_drp -c "CREATE EXTENSION skycat"
   fi
   dsn="host=$PGHOST port=$PGPORT user=$PGUSER dbname=skycat_bench_drp"
-  echo "== DRP post-processing (${DRP_BENCH_OBJECTS:-2000000} objects)"
+  echo "== DRP post-processing (${DRP_BENCH_OBJECTS:-740000} objects, ${DRP_BENCH_VISITS:-96} visits per tract)"
   body=$("$py" bench/drp_bench.py "$dsn" target/bench-drp)
   cp target/bench-drp/results.json docs/benchmarks/drp.json
   cat >"$out" <<MD
