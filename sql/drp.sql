@@ -399,8 +399,9 @@ BEGIN
   RETURN n;
 END $$;
 
--- Summarise the forced sources of one stripe partition into object: lc_stats per (object,
--- band), pivoted to the per-band columns. The aggregate runs in CREATE TABLE AS, which
+-- Summarise the forced sources of one stripe partition into object: per object, one lc_stats
+-- per band (drp_summary_columns 'aggregate'), then one UPDATE that spreads each band's
+-- statistics over its columns. The aggregate runs in CREATE TABLE AS, which
 -- PostgreSQL may run as a parallel plan (an UPDATE ... FROM (aggregate) never is). With
 -- `only_objects` (a relation with object_id), just those objects. Returns objects updated.
 CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float8, dec_hi float8,
