@@ -292,8 +292,13 @@ BEGIN
   GET DIAGNOSTICS n_dia = ROW_COUNT;
 
   DROP TABLE pg_temp.drp_tract_calib;
-  -- The tables changed by a tract's worth of rows: fresh planner statistics.
-  EXECUTE format('ANALYZE %1$I.object_staging, %1$I.source, %1$I.dia_source, %1$I.forced_source', schema);
+  -- Fresh statistics for the staged objects, which drp_deduplicate_objects and the next
+  -- tract's ingest join. Not for source, dia_source and forced_source: ANALYZE samples every
+  -- partition of a table, so analysing them after each tract costs time in proportion to what
+  -- all earlier tracts loaded (a release's ingest would be quadratic in its tracts; 50-70 s of a
+  -- 24M-row tract's 270 s by the fourth tract). Autovacuum analyses them as they grow, and
+  -- drp_summarize_forced_sources analyses any forced_source stripe that never was.
+  EXECUTE format('ANALYZE %I.object_staging', schema);
   EXECUTE format('UPDATE %I.tract SET n_calib = $2, n_object_staged = $3, n_source = $4, n_dia_source = $5,
                     n_forced_source = $6, ingested_at = now(), ingest_seconds = $7 WHERE tract = $1', schema)
     USING tract, n_calib, n_obj, n_src, n_dia, n_fs, extract(epoch FROM clock_timestamp() - t0);
@@ -438,12 +443,18 @@ BEGIN
   RETURN n;
 END $$;
 
--- The stripe partitions of a DRP table with their bounds and sizes, south to north.
+-- The stripe partitions of a DRP table with their bounds and estimated rows, south to north.
+-- est_rows is the planner's estimate (rows per page at the last ANALYZE times the pages now):
+-- 0 for a partition with no pages, -1 for one with pages that was never analysed.
 CREATE FUNCTION drp_stripes(schema name, tbl text)
   RETURNS TABLE (part regclass, dec_lo float8, dec_hi float8, est_rows bigint)
   STABLE LANGUAGE sql AS $$
-  SELECT c.oid::regclass, b.dec_min, b.dec_max, greatest(c.reltuples, 0)::bigint
+  SELECT c.oid::regclass, b.dec_min, b.dec_max,
+         CASE WHEN p.pages = 0 THEN 0
+              WHEN c.reltuples > 0 AND c.relpages > 0 THEN round(c.reltuples / c.relpages * p.pages)::bigint
+              ELSE -1 END
     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid,
+         LATERAL (SELECT pg_relation_size(c.oid) / current_setting('block_size')::int AS pages) p,
          LATERAL (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''?([^)'']+)''?\) TO \(''?([^)'']+)''?\)'))[1]::float8 AS dec_min,
                          (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''?([^)'']+)''?\) TO \(''?([^)'']+)''?\)'))[2]::float8 AS dec_max) b
    WHERE i.inhparent = format('%I.%I', schema, tbl)::regclass
@@ -470,8 +481,11 @@ DECLARE
   k int;
 BEGIN
   PERFORM skycat.drp_policy(schema, 'num_rings');
-  -- Up-to-date row counts for the percentages.
-  EXECUTE format('ANALYZE %I.forced_source', schema);
+  -- Row estimates for the percentages: a stripe never analysed is analysed now (one sample
+  -- of that partition, not of the whole table).
+  FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') WHERE est_rows < 0 LOOP
+    EXECUTE format('ANALYZE %s', s.part);
+  END LOOP;
   FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
     parts := parts || s.part; los := los || s.dec_lo; his := his || s.dec_hi; ests := ests || s.est_rows;
   END LOOP;
