@@ -294,9 +294,9 @@ BEGIN
   DROP TABLE pg_temp.drp_tract_calib;
   -- Fresh statistics for the staged objects, which drp_deduplicate_objects and the next
   -- tract's ingest join. Not for source, dia_source and forced_source: ANALYZE samples every
-  -- partition of a table, so analysing them after each tract costs time in proportion to what
-  -- all earlier tracts loaded (a release's ingest would be quadratic in its tracts; 50-70 s of a
-  -- 24M-row tract's 270 s by the fourth tract). Autovacuum analyses them as they grow, and
+  -- partition of a table, so analysing them after each tract costs more with every tract
+  -- loaded before (a release's ingest would be quadratic in its tracts; 76 s, cold, after four
+  -- 24M-row tracts). Autovacuum analyses them as they grow, and
   -- drp_summarize_forced_sources analyses any forced_source stripe that never was.
   EXECUTE format('ANALYZE %I.object_staging', schema);
   EXECUTE format('UPDATE %I.tract SET n_calib = $2, n_object_staged = $3, n_source = $4, n_dia_source = $5,
