@@ -408,9 +408,11 @@ END $$;
 -- per band (drp_summary_columns 'aggregate'), then one UPDATE that spreads each band's
 -- statistics over its columns. The aggregate runs in CREATE TABLE AS, which
 -- PostgreSQL may run as a parallel plan (an UPDATE ... FROM (aggregate) never is). With
--- `only_objects` (a relation with object_id), just those objects. Returns objects updated.
+-- `only_objects` (a relation with object_id), just those objects. Returns the objects updated
+-- and the forced sources summarised (of the policy's bands).
 CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float8, dec_hi float8,
-                                        only_objects regclass DEFAULT NULL) RETURNS bigint
+                                        only_objects regclass DEFAULT NULL,
+                                        OUT objects bigint, OUT rows bigint)
   LANGUAGE plpgsql
   -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
   -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
@@ -419,7 +421,6 @@ DECLARE
   bands text[] := skycat.drp_policy(schema, 'bands')::text[];
   wm text;
   old_wm text := current_setting('work_mem');
-  n bigint;
 BEGIN
   -- The hash aggregate holds every light curve of the stripe: give it the policy's work_mem
   -- (unless the session has more) so that it does not spill to disk.
@@ -438,9 +439,10 @@ BEGIN
   EXECUTE format('UPDATE %I.object o SET %s FROM pg_temp.drp_summary s
                    WHERE o.object_id = s.object_id AND o."dec" = s."dec" AND o."dec" >= $1 AND o."dec" < $2',
                  schema, skycat.drp_summary_columns('assign', bands)) USING dec_lo, dec_hi;
-  GET DIAGNOSTICS n = ROW_COUNT;
+  GET DIAGNOSTICS objects = ROW_COUNT;
+  EXECUTE format('SELECT COALESCE(sum(%s), 0) FROM pg_temp.drp_summary',
+                 (SELECT string_agg(format('%I', 'rows_' || b), ' + ') FROM unnest(bands) b)) INTO rows;
   DROP TABLE pg_temp.drp_summary;
-  RETURN n;
 END $$;
 
 -- The stripe partitions of a DRP table with their bounds and estimated rows, south to north.
@@ -472,8 +474,9 @@ DECLARE
   t0 timestamptz := clock_timestamp();
   total bigint;
   done bigint := 0;
-  n bigint;
+  r record;
   n_obj bigint := 0;
+  n_rows bigint := 0;
   parts regclass[] := '{}';
   los float8[] := '{}';
   his float8[] := '{}';
@@ -493,23 +496,24 @@ BEGIN
   EXECUTE format('DELETE FROM %I.progress WHERE step = $1', schema) USING 'summarize_forced_sources';
   FOR k IN 1 .. cardinality(parts) LOOP
     CONTINUE WHEN ests[k] = 0;
-    n := skycat.drp_summarize_partition(schema, parts[k], los[k], his[k]);
-    n_obj := n_obj + n;
+    r := skycat.drp_summarize_partition(schema, parts[k], los[k], his[k]);
+    n_obj := n_obj + r.objects;
+    n_rows := n_rows + r.rows;
     done := done + ests[k];
     EXECUTE format('INSERT INTO %I.progress (step, part, rows_done, rows_total, seconds) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT (step, part) DO UPDATE SET rows_done = EXCLUDED.rows_done, rows_total = EXCLUDED.rows_total,
                       seconds = EXCLUDED.seconds, updated_at = now()', schema)
       USING 'summarize_forced_sources', parts[k]::text, done, total, extract(epoch FROM clock_timestamp() - t0);
-    RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (% of % rows), stripe [%, %): % objects, % s',
-      round(100.0 * done / greatest(total, 1), 1), done, total, los[k], his[k], n,
+    RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (about % of % rows), stripe [%, %): % forced sources, % objects, % s',
+      round(100.0 * done / greatest(total, 1), 1), done, total, los[k], his[k], r.rows, r.objects,
       round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
     IF commit_stripes THEN
       COMMIT;
     END IF;
   END LOOP;
   EXECUTE format('ANALYZE %I.object', schema);
-  RAISE NOTICE 'skycat.drp_summarize_forced_sources: % objects summarised from about % forced sources in % s',
-    n_obj, total, round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+  RAISE NOTICE 'skycat.drp_summarize_forced_sources: % objects summarised from % forced sources in % s',
+    n_obj, n_rows, round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
 END $$;
 
 -- Re-apply new calibrations (a table with visit, detector, calib_mean, calib_err) to source,
@@ -570,7 +574,7 @@ BEGIN
 
   IF EXISTS (SELECT 1 FROM pg_temp.drp_affected) THEN
     FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
-      n_obj := n_obj + skycat.drp_summarize_partition(schema, s.part, s.dec_lo, s.dec_hi, 'pg_temp.drp_affected'::regclass);
+      n_obj := n_obj + (skycat.drp_summarize_partition(schema, s.part, s.dec_lo, s.dec_hi, 'pg_temp.drp_affected'::regclass)).objects;
     END LOOP;
   END IF;
   DROP TABLE pg_temp.drp_affected;
