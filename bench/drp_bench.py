@@ -151,7 +151,7 @@ def stage_summarise(dsn, res):
             "SELECT count(*) FROM drp.object WHERE r_psf_flux_ndata IS NOT NULL").fetchone()[0]
         out["count_after_s"] = [timed(conn, "SELECT count(*) FROM drp.forced_source")[0] for _ in range(COUNT_RUNS)]
         # The two baselines below get the work_mem the summary's aggregate runs with.
-        out["summary_work_mem"] = conn.execute("SELECT value FROM drp.policy WHERE key = 'work_mem'").fetchone()[0]
+        out["summary_work_mem"] = conn.execute("SELECT skycat.drp_policy('drp', 'work_mem')").fetchone()[0]
         conn.execute("SELECT set_config('work_mem', %s, false)", (out["summary_work_mem"],))
         log("SELECT count(*) ... GROUP BY object_id, band")
         s, rows = timed(conn, "SELECT count(*) FROM (SELECT count(*) FROM drp.forced_source GROUP BY object_id, band) g")

@@ -44,8 +44,8 @@ END $$;
 -- <band>_psf_flux_mean, <band>_psf_flux_mean_err, ... <band>_psf_flux_err_mean), and the
 -- lc_stats field each comes from. kind: 'declare' (column definitions), 'aggregate' (per band,
 -- `lc_stats(...) FILTER (WHERE band = b) AS st_<b>` and the band's row count `rows_<b>`, over
--- forced sources grouped by object), 'assign' (SET list reading those from the relation
--- aliased src).
+-- forced sources grouped by object), 'row_count' (the sum of those row counts), 'assign' (SET
+-- list reading those from the relation aliased src).
 --
 -- One lc_stats per band, grouped by object, rather than grouping by (object, band) and
 -- pivoting the rows afterwards: 6x fewer groups, and no second aggregation with one FILTERed
@@ -59,6 +59,8 @@ CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's
                                'count(*) FILTER (WHERE band = %1$L) AS %3$I', b, 'st_' || b, 'rows_' || b),
                         ', ' ORDER BY bo)
         FROM unnest(bands) WITH ORDINALITY AS t(b, bo))
+    WHEN 'row_count' THEN (
+      SELECT string_agg(format('%I', 'rows_' || b), ' + ' ORDER BY bo) FROM unnest(bands) WITH ORDINALITY AS t(b, bo))
     ELSE (
       SELECT string_agg(
         CASE kind
@@ -419,13 +421,11 @@ CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float
   SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   bands text[] := skycat.drp_policy(schema, 'bands')::text[];
-  wm text;
+  wm text := skycat.drp_policy(schema, 'work_mem');
   old_wm text := current_setting('work_mem');
 BEGIN
   -- The hash aggregate holds every light curve of the stripe: give it the policy's work_mem
   -- (unless the session has more) so that it does not spill to disk.
-  EXECUTE format('SELECT value FROM %I.policy WHERE key = $1', schema) INTO wm USING 'work_mem';
-  wm := COALESCE(wm, '256MB');
   IF pg_size_bytes(wm) > pg_size_bytes(old_wm) THEN
     PERFORM set_config('work_mem', wm, true);
   END IF;
@@ -440,8 +440,8 @@ BEGIN
                    WHERE o.object_id = s.object_id AND o."dec" = s."dec" AND o."dec" >= $1 AND o."dec" < $2',
                  schema, skycat.drp_summary_columns('assign', bands)) USING dec_lo, dec_hi;
   GET DIAGNOSTICS objects = ROW_COUNT;
-  EXECUTE format('SELECT COALESCE(sum(%s), 0) FROM pg_temp.drp_summary',
-                 (SELECT string_agg(format('%I', 'rows_' || b), ' + ') FROM unnest(bands) b)) INTO rows;
+  EXECUTE format('SELECT COALESCE(sum(%s), 0) FROM pg_temp.drp_summary', skycat.drp_summary_columns('row_count', bands))
+    INTO rows;
   DROP TABLE pg_temp.drp_summary;
 END $$;
 
