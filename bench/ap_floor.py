@@ -27,7 +27,8 @@ from the stripes, as ap_prepare_visit selects them.
 The UPDATE runs with the planner's choice and again with hash joins off (primary-key probes);
 the faster of the two counts. Results to --json:
   {"schema", "visits": [{"visit", "n_updated", "n_new_objects", "n_sources", "n_pairs",
-   "update_s", "insert_s", "seconds" (update + inserts), "read_s", "n_read"}, ...]}
+   "update_s", "insert_s", "seconds" (update + inserts), "read_s", "n_read", "update_s_planner",
+   "update_s_pk"}, ...]}
 """
 import argparse
 import json
