@@ -24,20 +24,55 @@
 -- updates ws_object rows (it records what it wrote in ws_written), so it never waits for a
 -- row an associate holds. Every procedure is one transaction: an error or a killed backend
 -- leaves nothing half done.
+--
+-- Every function and procedure runs with a fixed search_path (pg_catalog, skycat, pg_temp):
+-- nothing a caller's schemas hold can stand in for a function or operator used here. Values
+-- reach dynamic SQL through USING; only names (%I) and integer ids are formatted into it.
 
 -- The two advisory locks of one AP schema.
 CREATE FUNCTION ap_lock_key(schema name, which int) RETURNS bigint
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql
+  SET search_path = pg_catalog, skycat, pg_temp
   AS $$ SELECT (hashtext('skycat.ap.' || schema)::bigint << 8) | which $$;
 
--- A policy value of an AP schema (an error naming the key when it is missing).
+-- A policy value of an AP schema, checked against the key's documented range (22023 naming
+-- the key, its value and the range when it is missing or out of range: a bad value must stop
+-- the pipeline, not make it delete or duplicate rows).
 CREATE FUNCTION ap_policy(schema name, key text) RETURNS text
-  STABLE STRICT LANGUAGE plpgsql AS $$
-DECLARE v text;
+  STABLE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  v text;
+  x float8;
+  lo float8;
+  hi float8;
 BEGIN
   EXECUTE format('SELECT value FROM %I.policy WHERE key = $1', schema) INTO v USING key;
   IF v IS NULL THEN
     RAISE EXCEPTION 'skycat.ap: policy "%" is not set in %.policy', key, schema USING ERRCODE = '22023';
+  END IF;
+  IF key = 'assoc_mode' THEN
+    IF v NOT IN ('greedy', 'optimal') THEN
+      RAISE EXCEPTION 'skycat.ap: policy "assoc_mode" in %.policy must be greedy or optimal, got "%"', schema, v
+        USING ERRCODE = '22023';
+    END IF;
+    RETURN v;
+  END IF;
+  SELECT r.lo, r.hi INTO lo, hi FROM (VALUES
+      ('match_radius_arcsec', 0::float8, 3600::float8), ('mops_radius_arcsec', 0, 3600),
+      ('fov_radius_deg', 0, 90), ('stripe_height_deg', 0, 180), ('retention_days', 0, 1e6)) AS r(k, lo, hi)
+   WHERE r.k = key;
+  IF NOT FOUND THEN
+    RETURN v;
+  END IF;
+  BEGIN
+    x := v::float8;
+  EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+    x := 'NaN';
+  END;
+  -- In (lo, hi]: NaN fails both comparisons (PostgreSQL sorts NaN above Infinity).
+  IF NOT (x > lo AND x <= hi) THEN
+    RAISE EXCEPTION 'skycat.ap: policy "%" in %.policy must be a number in (%, %], got "%"', key, schema, lo, hi, v
+      USING ERRCODE = '22023';
   END IF;
   RETURN v;
 END $$;
@@ -51,7 +86,7 @@ END $$;
 -- bit). A sorted subquery rather than ORDER BY inside each aggregate: PostgreSQL 15 sorts
 -- every group once per ordered aggregate, 12 sorts per object.
 CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's', bands text[] DEFAULT ARRAY['u', 'g', 'r', 'i', 'z', 'y']) RETURNS text
-  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
   SELECT string_agg(
     CASE kind
       WHEN 'names' THEN format('%1$s_psf_flux_mean, %1$s_psf_flux_mean_err, %1$s_psf_flux_sigma, '
@@ -78,7 +113,7 @@ $$;
 -- whole circle when the cap reaches a pole. An object's DIASources lie within the match radius
 -- of it, which r_deg includes, so the same ranges select both. An unused range is empty (1, 0).
 CREATE FUNCTION ap_ra_ranges(ra float8, "dec" float8, r_deg float8, OUT ra_lo float8[], OUT ra_hi float8[])
-  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
   WITH h AS (SELECT CASE WHEN abs("dec") + r_deg >= 90 THEN 180
                          ELSE degrees(asin(least(1, sin(radians(r_deg)) / cos(radians("dec"))))) + 1e-9 END AS half,
                     ra - 360 * floor(ra / 360) AS c)
@@ -94,7 +129,9 @@ CREATE FUNCTION ap_ra_ranges(ra float8, "dec" float8, r_deg float8, OUT ra_lo fl
 $$;
 
 CREATE FUNCTION ap_create(schema name, stripe_height_deg float8 DEFAULT 1.0) RETURNS text
-  VOLATILE LANGUAGE plpgsql AS $$
+  VOLATILE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp
+  -- The height is stored in the policy as text: print it exactly whatever the session says.
+  SET extra_float_digits = 3 AS $$
 DECLARE
   bands text := skycat.ap_band_columns('declare');
   src text := 'dia_source_id bigint NOT NULL, visit bigint NOT NULL, detector int, ra float8 NOT NULL, '
@@ -105,6 +142,7 @@ BEGIN
   IF stripe_height_deg IS NULL OR NOT stripe_height_deg > 0 THEN
     RAISE EXCEPTION 'skycat.ap_create: stripe_height_deg must be > 0' USING ERRCODE = '22023';
   END IF;
+  PERFORM count(*) FROM skycat.stripe_bounds(stripe_height_deg);  -- 22023 naming the allowed range
   obj := 'object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL, '
          'n_dia_sources int NOT NULL DEFAULT 0, first_mjd float8, last_mjd float8, '
          'reclassified_moving boolean NOT NULL DEFAULT false, ' || bands;
@@ -173,7 +211,8 @@ BEGIN
 END $$;
 
 -- Start a night: record it, empty the nightly tables.
-CREATE PROCEDURE ap_prepare_night(schema name, night date) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE ap_prepare_night(schema name, night date) LANGUAGE plpgsql
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 BEGIN
   EXECUTE format('INSERT INTO %I.night_log (night, prepared_at) VALUES ($1, now())
                     ON CONFLICT (night) DO UPDATE SET prepared_at = now()', schema) USING night;
@@ -183,7 +222,8 @@ END $$;
 -- Load what the field of `visit` needs into the working set: objects within the field (plus
 -- the match radius), the DIASources of those objects, and membership rows. Objects already in
 -- memory for an earlier prepared field are shared, not loaded again.
-CREATE PROCEDURE ap_prepare_visit(schema name, visit bigint, ra float8, "dec" float8) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE ap_prepare_visit(schema name, visit bigint, ra float8, "dec" float8) LANGUAGE plpgsql
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   margin_deg float8 := greatest(skycat.ap_policy(schema, 'match_radius_arcsec')::float8,
@@ -249,7 +289,8 @@ END $$;
 -- radius into dia_source_match, a one-to-one assignment (policy assoc_mode), matched objects
 -- updated, new objects for unmatched sources whose class routes to 'object', the rest matched to
 -- MOPS predictions, every source routed and kept in the working set for ap_post_visit.
-CREATE PROCEDURE ap_associate(schema name, visit bigint) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE ap_associate(schema name, visit bigint) LANGUAGE plpgsql
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   radius float8 := skycat.ap_policy(schema, 'match_radius_arcsec')::float8;
@@ -257,6 +298,7 @@ DECLARE
   assoc_mode text := skycat.ap_policy(schema, 'assoc_mode');
   retention float8 := skycat.ap_policy(schema, 'retention_days')::float8;
   n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean; bands text[];
+  new_ids bigint[]; clash bigint;
   v_ra float8; v_dec float8; v_radius float8; left_q text; right_q text;
 BEGIN
   -- The working-set tables change size by orders of magnitude within a night, so their
@@ -264,9 +306,6 @@ BEGIN
   -- Disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation
   -- would then cost more (~0.25 s per statement) than these statements take.
   PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
-  IF assoc_mode NOT IN ('greedy', 'optimal') THEN
-    RAISE EXCEPTION 'skycat.ap_associate: policy assoc_mode must be greedy or optimal, not "%"', assoc_mode USING ERRCODE = '22023';
-  END IF;
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 1));
   EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.visit_log WHERE visit = $1 AND phase = ''associate'')', schema)
     INTO found_visit USING visit;
@@ -287,12 +326,16 @@ BEGIN
       USING ERRCODE = '55000', HINT = 'Associate visits in the order they were prepared.';
   END IF;
 
-  -- Candidates: every non-junk source against the objects of the field.
+  -- Candidates: every non-junk source against the objects of the field. The inputs are query
+  -- texts (crossmatch runs them): the field's centre and radius come from ws_visit, never as
+  -- printed floats (whose digits depend on extra_float_digits); the visit id is an integer.
   left_q := format('SELECT n.dia_source_id, n.ra, n."dec", n.ra_err_arcsec, n.dec_err_arcsec
                       FROM %1$I.dia_source_new n JOIN %1$I.source_classification c USING (class_id)
                      WHERE n.visit = %2$s AND c.route <> ''junk''', schema, visit);
-  right_q := format('SELECT w.object_id, w.ra, w."dec", NULL::float8, NULL::float8 FROM %1$I.ws_object w
-                      WHERE skycat.dwithin(w.ra, w."dec", %2$s, %3$s, %4$s)', schema, v_ra, v_dec, v_radius * 3600);
+  right_q := format('SELECT w.object_id, w.ra, w."dec", NULL::float8, NULL::float8
+                       FROM %1$I.ws_object w, %1$I.ws_visit v
+                      WHERE v.visit = %2$s AND skycat.dwithin(w.ra, w."dec", v.ra, v."dec", v.radius_deg * 3600)',
+                    schema, visit);
   -- Every candidate pair persisted, the assignment's pairs marked chosen, and every source of
   -- the visit into the working set with its chosen object (one statement: the pairs come from
   -- the INSERT itself, never from scanning the whole night's dia_source_match).
@@ -351,7 +394,24 @@ BEGIN
 
   -- New objects: unmatched sources whose class routes to 'object' (LSST: the new object's id
   -- is its first DIASource's id). They lie in this visit's field, so later fields that
-  -- overlap it find them in the working set.
+  -- overlap it find them in the working set. An id already taken by an object (in memory, or
+  -- anywhere on disk: objects loaded from another catalog) stops the visit: the primary key
+  -- (object_id, dec) cannot see a duplicate at another dec.
+  EXECUTE format($q$
+    SELECT array_agg(d.dia_source_id) FROM %1$I.ws_dia_source d JOIN %1$I.source_classification c ON c.class_id = d.class_id
+     WHERE d.visit = $1 AND d.object_id IS NULL AND d.moving_object_id IS NULL AND c.route = 'object'$q$, schema)
+    INTO new_ids USING visit;
+  IF new_ids IS NOT NULL THEN
+    EXECUTE format('SELECT min(object_id) FROM (SELECT object_id FROM %1$I.ws_object WHERE object_id = ANY ($1)
+                    UNION ALL SELECT object_id FROM %1$I.object WHERE object_id = ANY ($1)) t', schema)
+      INTO clash USING new_ids;
+    IF clash IS NOT NULL THEN
+      RAISE EXCEPTION 'skycat.ap_associate: DIASource % of visit % would create object %, but %.object already has an object with that id',
+        clash, visit, clash, schema
+        USING ERRCODE = '23505',
+              HINT = 'A new object takes the id of its first DIASource: DIASource ids must not reuse object ids (give objects loaded from elsewhere ids outside the DIASource id range).';
+    END IF;
+  END IF;
   EXECUTE format($q$
     WITH new AS (
       UPDATE %1$I.ws_dia_source d SET object_id = d.dia_source_id, route = 'object'
@@ -373,7 +433,8 @@ END $$;
 -- Write the working set of `visit` back to disk: its objects changed since they were last
 -- written (updated in place, or inserted when new), its DIASources appended to dia_source and
 -- their ids to dia_source_id_tonight; then release what no other prepared field needs.
-CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   n_objects int; n_new int; n_sources int; assoc boolean; lo float8; hi float8;
@@ -405,13 +466,13 @@ BEGIN
   -- A few thousand objects to write into stripes of millions: the dec range prunes stripes,
   -- the field's ra ranges (BRIN) the blocks within them; the planner picks a hash join on
   -- those or primary-key probes (ap_dirty's statistics are fresh).
-  ANALYZE ap_dirty;
+  ANALYZE pg_temp.ap_dirty;
   PERFORM set_config('enable_nestloop', 'on', true);
   SELECT r.ra_lo, r.ra_hi INTO ra_lo, ra_hi FROM skycat.ap_ra_ranges(v_ra, v_dec, v_radius) r;
   EXECUTE format($q$
     UPDATE %1$I.object t SET n_dia_sources = d.n_dia_sources, first_mjd = d.first_mjd, last_mjd = d.last_mjd,
            reclassified_moving = d.reclassified_moving, %2$s
-      FROM ap_dirty d WHERE d.on_disk AND t.object_id = d.object_id AND t."dec" = d."dec"
+      FROM pg_temp.ap_dirty d WHERE d.on_disk AND t.object_id = d.object_id AND t."dec" = d."dec"
        AND t."dec" BETWEEN $1 AND $2 AND (t.ra BETWEEN $3[1] AND $4[1] OR t.ra BETWEEN $3[2] AND $4[2])$q$,
     schema, skycat.ap_band_columns('assign', 'd')) USING lo, hi, ra_lo, ra_hi;
   GET DIAGNOSTICS n_objects = ROW_COUNT;
@@ -419,10 +480,10 @@ BEGIN
   -- Objects loaded from disk are on disk even before their first write-back.
   EXECUTE format($q$
     INSERT INTO %1$I.object SELECT object_id, ra, "dec", n_dia_sources, first_mjd, last_mjd, reclassified_moving, %2$s
-      FROM ap_dirty WHERE NOT on_disk$q$, schema, skycat.ap_band_columns('names'));
+      FROM pg_temp.ap_dirty WHERE NOT on_disk$q$, schema, skycat.ap_band_columns('names'));
   GET DIAGNOSTICS n_new = ROW_COUNT;
   EXECUTE format($q$
-    INSERT INTO %1$I.ws_written (object_id, version) SELECT object_id, version FROM ap_dirty
+    INSERT INTO %1$I.ws_written (object_id, version) SELECT object_id, version FROM pg_temp.ap_dirty
     ON CONFLICT (object_id) DO UPDATE SET version = greatest(%1$I.ws_written.version, EXCLUDED.version)$q$, schema);
   EXECUTE format('INSERT INTO %1$I.dia_source SELECT * FROM %1$I.ws_dia_source WHERE visit = $1', schema) USING visit;
   GET DIAGNOSTICS n_sources = ROW_COUNT;
@@ -449,7 +510,8 @@ BEGIN
 END $$;
 
 -- After the night: the indexed table of tonight's DIASources for QA.
-CREATE PROCEDURE ap_post_night(schema name, night date) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE ap_post_night(schema name, night date) LANGUAGE plpgsql
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 BEGIN
   EXECUTE format($q$
     DROP TABLE IF EXISTS %1$I.dia_source_tonight;
@@ -458,13 +520,14 @@ BEGIN
     ALTER TABLE %1$I.dia_source_tonight ADD PRIMARY KEY (dia_source_id);
     CREATE INDEX ON %1$I.dia_source_tonight (object_id);
     CREATE INDEX ON %1$I.dia_source_tonight (visit);
-    ANALYZE %1$I.dia_source_tonight;
-    UPDATE %1$I.night_log SET posted_at = now() WHERE night = %2$L;$q$, schema, night);
+    ANALYZE %1$I.dia_source_tonight;$q$, schema);
+  EXECUTE format('UPDATE %I.night_log SET posted_at = now() WHERE night = $1', schema) USING night;
 END $$;
 
 -- Daytime: trim DIASources older than the retention window (policy retention_days, counted
 -- back from the newest DIASource) and delete objects flagged as reclassified to moving.
-CREATE PROCEDURE ap_daytime(schema name) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE ap_daytime(schema name) LANGUAGE plpgsql
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE busy boolean;
 BEGIN
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
@@ -473,9 +536,9 @@ BEGIN
     RAISE EXCEPTION 'skycat.ap_daytime: visits of % are still in the working set', schema
       USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
   END IF;
+  EXECUTE format('DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - $1', schema)
+    USING skycat.ap_policy(schema, 'retention_days')::float8;
   EXECUTE format($q$
-    DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - %2$s;
     DELETE FROM %1$I.object WHERE reclassified_moving;
-    TRUNCATE %1$I.ws_object, %1$I.ws_written, %1$I.ws_dia_source;$q$, schema,
-    skycat.ap_policy(schema, 'retention_days')::float8);
+    TRUNCATE %1$I.ws_object, %1$I.ws_written, %1$I.ws_dia_source;$q$, schema);
 END $$;

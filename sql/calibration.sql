@@ -6,8 +6,11 @@
 -- idempotently. Both are plpgsql: the per-row work is skycat's C functions, and the
 -- procedures only generate the SQL and drive the batches.
 --
--- No SET clause on these procedures: PostgreSQL forbids COMMIT in a procedure that has
--- one, so every name below is schema-qualified instead.
+-- The functions have a fixed search_path. The two procedures cannot have one (PostgreSQL
+-- forbids COMMIT in a procedure with a SET clause, e.g. SET search_path), so they fix their
+-- search_path with set_config(..., true) at the start of every transaction they run (the
+-- first, and after each COMMIT) and give the caller's back at the end; every name below is
+-- schema-qualified as well.
 
 -- One row per (target, raw leaf relation): where the last committed batch ended.
 CREATE TABLE calibration_progress (
@@ -23,6 +26,14 @@ CREATE TABLE calibration_progress (
 COMMENT ON TABLE calibration_progress IS
   'Progress of skycat.calibrate_sources runs: an interrupted CALL resumes after the last committed batch. Delete a target''s rows to calibrate it again from scratch.';
 SELECT pg_catalog.pg_extension_config_dump('calibration_progress', '');
+-- Every role may run calibrate_sources, so every role may keep progress rows, but only for
+-- targets it may write: a row is visible and writable to the roles with INSERT on its target
+-- (stored schema-qualified, so to_regclass finds it whatever the reader's search_path).
+ALTER TABLE calibration_progress ENABLE ROW LEVEL SECURITY;
+CREATE POLICY calibration_progress_target_writers ON calibration_progress
+  USING (pg_catalog.has_table_privilege(pg_catalog.to_regclass(target), 'INSERT'))
+  WITH CHECK (pg_catalog.has_table_privilege(pg_catalog.to_regclass(target), 'INSERT'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON calibration_progress TO PUBLIC;
 
 -- Column-level description of a calibration table: the SQL expressions giving the
 -- calibration (nJy per count) and its error for raw row alias `r_alias` and calibration
@@ -30,6 +41,7 @@ SELECT pg_catalog.pg_extension_config_dump('calibration_progress', '');
 CREATE FUNCTION _calibration_exprs(calibs regclass, r_alias text, c_alias text,
                                    OUT calib_expr text, OUT calib_err_expr text)
 LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 DECLARE
     cols text[];
@@ -58,6 +70,7 @@ $fn$;
 -- The tables holding a relation's rows: its leaf partitions, or the table itself.
 CREATE FUNCTION _leaf_tables(rel regclass) RETURNS TABLE (relid regclass)
 LANGUAGE sql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
     SELECT t.relid FROM pg_catalog.pg_partition_tree(rel) t
       JOIN pg_catalog.pg_class k ON k.oid = t.relid
@@ -101,7 +114,10 @@ DECLARE
     examples    text;
     t_start     timestamptz := pg_catalog.clock_timestamp();
     insert_sql  text;
+    caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
+    -- The procedure's own "SET search_path", for this transaction (see the top of the file).
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, @extschema@, pg_temp', true);
     IF batch_rows IS NULL OR batch_rows < 1 THEN
         RAISE EXCEPTION 'skycat.calibrate_sources: batch_rows must be >= 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -159,8 +175,10 @@ BEGIN
     outer_sel := outer_sel || 'q._skycat_calib, q._skycat_calib_err';
     out_names := out_names || 'calib_applied, calib_err_applied';
 
-    -- The target: created from the query's shape if it does not exist.
+    -- The target: created from the query's shape if it does not exist (one session at a time,
+    -- so two concurrent calls do not both try to create it).
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') INTO target_q FROM pg_catalog.unnest(pg_catalog.parse_ident(target)) p;
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('skycat.calibrate_sources'), pg_catalog.hashtext(target_q));
     target_rel := pg_catalog.to_regclass(target_q);
     IF target_rel IS NULL THEN
         EXECUTE pg_catalog.format('CREATE TABLE %s (%s) AS SELECT %s FROM (%s OFFSET 0) q WITH NO DATA',
@@ -198,7 +216,13 @@ BEGIN
         SELECT CASE WHEN k.relpages > 0 AND k.reltuples > 0 THEN k.reltuples / k.relpages ELSE 100 END
           INTO per_block FROM pg_catalog.pg_class k WHERE k.oid = leaf;
         step := GREATEST(1, (batch_rows / per_block)::bigint);
-        WHILE b0 < n_blocks LOOP
+        LOOP
+            -- Each batch locks its progress row and starts where the last committed batch
+            -- ended: two sessions calibrating the same target share the batches instead of
+            -- writing each one twice.
+            SELECT p.next_block INTO b0 FROM @extschema@.calibration_progress p
+             WHERE p.target = target_rel::text AND p.source = leaf::text FOR UPDATE;
+            EXIT WHEN b0 IS NULL OR b0 >= n_blocks;
             EXECUTE pg_catalog.format(insert_sql, leaf)
               USING pg_catalog.format('(%s,0)', b0)::tid,
                     pg_catalog.format('(%s,0)', LEAST(b0 + step, 4294967295))::tid;
@@ -210,12 +234,14 @@ BEGIN
              WHERE p.target = target_rel::text AND p.source = leaf::text;
             IF commit_batches THEN
                 COMMIT;
+                PERFORM pg_catalog.set_config('search_path', 'pg_catalog, @extschema@, pg_temp', true);
             END IF;
             RAISE NOTICE 'skycat.calibrate_sources: % rows written (%/s), % block % of %', total_rows,
                 pg_catalog.round(total_rows / GREATEST(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t_start), 1e-3)),
                 leaf, b0, n_blocks;
         END LOOP;
     END LOOP;
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END
 $fn$;
 COMMENT ON PROCEDURE calibrate_sources(regclass, regclass, text, bigint, boolean) IS
@@ -238,7 +264,10 @@ DECLARE
     leaf        regclass;
     n           bigint;
     total       bigint := 0;
+    caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
+    -- The procedure's own "SET search_path", for this transaction (see the top of the file).
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, @extschema@, pg_temp', true);
     SELECT pg_catalog.array_agg(a.attname::text) INTO cols
       FROM pg_catalog.pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT (cols @> ARRAY['visit', 'detector', 'x', 'y', 'calib_applied', 'calib_err_applied']) THEN
@@ -270,10 +299,12 @@ BEGIN
         total := total + n;
         IF commit_batches THEN
             COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, @extschema@, pg_temp', true);
         END IF;
         RAISE NOTICE 'skycat.recalibrate_sources: % rows recalibrated in %', n, leaf;
     END LOOP;
     RAISE NOTICE 'skycat.recalibrate_sources: % rows recalibrated in total', total;
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END
 $fn$;
 COMMENT ON PROCEDURE recalibrate_sources(regclass, regclass, boolean) IS

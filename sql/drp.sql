@@ -24,10 +24,13 @@
 --                                               affected objects only;
 --   drp_export(schema, table, dir, ...)  write-once Qserv chunk files.
 
--- A policy value of a DRP schema (an error naming the key when it is missing).
+-- A policy value of a DRP schema, checked against the key's documented form (22023 naming the
+-- key and its value when it is missing or malformed).
 CREATE FUNCTION drp_policy(schema name, key text) RETURNS text
-  STABLE STRICT LANGUAGE plpgsql AS $$
-DECLARE v text;
+  STABLE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  v text;
+  ok boolean;
 BEGIN
   IF to_regclass(format('%I.policy', schema)) IS NULL THEN
     RAISE EXCEPTION 'skycat.drp: % is not a DRP schema (no %.policy table; create one with skycat.drp_create)', schema, schema
@@ -36,6 +39,22 @@ BEGIN
   EXECUTE format('SELECT value FROM %I.policy WHERE key = $1', schema) INTO v USING key;
   IF v IS NULL THEN
     RAISE EXCEPTION 'skycat.drp: policy "%" is not set in %.policy', key, schema USING ERRCODE = '22023';
+  END IF;
+  BEGIN
+    ok := CASE key
+      WHEN 'num_rings' THEN v::int BETWEEN 1 AND 3600
+      WHEN 'stripe_height_deg' THEN v::float8 > 0 AND v::float8 <= 180
+      WHEN 'bands' THEN cardinality(v::text[]) > 0 AND NOT EXISTS (SELECT 1 FROM unnest(v::text[]) b WHERE b !~ '^[a-z][a-z0-9]*$')
+      WHEN 'work_mem' THEN pg_size_bytes(v) BETWEEN 64 * 1024 AND 2147483647::bigint * 1024
+      WHEN 'files_root' THEN left(v, 1) = '/'
+      ELSE true END;
+  EXCEPTION WHEN data_exception THEN
+    ok := false;
+  END;
+  IF NOT ok THEN
+    RAISE EXCEPTION 'skycat.drp: policy "%" in %.policy has an invalid value "%"', key, schema, v
+      USING ERRCODE = '22023',
+            HINT = 'num_rings: 1..3600; stripe_height_deg: (0, 180]; bands: e.g. {u,g,r,i,z,y}; work_mem: a size such as 256MB; files_root: an absolute directory.';
   END IF;
   RETURN v;
 END $$;
@@ -52,7 +71,7 @@ END $$;
 -- max() per column (114 per row, which took as long as the light-curve statistics
 -- themselves; docs/benchmarks/drp.md).
 CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's') RETURNS text
-  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
   SELECT CASE kind
     WHEN 'aggregate' THEN (
       SELECT string_agg(format('skycat.lc_stats(psf_flux, psf_flux_err, mjd) FILTER (WHERE band = %1$L) AS %2$I, '
@@ -92,7 +111,9 @@ CREATE FUNCTION drp_create(
   stripe_height_deg float8 DEFAULT 1.0,
   num_rings int DEFAULT 120,
   bands text[] DEFAULT ARRAY['u', 'g', 'r', 'i', 'z', 'y']
-) RETURNS text LANGUAGE plpgsql AS $$
+) RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp
+  -- The policy stores the height as text: print it exactly whatever the session says.
+  SET extra_float_digits = 3 AS $$
 DECLARE
   server name := schema || '_files';
   calibrated text := 'psf_flux float8, psf_flux_err float8, calib_applied float8, calib_err_applied float8';
@@ -109,6 +130,7 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
   PERFORM skycat.skymap_tract(0, 0, num_rings);  -- validates num_rings
+  PERFORM count(*) FROM skycat.stripe_bounds(stripe_height_deg);  -- validates the height
   EXECUTE format('CREATE SCHEMA %I', schema);
   EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER skycat_files OPTIONS (root %L)', server, files_root);
   EXECUTE format($f$
@@ -180,7 +202,7 @@ END $$;
 -- Raised from inside an ingest query when a raw row has no calibration: the whole tract is
 -- rolled back, naming the first (visit, detector) at fault.
 CREATE FUNCTION drp_missing_calibration(tbl text, tract int, visit bigint, detector int) RETURNS float8
-  VOLATILE LANGUAGE plpgsql AS $$
+  VOLATILE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 BEGIN
   RAISE EXCEPTION 'skycat.drp_ingest_tract: % row of tract % has no calibration for visit %, detector % (tract=%/calib.parquet)',
     tbl, tract, visit, detector, tract USING ERRCODE = '23503';
@@ -195,12 +217,14 @@ CREATE FUNCTION drp_ingest_tract(schema name, tract int) RETURNS TABLE (table_na
   LANGUAGE plpgsql
   -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
   -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
-  SET enable_nestloop = off SET jit = off AS $$
+  SET enable_nestloop = off SET jit = off
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   num_rings int := skycat.drp_policy(schema, 'num_rings')::int;
   r record;
   n_calib bigint; n_obj bigint; n_src bigint; n_dia bigint; n_fs bigint; n_files bigint;
+  bad text;
   -- pixel_to_sky once per row: the OFFSET 0 subquery is not flattened into the outer query,
   -- which would call it once per output column.
   sky_src text := $q$
@@ -213,7 +237,7 @@ DECLARE
        WHERE f.tract = %2$s OFFSET 0) q $q$;
 BEGIN
   IF tract IS NULL THEN
-    RAISE EXCEPTION 'skycat.drp_ingest_tract: tract must not be NULL' USING ERRCODE = '22004';
+    RAISE EXCEPTION 'skycat.drp_ingest_tract: tract must not be NULL' USING ERRCODE = '22023';
   END IF;
   SELECT * INTO r FROM skycat.skymap_tract_region(tract, num_rings);
   -- Two sessions ingesting the same tract would delete each other's rows: one at a time.
@@ -241,6 +265,17 @@ BEGIN
                     SELECT visit, detector, band, mjd, calib_mean, calib_err, wcs::skycat.wcs AS wcs
                       FROM %I.files_calib WHERE tract = $1', schema) USING tract;
   ALTER TABLE pg_temp.drp_tract_calib ADD PRIMARY KEY (visit, detector);
+  -- A calibration that is not a finite positive number (or a negative or non-finite error)
+  -- would silently turn every flux of its detector into NaN or garbage.
+  SELECT format('visit %s, detector %s: calib_mean %s, calib_err %s', c.visit, c.detector, c.calib_mean, c.calib_err)
+    INTO bad FROM pg_temp.drp_tract_calib c
+   WHERE NOT (c.calib_mean > 0 AND c.calib_mean < 'Infinity') OR c.calib_mean IS NULL
+      OR NOT (COALESCE(c.calib_err, 0) >= 0 AND COALESCE(c.calib_err, 0) < 'Infinity')
+   LIMIT 1;
+  IF bad IS NOT NULL THEN
+    RAISE EXCEPTION 'skycat.drp_ingest_tract: tract=%/calib.parquet has an invalid calibration (%)', tract, bad
+      USING ERRCODE = '22023', HINT = 'calib_mean must be finite and > 0, calib_err finite and >= 0.';
+  END IF;
   ANALYZE pg_temp.drp_tract_calib;
   EXECUTE format('INSERT INTO %I.calib AS k (visit, detector, tract, band, mjd, calib_mean, calib_err, wcs)
                     SELECT visit, detector, $1, band, mjd, calib_mean, calib_err, wcs FROM pg_temp.drp_tract_calib
@@ -319,7 +354,8 @@ CREATE FUNCTION drp_deduplicate_objects(schema name)
   LANGUAGE plpgsql
   -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
   -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
-  SET enable_nestloop = off SET jit = off AS $$
+  SET enable_nestloop = off SET jit = off
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   n_ins bigint; n_del bigint; n_staged bigint; n_kept bigint;
 BEGIN
@@ -348,7 +384,7 @@ END $$;
 
 -- Add (nullable) Object columns for a later pipeline: no table rewrite.
 CREATE FUNCTION drp_add_columns(schema name, names text[], types regtype[]) RETURNS int
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   i int;
   added int := 0;
@@ -373,12 +409,13 @@ END $$;
 -- the relation carries. Returns the objects updated; rows of `updates` naming no object are
 -- reported (WARNING), never inserted: Object's row count is fixed after de-duplication.
 CREATE FUNCTION drp_update_objects(schema name, updates regclass) RETURNS bigint
-  LANGUAGE plpgsql AS $$
+  LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   cols text[];
   bad text[];
   n bigint;
   unmatched bigint;
+  dup bigint;
 BEGIN
   PERFORM skycat.drp_policy(schema, 'num_rings');
   SELECT array_agg(attname::text ORDER BY attnum) INTO cols FROM pg_attribute
@@ -393,6 +430,12 @@ BEGIN
   IF bad IS NOT NULL OR cols IS NULL THEN
     RAISE EXCEPTION 'skycat.drp_update_objects: columns % of % are not updatable columns of %.object (add them with skycat.drp_add_columns; object_id, tract, ra and dec are fixed)',
       COALESCE(bad, '{}'), updates, schema USING ERRCODE = '42703';
+  END IF;
+  -- An object named twice would get whichever row the join meets last: refuse instead.
+  EXECUTE format('SELECT object_id FROM %s GROUP BY object_id HAVING count(*) > 1 LIMIT 1', updates) INTO dup;
+  IF dup IS NOT NULL THEN
+    RAISE EXCEPTION 'skycat.drp_update_objects: % has more than one row for object_id %', updates, dup
+      USING ERRCODE = '22023', HINT = 'Give each object at most one row of updates.';
   END IF;
   EXECUTE format('UPDATE %I.object o SET (%s) = ROW(%s) FROM %s u WHERE o.object_id = u.object_id',
                  schema, (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) c),
@@ -418,7 +461,8 @@ CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float
   LANGUAGE plpgsql
   -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
   -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
-  SET enable_nestloop = off SET jit = off AS $$
+  SET enable_nestloop = off SET jit = off
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   bands text[] := skycat.drp_policy(schema, 'bands')::text[];
   wm text := skycat.drp_policy(schema, 'work_mem');
@@ -450,7 +494,7 @@ END $$;
 -- 0 for a partition with no pages, -1 for one with pages that was never analysed.
 CREATE FUNCTION drp_stripes(schema name, tbl text)
   RETURNS TABLE (part regclass, dec_lo float8, dec_hi float8, est_rows bigint)
-  STABLE LANGUAGE sql AS $$
+  STABLE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
   SELECT c.oid::regclass, b.dec_min, b.dec_max,
          CASE WHEN p.pages = 0 THEN 0
               WHEN c.reltuples > 0 AND c.relpages > 0 THEN round(c.reltuples / c.relpages * p.pages)::bigint
@@ -467,11 +511,16 @@ $$;
 -- each stripe committed (with `commit`) and recorded in <schema>.progress, so another session
 -- can watch it and an interrupted run can simply be called again (every stripe's result is
 -- recomputed from scratch: re-running changes nothing).
+--
+-- PostgreSQL forbids COMMIT in a procedure with a SET clause, so instead of "SET search_path"
+-- the procedure fixes its search_path itself with set_config(..., true) at the start of every
+-- transaction it runs (the first, and after each COMMIT), and gives the caller's back at the
+-- end; every name is also qualified.
 CREATE PROCEDURE drp_summarize_forced_sources(schema name, commit_stripes boolean DEFAULT true)
   LANGUAGE plpgsql AS $$
 DECLARE
   s record;
-  t0 timestamptz := clock_timestamp();
+  t0 timestamptz := pg_catalog.clock_timestamp();
   total bigint;
   done bigint := 0;
   r record;
@@ -482,38 +531,45 @@ DECLARE
   his float8[] := '{}';
   ests bigint[] := '{}';
   k int;
+  caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
+  -- The procedure's own "SET search_path", for this transaction (see above).
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, skycat, pg_temp', true);
   PERFORM skycat.drp_policy(schema, 'num_rings');
   -- Row estimates for the percentages: a stripe never analysed is analysed now (one sample
   -- of that partition, not of the whole table).
   FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') WHERE est_rows < 0 LOOP
-    EXECUTE format('ANALYZE %s', s.part);
+    EXECUTE pg_catalog.format('ANALYZE %s', s.part);
   END LOOP;
   FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
     parts := parts || s.part; los := los || s.dec_lo; his := his || s.dec_hi; ests := ests || s.est_rows;
   END LOOP;
-  SELECT COALESCE(sum(e), 0) INTO total FROM unnest(ests) e;
-  EXECUTE format('DELETE FROM %I.progress WHERE step = $1', schema) USING 'summarize_forced_sources';
-  FOR k IN 1 .. cardinality(parts) LOOP
+  SELECT COALESCE(pg_catalog.sum(e), 0) INTO total FROM pg_catalog.unnest(ests) e;
+  EXECUTE pg_catalog.format('DELETE FROM %I.progress WHERE step = $1', schema) USING 'summarize_forced_sources';
+  FOR k IN 1 .. pg_catalog.cardinality(parts) LOOP
     CONTINUE WHEN ests[k] = 0;
     r := skycat.drp_summarize_partition(schema, parts[k], los[k], his[k]);
     n_obj := n_obj + r.objects;
     n_rows := n_rows + r.rows;
     done := done + ests[k];
-    EXECUTE format('INSERT INTO %I.progress (step, part, rows_done, rows_total, seconds) VALUES ($1, $2, $3, $4, $5)
+    EXECUTE pg_catalog.format('INSERT INTO %I.progress (step, part, rows_done, rows_total, seconds) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT (step, part) DO UPDATE SET rows_done = EXCLUDED.rows_done, rows_total = EXCLUDED.rows_total,
-                      seconds = EXCLUDED.seconds, updated_at = now()', schema)
-      USING 'summarize_forced_sources', parts[k]::text, done, total, extract(epoch FROM clock_timestamp() - t0);
+                      seconds = EXCLUDED.seconds, updated_at = pg_catalog.now()', schema)
+      USING 'summarize_forced_sources', parts[k]::text, done, total,
+            EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0);
     RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (about % of % rows), stripe [%, %): % forced sources, % objects, % s',
-      round(100.0 * done / greatest(total, 1), 1), done, total, los[k], his[k], r.rows, r.objects,
-      round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+      pg_catalog.round(100.0 * done / GREATEST(total, 1), 1), done, total, los[k], his[k], r.rows, r.objects,
+      pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
     IF commit_stripes THEN
       COMMIT;
+      PERFORM pg_catalog.set_config('search_path', 'pg_catalog, skycat, pg_temp', true);
     END IF;
   END LOOP;
-  EXECUTE format('ANALYZE %I.object', schema);
+  EXECUTE pg_catalog.format('ANALYZE %I.object', schema);
   RAISE NOTICE 'skycat.drp_summarize_forced_sources: % objects summarised from % forced sources in % s',
-    n_obj, n_rows, round(extract(epoch FROM clock_timestamp() - t0)::numeric, 1);
+    n_obj, n_rows, pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
+  -- A caller's open transaction (commit_stripes false) keeps its own search_path afterwards.
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END $$;
 
 -- Re-apply new calibrations (a table with visit, detector, calib_mean, calib_err) to source,
@@ -526,7 +582,8 @@ CREATE FUNCTION drp_apply_recalibration(schema name, new_calib regclass)
   LANGUAGE plpgsql
   -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
   -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
-  SET enable_nestloop = off SET jit = off AS $$
+  SET enable_nestloop = off SET jit = off
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   n_cal bigint; n_src bigint; n_dia bigint; n_fs bigint; n_obj bigint := 0;
@@ -545,10 +602,13 @@ BEGIN
     RAISE EXCEPTION 'skycat.drp_apply_recalibration: % must have columns visit, detector, calib_mean, calib_err', new_calib
       USING ERRCODE = '42703';
   END IF;
-  EXECUTE format('SELECT count(*) FROM %s c WHERE NOT (c.calib_mean > 0) OR c.calib_err < 0', new_calib) INTO n;
+  -- NaN compares above every number in PostgreSQL (NaN > 0 is true): test the finite range.
+  EXECUTE format('SELECT count(*) FROM %s c
+                   WHERE NOT (c.calib_mean > 0 AND c.calib_mean < ''Infinity'') OR c.calib_mean IS NULL
+                      OR NOT (COALESCE(c.calib_err, 0) >= 0 AND COALESCE(c.calib_err, 0) < ''Infinity'')', new_calib) INTO n;
   IF n > 0 THEN
-    RAISE EXCEPTION 'skycat.drp_apply_recalibration: % has % rows with calib_mean <= 0 (or NULL) or calib_err < 0', new_calib, n
-      USING ERRCODE = '22023';
+    RAISE EXCEPTION 'skycat.drp_apply_recalibration: % has % rows whose calib_mean is not a finite number > 0 or whose calib_err is not a finite number >= 0',
+      new_calib, n USING ERRCODE = '22023';
   END IF;
   PERFORM pg_advisory_xact_lock(hashtext('skycat.drp.' || schema), -1);
 
@@ -599,7 +659,8 @@ CREATE FUNCTION drp_export(schema name, table_name text, dir text, num_stripes i
   LANGUAGE plpgsql
   -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
   -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
-  SET enable_nestloop = off SET jit = off AS $$
+  SET enable_nestloop = off SET jit = off
+  SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   c int;

@@ -118,7 +118,8 @@ scalar_fn! {
     fn nanojansky_err(inst_flux: f64, inst_flux_err: f64, calib_mean: f64, calib_err: f64) -> f64 {
         let c = calib("nanojansky_err", "calib_mean", calib_mean);
         let ce = err("nanojansky_err", "calib_err", calib_err);
-        photometry::nanojansky_err(inst_flux, inst_flux_err, c, ce)
+        let ie = err("nanojansky_err", "inst_flux_err", inst_flux_err);
+        photometry::nanojansky_err(inst_flux, ie, c, ce)
     }
 }
 
@@ -138,9 +139,9 @@ scalar_fn! {
     sql = "CREATE FUNCTION ab_mag_err(flux_njy float8, flux_err_njy float8) RETURNS float8
            IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'ab_mag_err';
            COMMENT ON FUNCTION ab_mag_err(float8, float8) IS
-             'Error of ab_mag(): 2.5 / ln(10) * flux_err_njy / flux_njy; NULL for flux <= 0.';";
+             'Error of ab_mag(): 2.5 / ln(10) * flux_err_njy / flux_njy; NULL for flux <= 0; a negative error is an error.';";
     fn ab_mag_err(flux_njy: f64, flux_err_njy: f64) -> Option<f64> {
-        photometry::ab_mag_err(flux_njy, flux_err_njy)
+        photometry::ab_mag_err(flux_njy, err("ab_mag_err", "flux_err_njy", flux_err_njy))
     }
 }
 
@@ -175,7 +176,7 @@ scalar_fn! {
         let f = "recalibrate_err";
         let (old, old_err) = (calib(f, "old_calib_mean", old_calib_mean), err(f, "old_calib_err", old_calib_err));
         let (new, new_err) = (calib(f, "new_calib_mean", new_calib_mean), err(f, "new_calib_err", new_calib_err));
-        photometry::recalibrate_err(flux_njy, flux_err_njy, old, old_err, new, new_err)
+        photometry::recalibrate_err(flux_njy, err(f, "flux_err_njy", flux_err_njy), old, old_err, new, new_err)
     }
 }
 
@@ -224,7 +225,8 @@ scalar_fn! {
            COMMENT ON FUNCTION nanojansky_err(photo_calib, float8, float8, float8, float8) IS
              'Error of nanojansky(pc, ...): hypot(inst_flux_err * c, inst_flux * calibrationErr), c = calibration(pc, x, y).';";
     fn nanojansky_err_pc(pc: Rc<PhotoCalib>, inst_flux: f64, inst_flux_err: f64, x: f64, y: f64) -> f64 {
-        photometry::nanojansky_err(inst_flux, inst_flux_err, pc.at(x, y), pc.err)
+        let ie = err("nanojansky_err", "inst_flux_err", inst_flux_err);
+        photometry::nanojansky_err(inst_flux, ie, pc.at(x, y), pc.err)
     }
 }
 

@@ -11,16 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-fn cancel_pending() -> bool {
-    // Set by PostgreSQL's signal handlers; reading them is what CHECK_FOR_INTERRUPTS does.
-    unsafe {
-        std::ptr::addr_of!(pg_sys::QueryCancelPending).read_volatile() != 0
-            || std::ptr::addr_of!(pg_sys::ProcDiePending).read_volatile() != 0
-    }
-}
+use crate::errors::interrupt_pending;
+
 
 /// Runs `work(stop_flag)` on a helper thread and returns its result; if the query is
 /// cancelled meanwhile, raises PostgreSQL's cancel error instead.
@@ -36,7 +30,7 @@ pub fn run_cancellable<T: Send>(work: impl FnOnce(&AtomicBool) -> T + Send) -> T
         });
         loop {
             match done_rx.recv_timeout(Duration::from_millis(20)) {
-                Err(mpsc::RecvTimeoutError::Timeout) if cancel_pending() => stop.store(true, Ordering::Relaxed),
+                Err(mpsc::RecvTimeoutError::Timeout) if interrupt_pending() => stop.store(true, Ordering::Relaxed),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 _ => break, // finished, or the helper panicked (join re-raises it)
             }

@@ -76,7 +76,34 @@ struct RowReader {
     natts: i32,
     id_is_int4: bool,
     has_errors: bool,
+    max_rows: usize,
     rows: Vec<Source>,
+}
+
+/// Room for one more row in `r.rows`, within `skycat.crossmatch_max_rows` (54000 past it) and
+/// without aborting the backend when the allocation fails (53200 instead).
+fn reserve_row(r: &mut RowReader) {
+    if r.rows.len() < r.rows.capacity() {
+        return;
+    }
+    if r.rows.len() >= r.max_rows {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "skycat.crossmatch: the {} input has more than {} rows (the limit on rows held in memory, skycat.crossmatch_max_rows); split the input",
+                r.side, r.max_rows
+            )
+        );
+    }
+    let grow = r.rows.len().clamp(1024, r.max_rows - r.rows.len());
+    if r.rows.try_reserve_exact(grow).is_err() {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+            format!("skycat.crossmatch: out of memory reading the {} input ({} rows read)", r.side, r.rows.len())
+        );
+    }
 }
 
 #[pg_guard]
@@ -117,6 +144,7 @@ unsafe extern "C-unwind" fn reader_receive(slot: *mut pg_sys::TupleTableSlot, th
         null_error(r.side, Some(id), if nulls[1] { "ra" } else { "dec" });
     }
     let (ra_err, dec_err) = if r.has_errors { (f(3), f(4)) } else { (f64::NAN, f64::NAN) };
+    reserve_row(r);
     r.rows.push(Source { id, ra: f(1), dec: f(2), ra_err, dec_err });
     true
 }
@@ -144,6 +172,7 @@ fn read_input(side: &'static str, query: &str) -> Input {
         natts: 0,
         id_is_int4: false,
         has_errors: false,
+        max_rows: crate::gucs::CROSSMATCH_MAX_ROWS.get() as usize,
         rows: Vec::new(),
     });
     let options = pg_sys::SPIExecuteOptions {

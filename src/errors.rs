@@ -23,10 +23,26 @@ fn raise(function: &str, e: &SkyError) -> ! {
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
         }
         SkyError::TooLarge { .. } | SkyError::TooManyPairs { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-        SkyError::Cancelled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+        SkyError::OutOfMemory { .. } => PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+        SkyError::Cancelled => {
+            // Let PostgreSQL raise its own error for what is pending (cancel, statement
+            // timeout, or terminate, which ends the session); if interrupts are held off,
+            // stop anyway with the cancel SQLSTATE.
+            pgrx::check_for_interrupts!();
+            PgSqlErrorCode::ERRCODE_QUERY_CANCELED
+        }
     };
     ereport!(PgLogLevel::ERROR, code, format!("skycat.{function}: {e}"));
     unreachable!("ereport(ERROR) does not return")
+}
+
+/// Whether PostgreSQL has a query cancel or a session termination pending: what skycat-core's
+/// long loops poll (see `skycat_core::interrupt`). Reading the flags is safe from any thread.
+pub fn interrupt_pending() -> bool {
+    unsafe {
+        std::ptr::addr_of!(pgrx::pg_sys::QueryCancelPending).read_volatile() != 0
+            || std::ptr::addr_of!(pgrx::pg_sys::ProcDiePending).read_volatile() != 0
+    }
 }
 
 /// Raises 22P02 (invalid_text_representation) for bad text input of a skycat type, naming

@@ -22,6 +22,8 @@ mod write_parquet;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
+    // Long loops in skycat-core poll PostgreSQL's interrupt flags.
+    skycat_core::interrupt::install(errors::interrupt_pending);
 }
 
 // Hand-written SQL shipped with the extension (see sql/).

@@ -38,7 +38,7 @@ fn stripes_in_circle(ra: f64, dec: f64, radius_arcsec: f64, stripe_height_deg: f
     let (_, dec) = position("stripes_in_circle", "ra", ra, "dec", dec);
     let r = radius("stripes_in_circle", radius_arcsec);
     let s = StripeScheme::new(stripe_height_deg).or_sql_error("stripes_in_circle");
-    to_i32(s.stripes_in_circle(dec, r))
+    to_i32(s.stripes_in_circle(dec, r).or_sql_error("stripes_in_circle"))
 }
 
 /// Stripe index and the [dec_min, dec_max) bounds of every stripe of height h; the bounds
@@ -93,7 +93,7 @@ fn chunks_in_circle(
 ) -> Vec<i32> {
     let (ra, dec) = position("chunks_in_circle", "ra", ra, "dec", dec);
     let r = radius("chunks_in_circle", radius_arcsec);
-    chunker("chunks_in_circle", num_stripes, num_sub_stripes).chunks_in_circle(ra, dec, r)
+    chunker("chunks_in_circle", num_stripes, num_sub_stripes).chunks_in_circle(ra, dec, r).or_sql_error("chunks_in_circle")
 }
 
 scalar_fn! {

@@ -2,7 +2,7 @@
 //! position, a tract's inner region, and the half-open polygon test DRP de-duplicates with.
 
 use pgrx::prelude::*;
-use skycat_core::skymap::{polygon_contains_half_open, RingsSkymap};
+use skycat_core::skymap::{self, RingsSkymap};
 use skycat_core::{validate, SkyError};
 
 use crate::errors::OrSqlError;
@@ -84,20 +84,17 @@ fn skymap_tracts_outer(ra: f64, dec: f64, border_deg: f64, num_rings: default!(i
 
 /// Whether (ra, dec) lies in the polygon with vertices (poly_ra[i], poly_dec[i]) in degrees,
 /// ra unwrapped around the middle of the vertices' ra range; half-open (a point on an edge
-/// belongs to the polygon on its +ra / +dec side), so tiles sharing edges give every point
-/// one owner. Tested with `geo`.
+/// belongs to the polygon on its +ra / +dec side, dec = +90 to a polygon reaching it), so
+/// tiles sharing edges give every point exactly one owner.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn polygon_contains(poly_ra: Vec<f64>, poly_dec: Vec<f64>, ra: f64, dec: f64) -> bool {
+fn polygon_contains(poly_ra: Vec<Option<f64>>, poly_dec: Vec<Option<f64>>, ra: f64, dec: f64) -> bool {
     let f = "polygon_contains";
-    if poly_ra.len() != poly_dec.len() || poly_ra.len() < 3 {
-        let got = format!("{} poly_ra and {} poly_dec values", poly_ra.len(), poly_dec.len());
-        Err::<(), _>(SkyError::invalid("poly_ra", "3 or more vertices, as many as poly_dec", got)).or_sql_error(f);
-    }
-    if poly_ra.iter().chain(&poly_dec).any(|v| !v.is_finite()) {
-        Err::<(), _>(SkyError::invalid("poly_ra", "finite vertices", "a NaN or infinite vertex")).or_sql_error(f);
-    }
-    let (ra, dec) = position(f, "ra", ra, "dec", dec);
-    let (lo, hi) = poly_ra.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-    let vertices: Vec<(f64, f64)> = poly_ra.into_iter().zip(poly_dec).collect();
-    polygon_contains_half_open(&vertices, (lo + hi) / 2.0, ra, dec)
+    let vertices = |name: &'static str, v: Vec<Option<f64>>| -> Vec<f64> {
+        v.into_iter()
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| SkyError::invalid(name, "an array without NULL elements", "a NULL vertex"))
+            .or_sql_error(f)
+    };
+    let (poly_ra, poly_dec) = (vertices("poly_ra", poly_ra), vertices("poly_dec", poly_dec));
+    skymap::polygon_contains(&poly_ra, &poly_dec, ra, dec).or_sql_error(f)
 }

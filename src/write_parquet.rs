@@ -5,14 +5,14 @@
 //! with), so `write_parquet` followed by a foreign table over the file returns the same rows.
 //! Types without an Arrow counterpart (numeric, json, uuid, ...) are written as text.
 
-use crate::files_fdw::{files_error_code, may_write_server_files, PG_EPOCH_DAYS, PG_EPOCH_MICROS};
+use crate::files_fdw::{files_error_code, may_write_server_files};
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use skycat_core::files::arrow::array::*;
 use skycat_core::files::arrow::datatypes::{DataType, Field, Schema};
 use skycat_core::files::paths::check_output_path;
-use skycat_core::files::types::{arrow_type_for, PgKind};
+use skycat_core::files::types::{arrow_date_from_pg, arrow_timestamp_from_pg, arrow_type_for, PgKind};
 use skycat_core::files::writer::ParquetFileWriter;
 use skycat_core::files::FilesError;
 use std::ffi::{CStr, CString};
@@ -55,6 +55,17 @@ macro_rules! push_null {
     };
 }
 
+/// Raises the error for a ±infinity date or timestamp, which Parquet has no value for.
+fn infinite(what: &str) -> ! {
+    ereport!(
+        PgLogLevel::ERROR,
+        PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
+        format!("skycat.write_parquet: an infinite {what} cannot be written to Parquet"),
+        "Filter the rows out, or write NULL instead (e.g. NULLIF(col, 'infinity'))."
+    );
+    unreachable!()
+}
+
 /// Appends a non-NULL scalar Datum of `kind` to a builder made by `make_builder`.
 unsafe fn append_scalar(b: &mut dyn ArrayBuilder, kind: &PgKind, d: Datum) {
     match kind {
@@ -65,11 +76,17 @@ unsafe fn append_scalar(b: &mut dyn ArrayBuilder, kind: &PgKind, d: Datum) {
         PgKind::Float4 => push!(b, Float32Builder, f32::from_bits(d.value() as u32)),
         PgKind::Float8 => push!(b, Float64Builder, f64::from_bits(d.value() as u64)),
         PgKind::Text => push!(b, StringBuilder, text_of(d)),
+        // A name is a fixed-size, NUL-padded NameData passed by reference, not a varlena.
+        PgKind::Name => push!(b, StringBuilder, CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>()).to_string_lossy()),
         PgKind::Bytea => push!(b, BinaryBuilder, bytes_of(d)),
-        PgKind::Date => push!(b, Date32Builder, (d.value() as i32).saturating_add(PG_EPOCH_DAYS)),
-        PgKind::Timestamp | PgKind::TimestampTz => {
-            push!(b, TimestampMicrosecondBuilder, (d.value() as i64).saturating_add(PG_EPOCH_MICROS))
+        PgKind::Date => {
+            push!(b, Date32Builder, arrow_date_from_pg(d.value() as i32).unwrap_or_else(|| infinite("date")))
         }
+        PgKind::Timestamp | PgKind::TimestampTz => push!(
+            b,
+            TimestampMicrosecondBuilder,
+            arrow_timestamp_from_pg(d.value() as i64).unwrap_or_else(|| infinite("timestamp"))
+        ),
         PgKind::Array(_) => unreachable!("arrays are appended by append_array"),
     }
 }
@@ -82,7 +99,7 @@ unsafe fn append_null_scalar(b: &mut dyn ArrayBuilder, kind: &PgKind) {
         PgKind::Int8 => push_null!(b, Int64Builder),
         PgKind::Float4 => push_null!(b, Float32Builder),
         PgKind::Float8 => push_null!(b, Float64Builder),
-        PgKind::Text => push_null!(b, StringBuilder),
+        PgKind::Text | PgKind::Name => push_null!(b, StringBuilder),
         PgKind::Bytea => push_null!(b, BinaryBuilder),
         PgKind::Date => push_null!(b, Date32Builder),
         PgKind::Timestamp | PgKind::TimestampTz => push_null!(b, TimestampMicrosecondBuilder),

@@ -8,15 +8,13 @@ use skycat_core::files::arrow::array::{
 use skycat_core::files::arrow::datatypes::*;
 use skycat_core::files::prune::Scalar;
 use skycat_core::files::reader::timestamp_micros;
-use skycat_core::files::types::PgKind;
+use skycat_core::files::types::{
+    arrow_date_from_pg, arrow_timestamp_from_pg, check_text, pg_date_from_arrow, pg_timestamp_from_arrow, PgKind,
+    NAME_MAX_BYTES,
+};
 use std::ffi::c_char;
 
-/// Days between 1970-01-01 (Arrow) and 2000-01-01 (PostgreSQL).
-pub(crate) const PG_EPOCH_DAYS: i32 = 10_957;
-/// Microseconds between 1970-01-01 and 2000-01-01.
-pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-/// The kind of a PostgreSQL type the wrapper handles (varchar/bpchar/name read as text).
+/// The kind of a PostgreSQL type the wrapper handles (varchar/bpchar read as text).
 pub(crate) fn kind_of(typoid: Oid) -> Option<PgKind> {
     Some(match typoid {
         pg_sys::BOOLOID => PgKind::Bool,
@@ -25,7 +23,8 @@ pub(crate) fn kind_of(typoid: Oid) -> Option<PgKind> {
         pg_sys::INT8OID => PgKind::Int8,
         pg_sys::FLOAT4OID => PgKind::Float4,
         pg_sys::FLOAT8OID => PgKind::Float8,
-        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID | pg_sys::NAMEOID => PgKind::Text,
+        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID => PgKind::Text,
+        pg_sys::NAMEOID => PgKind::Name,
         pg_sys::BYTEAOID => PgKind::Bytea,
         pg_sys::DATEOID => PgKind::Date,
         pg_sys::TIMESTAMPOID => PgKind::Timestamp,
@@ -51,6 +50,7 @@ pub(crate) fn element_oid(kind: &PgKind) -> Oid {
         PgKind::Float4 => pg_sys::FLOAT4OID,
         PgKind::Float8 => pg_sys::FLOAT8OID,
         PgKind::Text => pg_sys::TEXTOID,
+        PgKind::Name => pg_sys::NAMEOID,
         PgKind::Bytea => pg_sys::BYTEAOID,
         PgKind::Date => pg_sys::DATEOID,
         PgKind::Timestamp => pg_sys::TIMESTAMPOID,
@@ -69,21 +69,10 @@ pub(crate) unsafe fn scalar_from_datum(d: Datum, typoid: Oid) -> Option<Scalar> 
         pg_sys::INT8OID => Scalar::Int(d.value() as i64),
         pg_sys::FLOAT4OID => Scalar::Float(f32::from_bits(d.value() as u32) as f64),
         pg_sys::FLOAT8OID => Scalar::Float(f64::from_bits(d.value() as u64)),
-        pg_sys::DATEOID => {
-            let days = d.value() as i32;
-            // ±infinity dates compare beyond every value: do not prune on them.
-            if days == i32::MIN || days == i32::MAX {
-                return None;
-            }
-            Scalar::Date(days + PG_EPOCH_DAYS)
-        }
-        pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => {
-            let t = d.value() as i64;
-            if t == i64::MIN || t == i64::MAX {
-                return None;
-            }
-            Scalar::Timestamp(t + PG_EPOCH_MICROS)
-        }
+        // ±infinity and values beyond the file side's range compare beyond every value: do
+        // not prune on them.
+        pg_sys::DATEOID => Scalar::Date(arrow_date_from_pg(d.value() as i32)?),
+        pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => Scalar::Timestamp(arrow_timestamp_from_pg(d.value() as i64)?),
         pg_sys::TEXTOID | pg_sys::VARCHAROID => {
             let text = d.cast_mut_ptr::<pg_sys::varlena>();
             let s = pgrx::text_to_rust_str_unchecked(pg_sys::pg_detoast_datum_packed(text));
@@ -108,25 +97,36 @@ pub(crate) enum TypedColumn {
     Micros(PrimitiveArray<Int64Type>),
     List(ArrayRef),
     I32(PrimitiveArray<Int32Type>),
-    /// Text or bytea values already laid out as varlenas in one palloc'd arena (see
-    /// `varlena_arena`), so reading a row needs no PostgreSQL call.
+    /// Text, name or bytea values already laid out as Datums in one palloc'd arena (see
+    /// `varlena_arena`, `name_arena`), so reading a row needs no PostgreSQL call.
     Varlena(Vec<Datum>, ArrayRef),
 }
 
 impl TypedColumn {
-    /// Prepares `array` for reading into `kind`: text and bytea become varlenas in the
-    /// current memory context (the batch context) right away.
-    pub(crate) unsafe fn for_kind(array: &ArrayRef, kind: &PgKind) -> TypedColumn {
+    /// Prepares `array` for reading into `kind`: text, name and bytea become Datums in the
+    /// current memory context (the batch context) right away. `Err((row, message))` for a
+    /// string PostgreSQL cannot store as it is (a NUL byte; a name over 63 bytes).
+    pub(crate) unsafe fn for_kind(array: &ArrayRef, kind: &PgKind) -> Result<TypedColumn, (usize, String)> {
         let col = TypedColumn::new(array);
-        match (&col, kind) {
-            (TypedColumn::Utf8(a), PgKind::Text) => {
-                TypedColumn::Varlena(varlena_arena(a, |i| string_at(a, i).as_bytes()), a.clone())
+        Ok(match (&col, kind) {
+            (TypedColumn::Utf8(a), PgKind::Text | PgKind::Name) => {
+                if let Some(bad) = (0..a.len()).filter(|&i| a.is_valid(i)).find_map(|i| {
+                    check_text(string_at(a, i).as_bytes(), kind).err().map(|m| (i, m))
+                }) {
+                    return Err(bad);
+                }
+                let datums = if *kind == PgKind::Name {
+                    name_arena(a, |i| string_at(a, i).as_bytes())
+                } else {
+                    varlena_arena(a, |i| string_at(a, i).as_bytes())
+                };
+                TypedColumn::Varlena(datums, a.clone())
             }
             (TypedColumn::Binary(a), PgKind::Bytea) => {
                 TypedColumn::Varlena(varlena_arena(a, |i| binary_at(a, i)), a.clone())
             }
             _ => col,
-        }
+        })
     }
 
     /// Whether reading a row can call into PostgreSQL (arrays) or fail (uint64 overflow).
@@ -204,7 +204,8 @@ impl TypedColumn {
     }
 
     /// Row `i` (not NULL) as a Datum of `kind`, allocating varlenas in the current memory
-    /// context. `Err` carries a message for values the kind cannot hold (uint64 > int8).
+    /// context. `Err` carries a message for values the kind cannot hold (uint64 > int8, dates
+    /// and timestamps beyond PostgreSQL's range, strings with a NUL byte).
     #[inline]
     pub(crate) unsafe fn datum(&self, i: usize, kind: &PgKind) -> Result<Datum, String> {
         Ok(match self {
@@ -219,10 +220,14 @@ impl TypedColumn {
                 int_datum(v, kind)
             }
             TypedColumn::Bool(a) => Datum::from(a.value(i)),
-            TypedColumn::Date(a) => Datum::from(a.value(i) - PG_EPOCH_DAYS),
-            TypedColumn::Micros(a) => Datum::from(a.value(i) - PG_EPOCH_MICROS),
+            TypedColumn::Date(a) => Datum::from(pg_date_from_arrow(a.value(i))?),
+            TypedColumn::Micros(a) => Datum::from(pg_timestamp_from_arrow(a.value(i))?),
             TypedColumn::Varlena(v, _) => v[i],
-            TypedColumn::Utf8(a) => bytes_datum(string_at(a, i).as_bytes()),
+            TypedColumn::Utf8(a) => {
+                let bytes = string_at(a, i).as_bytes();
+                check_text(bytes, kind)?;
+                bytes_datum(bytes)
+            }
             TypedColumn::Binary(a) => bytes_datum(binary_at(a, i)),
             TypedColumn::List(a) => {
                 let PgKind::Array(elem) = kind else { unreachable!("lists only go into arrays") };
@@ -280,6 +285,25 @@ unsafe fn varlena_arena<'a>(a: &'a ArrayRef, value: impl Fn(usize) -> &'a [u8]) 
         at += padded(bytes.len());
     }
     out
+}
+
+/// Lays out every non-NULL value of a batch column as a `name` (NAMEDATALEN bytes, NUL
+/// padded; values already checked to fit) in one allocation of the current memory context.
+unsafe fn name_arena<'a>(a: &'a ArrayRef, value: impl Fn(usize) -> &'a [u8]) -> Vec<Datum> {
+    const NAMEDATALEN: usize = NAME_MAX_BYTES + 1;
+    let n = a.len();
+    let base = pg_sys::MemoryContextAllocZeroAligned(pg_sys::CurrentMemoryContext, (n * NAMEDATALEN).max(1)) as *mut u8;
+    (0..n)
+        .map(|i| {
+            if a.is_null(i) {
+                return Datum::from(0usize);
+            }
+            let bytes = value(i);
+            let p = base.add(i * NAMEDATALEN);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len().min(NAME_MAX_BYTES));
+            Datum::from(p)
+        })
+        .collect()
 }
 
 fn string_at(a: &ArrayRef, i: usize) -> &str {

@@ -45,11 +45,46 @@ pub(super) struct OpenFile {
     reader: BatchReader,
     sources: Vec<(usize, Source)>, // (attribute index, source)
     kinds: Vec<PgKind>,            // target kind by batch column index
+    names: Vec<String>,            // declared column name by batch column index
     batch: Vec<TypedColumn>,       // by batch column index
     rows: usize,
     row: usize,
     /// The current batch reads without calling PostgreSQL or failing (see `fast_row`).
     fast: bool,
+    /// Where rows come from, for error messages: the row groups read, in order, with their
+    /// row counts (Parquet; empty for Arrow IPC), and the rows of earlier batches.
+    row_groups: Vec<(usize, u64)>,
+    rows_before_batch: u64,
+}
+
+impl OpenFile {
+    /// "row group G, row R" (R counted within the row group) of row `i` of the current batch.
+    fn location(&self, i: usize) -> String {
+        let mut r = self.rows_before_batch + i as u64;
+        for &(g, n) in &self.row_groups {
+            if r < n {
+                return format!("row group {g}, row {r}");
+            }
+            r -= n;
+        }
+        format!("row {}", self.rows_before_batch + i as u64)
+    }
+
+    /// Raises 22008/22021-style errors for a value PostgreSQL cannot store, naming the file,
+    /// row group and column.
+    fn value_error(&self, column: usize, i: usize, message: &str) -> ! {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            format!(
+                "skycat_files: file \"{}\" {}, column \"{}\": {message}",
+                self.relative,
+                self.location(i),
+                self.names[column]
+            )
+        );
+        unreachable!()
+    }
 }
 
 pub(super) struct ScanState {
@@ -240,6 +275,7 @@ unsafe fn open_file(s: &mut ScanState, index: usize, cat: CatalogFile, row_group
     let old = pg_sys::MemoryContextSwitchTo(s.file_ctx);
     let mut projection = Vec::new();
     let mut kinds = Vec::new();
+    let mut names = Vec::new();
     let mut sources = Vec::new();
     for &att in &s.plan.needed {
         let a = att as usize - 1;
@@ -276,6 +312,7 @@ unsafe fn open_file(s: &mut ScanState, index: usize, cat: CatalogFile, row_group
                 None => {
                     projection.push(idx);
                     kinds.push(col.kind.clone().expect("checked above"));
+                    names.push(col.name.clone());
                     projection.len() - 1
                 }
             };
@@ -285,9 +322,23 @@ unsafe fn open_file(s: &mut ScanState, index: usize, cat: CatalogFile, row_group
     }
     pg_sys::MemoryContextSwitchTo(old);
     let relative = file.relative.clone();
+    let group_rows = cat.row_group_rows().unwrap_or_default();
+    let read_groups = row_groups.iter().filter_map(|&g| group_rows.get(g).map(|&n| (g, n))).collect();
     let reader = cat.read(&projection, row_groups, BATCH_ROWS).unwrap_or_else(|e| raise_files_error(e));
     s.files_read += 1;
-    OpenFile { relative, reader, sources, kinds, batch: Vec::new(), rows: 0, row: 0, fast: false }
+    OpenFile {
+        relative,
+        reader,
+        sources,
+        kinds,
+        names,
+        batch: Vec::new(),
+        rows: 0,
+        row: 0,
+        fast: false,
+        row_groups: read_groups,
+        rows_before_batch: 0,
+    }
 }
 
 /// The per-row entry point. Rows of a batch that needs no PostgreSQL call (numbers, dates,
@@ -337,12 +388,8 @@ unsafe extern "C-unwind" fn iterate_slow(node: *mut pg_sys::ForeignScanState) ->
                 let old = pg_sys::MemoryContextSwitchTo(s.batch_ctx);
                 let filled = fill_row(slot, f);
                 pg_sys::MemoryContextSwitchTo(old);
-                if let Err(message) = filled {
-                    ereport!(
-                        PgLogLevel::ERROR,
-                        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-                        format!("skycat_files: file \"{}\" row {}: {message}", f.relative, f.row)
-                    );
+                if let Err((column, message)) = filled {
+                    f.value_error(column, f.row, &message);
                 }
                 f.row += 1;
                 return slot;
@@ -351,10 +398,18 @@ unsafe extern "C-unwind" fn iterate_slow(node: *mut pg_sys::ForeignScanState) ->
             let batch = f.reader.next_batch().unwrap_or_else(|e| raise_files_error(e));
             match batch {
                 Some(b) => {
+                    f.rows_before_batch += f.rows as u64;
                     f.rows = b.num_rows();
                     f.row = 0;
                     let old = pg_sys::MemoryContextSwitchTo(s.batch_ctx);
-                    f.batch = b.columns().iter().zip(&f.kinds).map(|(c, k)| TypedColumn::for_kind(c, k)).collect();
+                    let mut columns = Vec::with_capacity(f.kinds.len());
+                    for (k, (c, kind)) in b.columns().iter().zip(&f.kinds).enumerate() {
+                        match TypedColumn::for_kind(c, kind) {
+                            Ok(col) => columns.push(col),
+                            Err((row, message)) => f.value_error(k, row, &message),
+                        }
+                    }
+                    f.batch = columns;
                     pg_sys::MemoryContextSwitchTo(old);
                     f.fast = !f.batch.iter().any(TypedColumn::needs_guard);
                     continue;
@@ -372,9 +427,9 @@ unsafe extern "C-unwind" fn iterate_slow(node: *mut pg_sys::ForeignScanState) ->
 
 /// Fills the slot with row `f.row` of the current batch and stores it as a virtual tuple.
 /// Calls into PostgreSQL only for arrays (so the unguarded fast path uses it for batches
-/// without them); `Err` carries a value the declared type cannot hold.
+/// without them); `Err` carries the batch column and a value the declared type cannot hold.
 #[inline]
-unsafe fn fill_row(slot: *mut pg_sys::TupleTableSlot, f: &OpenFile) -> Result<(), String> {
+unsafe fn fill_row(slot: *mut pg_sys::TupleTableSlot, f: &OpenFile) -> Result<(), (usize, String)> {
     let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
     let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
     let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
@@ -391,7 +446,7 @@ unsafe fn fill_row(slot: *mut pg_sys::TupleTableSlot, f: &OpenFile) -> Result<()
                 if col.has_nulls() && col.is_null(i) {
                     continue;
                 }
-                values[*a] = col.datum(i, kind)?;
+                values[*a] = col.datum(i, kind).map_err(|m| (*index, m))?;
                 nulls[*a] = false;
             }
         }

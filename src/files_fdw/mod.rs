@@ -24,7 +24,7 @@ use skycat_core::files::FilesError;
 use std::collections::HashMap;
 use supabase_wrappers::prelude::*;
 
-pub(crate) use datum::{array_elements, element_oid, kind_of, PG_EPOCH_DAYS, PG_EPOCH_MICROS};
+pub(crate) use datum::{array_elements, element_oid, kind_of};
 pub(crate) use options::{may_write_server_files, TableOptions};
 
 /// The wrapper; `wrappers_fdw` generates `skycat.skycat_files_handler` and

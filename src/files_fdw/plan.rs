@@ -165,6 +165,28 @@ fn prunable_type(t: Oid) -> bool {
     matches!(kind_of(t), Some(k) if !matches!(k, PgKind::Array(_) | PgKind::Bytea))
 }
 
+extern "C-unwind" {
+    /// PostgreSQL's own test (pg_locale.c) that a collation sorts strings by their bytes.
+    fn lc_collate_is_c(collation: Oid) -> bool;
+}
+
+/// Whether comparing strings by their bytes, as file statistics are compared, agrees with the
+/// query's collation for `op`: equality needs a deterministic collation (equal only when
+/// byte-identical), ordering needs one that sorts by bytes (C / POSIX). Non-string columns
+/// always agree.
+unsafe fn collation_allows(col: &DeclaredColumn, op: CompareOp, collation: Oid) -> bool {
+    if !matches!(col.kind, Some(PgKind::Text | PgKind::Name)) {
+        return true;
+    }
+    if collation == pg_sys::InvalidOid {
+        return false;
+    }
+    match op {
+        CompareOp::Eq => pg_sys::get_collation_isdeterministic(collation),
+        _ => pg_sys::ffi::pg_guard_ffi_boundary(|| lc_collate_is_c(collation)),
+    }
+}
+
 /// Finds the restriction clauses that can prune; their value expressions are appended to
 /// `exprs`.
 unsafe fn pushable_conditions(
@@ -191,7 +213,10 @@ unsafe fn pushable_conditions(
                     _ => continue,
                 };
                 let Some(col) = &columns[att as usize - 1] else { continue };
-                if !prunable_type(col.typoid) || !prunable_type(pg_sys::exprType(value)) {
+                if !prunable_type(col.typoid)
+                    || !prunable_type(pg_sys::exprType(value))
+                    || !collation_allows(col, cmp, (*op).inputcollid)
+                {
                     continue;
                 }
                 exprs.push(value);
@@ -211,7 +236,10 @@ unsafe fn pushable_conditions(
                 let (Some(att), true) = (column_of(args[0], relid), is_value(args[1])) else { continue };
                 let Some(col) = &columns[att as usize - 1] else { continue };
                 let elem = pg_sys::get_element_type(pg_sys::exprType(args[1]));
-                if !prunable_type(col.typoid) || !prunable_type(elem) {
+                if !prunable_type(col.typoid)
+                    || !prunable_type(elem)
+                    || !collation_allows(col, CompareOp::Eq, (*op).inputcollid)
+                {
                     continue;
                 }
                 exprs.push(args[1]);

@@ -15,12 +15,17 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::error::SkyResult;
+use crate::error::{SkyError, SkyResult};
+use crate::interrupt::Ticker;
 use crate::sphere::{cap_dec_range, cap_ra_half_width, dist_to_box_deg, DEG_PER_ARCSEC};
 use crate::validate;
 
 /// sphgeom refuses sub-stripes smaller than one arcsecond; so do we.
 pub const MAX_TOTAL_SUB_STRIPES: i64 = 180 * 3600;
+
+/// Most stripes whose chunk ids (`stripe * 2 * num_stripes + chunk`, below `2 num_stripes^2`)
+/// fit the 32-bit ids of Qserv and of the SQL functions.
+pub const MAX_STRIPES: i64 = 32_768;
 
 /// Slack (degrees, ~0.4 micro-arcsec) added to circle covers so that points on a chunk
 /// boundary, which `locate` assigns by a floor of a rounded quotient, are never missed.
@@ -66,8 +71,11 @@ fn segments(lat_min: f64, lat_max: f64, width: f64) -> i32 {
 }
 
 impl Chunker {
+    /// A chunking of `num_stripes` stripes of `num_sub_stripes_per_stripe` sub-stripes each.
+    /// Layouts whose chunk or sub-chunk ids would not fit 32 bits are refused (Qserv's ids are
+    /// 32-bit, and sphgeom's arithmetic would silently wrap).
     pub fn new(num_stripes: i32, num_sub_stripes_per_stripe: i32) -> SkyResult<Self> {
-        validate::int_in_range("num_stripes", 1, MAX_TOTAL_SUB_STRIPES, num_stripes as i64)?;
+        validate::int_in_range("num_stripes", 1, MAX_STRIPES, num_stripes as i64)?;
         validate::int_in_range(
             "num_sub_stripes",
             1,
@@ -81,10 +89,12 @@ impl Chunker {
         let mut num_sub_chunks_per_chunk = Vec::with_capacity(num_sub_stripes as usize);
         let mut sub_chunk_width = Vec::with_capacity(num_sub_stripes as usize);
         let mut max_sub_chunks_per_chunk = 0;
+        let mut ticker = Ticker::new();
         for i in 0..num_stripes {
             let nc = segments(i as f64 * stripe_height - 90.0, (i + 1) as f64 * stripe_height - 90.0, stripe_height);
             num_chunks_per_stripe.push(nc);
             for j in 0..num_sub_stripes_per_stripe {
+                ticker.tick()?;
                 let ss = i * num_sub_stripes_per_stripe + j;
                 let lat_min = ss as f64 * sub_stripe_height - 90.0;
                 let lat_max = (ss + 1) as f64 * sub_stripe_height - 90.0;
@@ -93,6 +103,15 @@ impl Chunker {
                 num_sub_chunks_per_chunk.push(nsc);
                 sub_chunk_width.push(360.0 / (nsc * nc) as f64);
             }
+        }
+        // Sub-chunk ids run up to num_sub_stripes * max_sub_chunks_per_chunk - 1.
+        let max_sub_chunk_id = num_sub_stripes_per_stripe as i64 * max_sub_chunks_per_chunk as i64 - 1;
+        if max_sub_chunk_id > i32::MAX as i64 {
+            return Err(SkyError::invalid(
+                "num_sub_stripes",
+                format!("small enough that sub-chunk ids fit 32 bits with {num_stripes} stripes"),
+                format!("{num_sub_stripes_per_stripe} (sub-chunk ids up to {max_sub_chunk_id})"),
+            ));
         }
         Ok(Chunker {
             num_stripes,
@@ -167,44 +186,46 @@ impl Chunker {
     }
 
     /// Every chunk that the circle of `radius_arcsec` around (ra, dec) touches, ascending.
-    /// `ra` must be in [0, 360), `dec` in [-90, 90].
-    pub fn chunks_in_circle(&self, ra: f64, dec: f64, radius_arcsec: f64) -> Vec<i32> {
+    /// `ra` must be in [0, 360), `dec` in [-90, 90]. `TooLarge` when more than
+    /// [`validate::MAX_RESULT_ELEMENTS`] chunks are candidates (checked before the search).
+    pub fn chunks_in_circle(&self, ra: f64, dec: f64, radius_arcsec: f64) -> SkyResult<Vec<i32>> {
         let r = radius_arcsec * DEG_PER_ARCSEC + COVER_SLACK_DEG;
         let (lo, hi) = cap_dec_range(dec, r);
         let s_lo = self.sub_stripe_of(lo) / self.num_sub_stripes_per_stripe;
         let s_hi = self.sub_stripe_of(hi) / self.num_sub_stripes_per_stripe;
         let half_width = cap_ra_half_width(dec, r);
+        // The chunks of each stripe worth testing: those in the circle's ra window, or all.
+        let candidates = |s: i32| -> std::ops::RangeInclusive<i32> {
+            let nc = self.num_chunks_per_stripe[s as usize];
+            let width = 360.0 / nc as f64;
+            match half_width {
+                Some(w) if 2.0 * w + 2.0 * width < 360.0 => {
+                    ((ra - w) / width).floor() as i32 - 1..=((ra + w) / width).floor() as i32 + 1
+                }
+                _ => 0..=nc - 1,
+            }
+        };
+        let n_candidates: u64 = (s_lo..=s_hi).map(|s| candidates(s).count() as u64).sum();
+        validate::result_size("chunks", n_candidates, "use fewer stripes or a smaller radius")?;
         let mut out = Vec::new();
+        let mut ticker = Ticker::new();
         for s in s_lo..=s_hi {
             let nc = self.num_chunks_per_stripe[s as usize];
             let width = 360.0 / nc as f64;
             let (dmin, dmax) = self.stripe_dec_bounds(s);
-            let mut consider = |c: i32| {
+            for c in candidates(s) {
+                ticker.tick()?;
                 let c = c.rem_euclid(nc);
                 let ra_min = c as f64 * width;
                 let ra_max = ((c + 1) as f64 * width).min(360.0);
                 if dist_to_box_deg(ra, dec, ra_min, ra_max, dmin, dmax) <= r {
                     out.push(self.chunk_id_of(s, c));
                 }
-            };
-            match half_width {
-                Some(w) if 2.0 * w + 2.0 * width < 360.0 => {
-                    let first = ((ra - w) / width).floor() as i32 - 1;
-                    let last = ((ra + w) / width).floor() as i32 + 1;
-                    for c in first..=last {
-                        consider(c);
-                    }
-                }
-                _ => {
-                    for c in 0..nc {
-                        consider(c);
-                    }
-                }
             }
         }
         out.sort_unstable();
         out.dedup();
-        out
+        Ok(out)
     }
 }
 
@@ -248,7 +269,7 @@ mod tests {
     fn one_stripe_one_chunk() {
         let k = Chunker::new(1, 1).unwrap();
         assert_eq!(k.locate(123.0, 45.0), ChunkLocation { chunk_id: 0, sub_chunk_id: 0 });
-        assert_eq!(k.chunks_in_circle(10.0, 10.0, 3600.0), vec![0]);
+        assert_eq!(k.chunks_in_circle(10.0, 10.0, 3600.0).unwrap(), vec![0]);
     }
 
     #[test]
@@ -257,6 +278,42 @@ mod tests {
         assert!(Chunker::new(340, 0).is_err());
         assert!(Chunker::new(340, 2000).is_err());
         assert!(Chunker::new(-1, 1).is_err());
+    }
+
+    #[test]
+    fn ids_fit_32_bits_or_the_layout_is_refused() {
+        // 648000 stripes: chunk ids up to 2 * 648000^2 (used to wrap to negative ids).
+        assert!(Chunker::new(648_000, 1).is_err());
+        assert!(Chunker::new(32_769, 1).is_err());
+        // The largest accepted stripe count: its top chunk id, computed in 64 bits from the
+        // definition, is within int4.
+        let k = Chunker::new(MAX_STRIPES as i32, 1).unwrap();
+        let top = k.locate(359.999999, 90.0).chunk_id as i64;
+        assert_eq!(top, (MAX_STRIPES - 1) * 2 * MAX_STRIPES + k.num_chunks_in_stripe(MAX_STRIPES as i32 - 1) as i64 - 1);
+        assert!(top > 0);
+        // One stripe of 648000 sub-stripes: sub-chunk ids would reach ~4e11.
+        assert!(Chunker::new(1, 648_000).is_err());
+        // Every accepted layout's ids are non-negative at extreme positions.
+        for (ns, nss) in [(340, 3), (32_768, 1), (1, 1000), (85, 12), (3600, 100)] {
+            let k = Chunker::new(ns, nss).unwrap();
+            for (ra, dec) in [(0.0, -90.0), (359.9999999, 90.0), (123.0, 45.0), (180.0, 0.0), (359.9999999, 0.0)] {
+                let loc = k.locate(ra, dec);
+                assert!(loc.chunk_id >= 0 && loc.sub_chunk_id >= 0, "({ns}, {nss}) at ({ra}, {dec}): {loc:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn huge_circle_covers_are_refused_before_searching() {
+        // The whole sky at 6000 stripes: ~46 million chunks.
+        let k = Chunker::new(6000, 1).unwrap();
+        let e = k.chunks_in_circle(0.0, 0.0, 648_000.0).unwrap_err();
+        assert!(matches!(e, SkyError::TooLarge { .. }), "{e}");
+        // The whole sky at Qserv's default 340 stripes is fine (~147k chunks): every chunk.
+        let k = Chunker::new(340, 3).unwrap();
+        let all = k.chunks_in_circle(0.0, 0.0, 648_000.0).unwrap();
+        let total: i32 = (0..340).map(|s| k.num_chunks_in_stripe(s)).sum();
+        assert_eq!(all.len(), total as usize);
     }
 
     #[test]
@@ -334,7 +391,7 @@ mod tests {
                                                     r_arcsec in 0.001f64..7200.0,
                                                     pa in 0.0f64..360.0, f in 0.0f64..=1.0) {
             let k = Chunker::cached(ns, nss).unwrap();
-            let cover = k.chunks_in_circle(ra, dec, r_arcsec);
+            let cover = k.chunks_in_circle(ra, dec, r_arcsec).unwrap();
             prop_assert!(cover.windows(2).all(|w| w[0] < w[1]));
             let r = r_arcsec / 3600.0 * f;
             let (ra2, d2) = crate::sphere::offset_deg(ra, dec, r, pa);
@@ -350,7 +407,7 @@ mod tests {
                                           r_arcsec in 0.001f64..7200.0) {
             // Every returned chunk must come within the radius: check its box by dense sampling.
             let k = Chunker::cached(ns, nss).unwrap();
-            for id in k.chunks_in_circle(ra, dec, r_arcsec) {
+            for id in k.chunks_in_circle(ra, dec, r_arcsec).unwrap() {
                 let s = id / (2 * ns);
                 let c = id - s * 2 * ns;
                 let w = 360.0 / k.num_chunks_per_stripe[s as usize] as f64;

@@ -20,8 +20,11 @@ pub enum SkyError {
     #[error("cancelled")]
     Cancelled,
     /// The request is well-formed but would produce an unreasonably large answer.
-    #[error("the cover would have about {estimated} cells, more than the limit of {limit}; {hint}")]
-    TooLarge { estimated: u64, limit: u64, hint: &'static str },
+    #[error("the result would have about {estimated} {what}, more than the limit of {limit}; {hint}")]
+    TooLarge { what: &'static str, estimated: u64, limit: u64, hint: &'static str },
+    /// Memory for the request could not be reserved (the host reports it as out of memory).
+    #[error("could not reserve memory for {what} ({bytes} bytes)")]
+    OutOfMemory { what: &'static str, bytes: u64 },
 }
 
 impl SkyError {

@@ -9,11 +9,11 @@ use std::collections::{HashSet, VecDeque};
 use h3o::{CellIndex, LatLng, Resolution};
 
 use crate::error::{SkyError, SkyResult};
+use crate::interrupt::Ticker;
 use crate::sphere::{UnitVector, DEG_PER_ARCSEC};
-use crate::validate;
+use crate::validate::{self, MAX_RESULT_ELEMENTS};
 
-/// Most cells `cells_in_circle` returns before refusing (8 MB as a bigint[]).
-pub const MAX_COVER_CELLS: u64 = 1_000_000;
+const TOO_LARGE_HINT: &str = "use a coarser resolution or a smaller radius";
 
 /// Slack (radians, ~2 micro-arcsec) for the intersection test, so rounding never drops a cell.
 const COVER_SLACK_RAD: f64 = 1e-11;
@@ -66,8 +66,10 @@ fn cell_touches_cap(cell: CellIndex, center_cell: CellIndex, p: UnitVector, r_ra
     (0..verts.len()).any(|i| dist_to_arc(p, verts[i], verts[(i + 1) % verts.len()]) <= r_rad)
 }
 
-/// Estimated number of cells of `res` covering a cap of `r_rad`: area ratio plus a rim.
+/// Estimated number of cells of `res` covering a cap of `r_rad` (clamped to the whole
+/// sphere, pi): area ratio plus a rim.
 fn estimate(res: Resolution, r_rad: f64) -> u64 {
+    let r_rad = r_rad.min(std::f64::consts::PI);
     let n = res.cell_count() as f64;
     let cell_area = 4.0 * std::f64::consts::PI / n;
     let cap_area = 2.0 * std::f64::consts::PI * (1.0 - r_rad.cos());
@@ -81,14 +83,7 @@ fn estimate(res: Resolution, r_rad: f64) -> u64 {
 pub fn cells_in_circle(ra: f64, dec: f64, radius_arcsec: f64, res: i32) -> SkyResult<Vec<i64>> {
     let resolution = resolution(res)?;
     let r_rad = (radius_arcsec * DEG_PER_ARCSEC).to_radians() + COVER_SLACK_RAD;
-    let est = estimate(resolution, r_rad);
-    if est > MAX_COVER_CELLS {
-        return Err(SkyError::TooLarge {
-            estimated: est,
-            limit: MAX_COVER_CELLS,
-            hint: "use a coarser resolution or a smaller radius",
-        });
-    }
+    validate::result_size("cells", estimate(resolution, r_rad), TOO_LARGE_HINT)?;
     let p = UnitVector::from_radec(ra, dec);
     let center_cell = latlng(ra, dec).to_cell(resolution);
     // Flood fill from the centre: the cells touching a (connected) cap form a connected set,
@@ -96,9 +91,20 @@ pub fn cells_in_circle(ra: f64, dec: f64, radius_arcsec: f64, res: i32) -> SkyRe
     let mut seen: HashSet<CellIndex> = HashSet::from([center_cell]);
     let mut queue = VecDeque::from([center_cell]);
     let mut out = Vec::new();
+    let mut ticker = Ticker::new();
     while let Some(c) = queue.pop_front() {
+        ticker.tick()?;
         if !cell_touches_cap(c, center_cell, p, r_rad) {
             continue;
+        }
+        // The estimate is an area ratio; the flood fill itself also stops at the limit.
+        if out.len() as u64 >= MAX_RESULT_ELEMENTS {
+            return Err(SkyError::TooLarge {
+                what: "cells",
+                estimated: out.len() as u64 + queue.len() as u64,
+                limit: MAX_RESULT_ELEMENTS,
+                hint: TOO_LARGE_HINT,
+            });
         }
         out.push(u64::from(c) as i64);
         for nb in c.grid_disk_safe(1) {
@@ -133,6 +139,24 @@ mod tests {
     fn too_large_is_refused() {
         let e = cells_in_circle(10.0, 10.0, 36000.0, 15).unwrap_err();
         assert!(matches!(e, SkyError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn whole_sky_radii_are_bounded() {
+        // A radius of 360 degrees is the whole sky (it used to slip past the estimate).
+        for res in [5, 6, 15] {
+            let e = cells_in_circle(0.0, 0.0, 1_296_000.0, res).unwrap_err();
+            assert!(matches!(e, SkyError::TooLarge { .. }), "res {res}: {e}");
+        }
+        // Resolution 4 has 288,122 cells in all: a whole-sky cover returns every one.
+        let all = cells_in_circle(0.0, 0.0, 1_296_000.0, 4).unwrap();
+        assert_eq!(all.len() as u64, Resolution::Four.cell_count());
+    }
+
+    #[test]
+    fn cancel_stops_the_flood_fill() {
+        let r = crate::interrupt::tests::with_stop_requested(|| cells_in_circle(0.0, 0.0, 36_000.0, 6));
+        assert_eq!(r.unwrap_err(), SkyError::Cancelled);
     }
 
     #[test]

@@ -1,12 +1,10 @@
 //! HEALPix NESTED cells and cone covers, via the CDS `cdshealpix` crate.
 
-use crate::error::{SkyError, SkyResult};
+use crate::error::SkyResult;
 use crate::sphere::DEG_PER_ARCSEC;
 use crate::validate;
 
 pub const MAX_DEPTH: i32 = 29;
-/// Most cells `cells_in_circle` returns before refusing.
-pub const MAX_COVER_CELLS: u64 = 1_000_000;
 
 fn depth(d: i32) -> SkyResult<u8> {
     validate::int_in_range("depth", 0, MAX_DEPTH as i64, d as i64)?;
@@ -29,18 +27,14 @@ pub fn cells_in_circle(ra: f64, dec: f64, radius_arcsec: f64, depth_: i32) -> Sk
     let cap_area = 2.0 * std::f64::consts::PI * (1.0 - r.min(std::f64::consts::PI).cos());
     let rim = 2.0 * std::f64::consts::PI * r.min(std::f64::consts::FRAC_PI_2).sin() / cell_area.sqrt();
     let est = (cap_area / cell_area + 2.0 * rim + 1.0).min(n_cells) as u64;
-    if est > MAX_COVER_CELLS {
-        return Err(SkyError::TooLarge {
-            estimated: est,
-            limit: MAX_COVER_CELLS,
-            hint: "use a smaller depth or a smaller radius",
-        });
-    }
+    validate::result_size("cells", est, "use a smaller depth or a smaller radius")?;
     if r >= std::f64::consts::PI {
         return Ok((0..n_cells as i64).collect());
     }
     let bmoc = cdshealpix::nested::cone_coverage_approx(d, ra.to_radians(), dec.to_radians(), r);
     let mut out: Vec<i64> = bmoc.flat_iter().map(|h| h as i64).collect();
+    // The estimate is an area ratio: never return more than the documented limit either way.
+    validate::result_size("cells", out.len() as u64, "use a smaller depth or a smaller radius")?;
     out.sort_unstable();
     Ok(out)
 }
@@ -49,6 +43,7 @@ pub fn cells_in_circle(ra: f64, dec: f64, radius_arcsec: f64, depth_: i32) -> Sk
 mod tests {
     use super::*;
     use crate::sphere::sep_deg;
+    use crate::SkyError;
     use proptest::prelude::*;
 
     #[test]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod files;
 pub mod h3cells;
 pub mod healpix;
+pub mod interrupt;
 pub mod lightcurve;
 pub mod photometry;
 pub mod skykey;

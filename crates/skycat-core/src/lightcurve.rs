@@ -183,7 +183,6 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
     let mean = weighted_mean(rows, |r| 1.0 / (r[1] * r[1]));
     s.mean = finite(mean);
     s.mean_err = finite((1.0 / sw).sqrt());
-    s.chi2 = finite(rows.iter().map(|r| ((r[0] - mean) / r[1]).powi(2)).sum());
     s.err_mean = finite(rows.iter().map(|r| r[1]).sum::<f64>() / nf);
 
     // Central moments about the plain mean (two passes for accuracy).
@@ -194,6 +193,16 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         m2 += d * d;
         m3 += d * d * d;
     }
+    // A spread no larger than the rounding of the mean itself (about n ulps of the largest
+    // flux) is a constant light curve: its variance is zero, not rounding noise, which would
+    // otherwise give e.g. skew = sqrt(6) for three equal fluxes (noise divided by noise).
+    let max_abs = rows[0][0].abs().max(rows[n - 1][0].abs());
+    let rounding = nf * f64::EPSILON * max_abs;
+    let constant = m2 / nf <= rounding * rounding;
+    if constant {
+        (m2, m3) = (0.0, 0.0);
+    }
+    s.chi2 = if constant { Some(0.0) } else { finite(rows.iter().map(|r| ((r[0] - mean) / r[1]).powi(2)).sum()) };
     if n >= 2 {
         s.sigma = finite((m2 / (nf - 1.0)).sqrt());
     }
@@ -452,6 +461,26 @@ mod tests {
         assert_eq!(s.max_slope, Some(2.0));
         assert_eq!((s.p50, s.mad), (Some(2.0), Some(1.0)));
         assert_relative_eq!(s.p25.unwrap(), 1.5);
+    }
+
+    #[test]
+    fn constant_light_curves_have_zero_spread() {
+        // 0.1 is not a binary fraction: the mean of three 0.1s rounds, and the deviations
+        // used to be rounding noise (skew sqrt(6), sigma 1e-17). Closed form: a constant curve
+        // has sigma 0, chi2 0, and no skew (the formula divides by zero: NULL).
+        for (f, n) in [(0.1, 3), (0.1, 7), (1e-30, 5), (123456.789, 1000), (-7.3e5, 4)] {
+            let mut rows: Vec<LcRow> = (0..n).map(|i| [f, 0.5 + i as f64, 60000.0 + i as f64]).collect();
+            let s = lc_stats(&mut rows);
+            assert_eq!(s.sigma, Some(0.0), "{f} x {n}");
+            assert_eq!(s.chi2, Some(0.0), "{f} x {n}");
+            assert_eq!(s.skew, None, "{f} x {n}");
+            assert_eq!(s.mad, Some(0.0));
+        }
+        // A genuine spread far below the flux (1e-9 relative) is kept: the bias-corrected G1
+        // of {a, a, a + d} is sqrt(3) whatever d (g1 = 1/sqrt(2), times sqrt(n (n - 1)) / (n - 2)).
+        let mut rows: Vec<LcRow> = vec![[1000.0, 1.0, 1.0], [1000.0, 1.0, 2.0], [1000.000001, 1.0, 3.0]];
+        let s = lc_stats(&mut rows);
+        assert!((s.skew.unwrap() - 3f64.sqrt()).abs() < 1e-4, "{:?}", s.skew);
     }
 
     #[test]

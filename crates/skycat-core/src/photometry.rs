@@ -199,8 +199,7 @@ impl PhotoCalib {
         if mean.is_nan() {
             return Err(SkyError::invalid("calibrationMean", "a finite calibration greater than 0", "NaN"));
         }
-        let err = check_err("calibrationErr", err)?;
-        Ok(PhotoCalib { mean, err, field: None })
+        Ok(PhotoCalib { mean, err: check_calibration_err(err)?, field: None })
     }
 
     /// The calibration (nJy per count) at pixel (x, y).
@@ -226,8 +225,7 @@ impl PhotoCalib {
                 Some(v) => json_number(v).map(Some).ok_or(format!("\"{key}\" must be a number")),
             }
         };
-        let err = num("calibrationErr")?.unwrap_or(0.0);
-        check_err("calibrationErr", err).map_err(|e| e.to_string())?;
+        let err = check_calibration_err(num("calibrationErr")?.unwrap_or(0.0)).map_err(|e| e.to_string())?;
         let field = match obj.get("coefficients") {
             None | Some(Value::Null) => None,
             Some(c) => {
@@ -250,7 +248,9 @@ impl PhotoCalib {
                 let bbox: Vec<i32> = b.iter().filter_map(|v| v.as_i64().and_then(|i| i32::try_from(i).ok())).collect();
                 let bbox: [i32; 4] =
                     bbox.try_into().map_err(|_| "\"bbox\" must be 4 integers [min_x, min_y, max_x, max_y]")?;
-                Some(ChebyshevField::new(bbox, nx, rows.len(), coefficients).map_err(|e| e.to_string())?)
+                let f = ChebyshevField::new(bbox, nx, rows.len(), coefficients).map_err(|e| e.to_string())?;
+                f.check_positive().map_err(|e| e.to_string())?;
+                Some(f)
             }
         };
         let mean = match (num("calibrationMean")?, &field) {
@@ -308,7 +308,50 @@ impl PhotoCalib {
     }
 }
 
+/// A calibration object's error: finite and >= 0. Unlike a per-row error, NaN is refused: a
+/// calibration is one number for millions of rows, and NaN has no JSON text form (it would
+/// come back from a dump as another value).
+fn check_calibration_err(err: f64) -> SkyResult<f64> {
+    if err.is_finite() && err >= 0.0 {
+        Ok(err)
+    } else {
+        Err(SkyError::invalid("calibrationErr", "a finite error >= 0", show(err)))
+    }
+}
+
+/// Samples per axis and Chebyshev order when checking a field's sign over its box.
+const SIGN_SAMPLES_PER_ORDER: usize = 8;
+
 impl ChebyshevField {
+    /// Checks the field is positive over its box: a calibration (nJy per count) that goes
+    /// negative or to zero inside the detector would turn fluxes negative there. Checked on a
+    /// grid of `8 (order + 1) + 1` points per axis, corners and edges included (a polynomial of
+    /// order k changes sign at most k times along a line, so the grid is ~8x denser than its
+    /// sign changes).
+    pub fn check_positive(&self) -> SkyResult<()> {
+        let [min_x, min_y, max_x, max_y] = self.bbox;
+        let steps = |n: usize| SIGN_SAMPLES_PER_ORDER * n + 1;
+        let (sx, sy) = (steps(self.nx), steps(self.ny));
+        // Box2D of the pixel box: [min - 0.5, max + 0.5].
+        let (x0, x1) = (min_x as f64 - 0.5, max_x as f64 + 0.5);
+        let (y0, y1) = (min_y as f64 - 0.5, max_y as f64 + 0.5);
+        for j in 0..=sy {
+            let y = y0 + (y1 - y0) * j as f64 / sy as f64;
+            for i in 0..=sx {
+                let x = x0 + (x1 - x0) * i as f64 / sx as f64;
+                let v = self.evaluate(x, y);
+                if !(v > 0.0 && v.is_finite()) {
+                    return Err(SkyError::invalid(
+                        "coefficients",
+                        "a field positive over its bbox",
+                        format!("{} at pixel ({x}, {y})", show(v)),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Mean of the field over the box (afw's `PhotoCalib` computes calibrationMean this
     /// way): the integral of T_i over [-1, 1] is 0 for odd i and 2 / (1 - i^2) for even i.
     pub fn mean_over_box(&self) -> f64 {
@@ -441,8 +484,29 @@ mod tests {
             r#"{"calibrationMean": 1, "calibrationErr": -1}"#,
             r#"{"calibrationMean": 1, "coefficients": [[1, 2], [3]], "bbox": [0, 0, 9, 9]}"#,
             r#"{"coefficients": [[1]]}"#,
+            // NaN has no JSON text form: it used to print as null and read back as 0.
+            r#"{"calibrationMean": 1, "calibrationErr": "NaN"}"#,
+            r#"{"calibrationMean": 1, "calibrationErr": "Infinity"}"#,
+            // 0.1 + T1(x): negative over the left 45% of the box.
+            r#"{"calibrationMean": 1, "bbox": [0, 0, 99, 99], "coefficients": [[0.1, 1.0]]}"#,
+            // 1 - T2(y) * 1.5 ... negative at the top and bottom edges (T2(+-1) = 1).
+            r#"{"calibrationMean": 1, "bbox": [0, 0, 99, 99], "coefficients": [[1.0], [0.0], [-1.5]]}"#,
         ] {
             assert!(PhotoCalib::from_json(bad).is_err(), "{bad}");
         }
+        assert!(PhotoCalib::constant(1.0, f64::NAN).is_err());
+        assert!(PhotoCalib::constant(1.0, f64::INFINITY).is_err());
+        // Every accepted calibration round-trips through its text form exactly.
+        let c = PhotoCalib::constant(0.3, 1e-300).unwrap();
+        assert_eq!(PhotoCalib::from_json(&c.to_json()).unwrap(), c);
+    }
+
+    #[test]
+    fn positive_fields_pass_the_sign_check() {
+        // 1 + 0.9 T1(x) T1(y) stays within [0.1, 1.9]: accepted, and evaluates in closed form.
+        let f = ChebyshevField::new([0, 0, 9, 9], 2, 2, vec![1.0, 0.0, 0.0, 0.9]).unwrap();
+        assert!(f.check_positive().is_ok());
+        // Just inside the box corner (pixel -0.5, -0.5 maps to (-1, -1)): 1 + 0.9.
+        assert!((f.evaluate(-0.5, -0.5) - 1.9).abs() < 1e-12);
     }
 }

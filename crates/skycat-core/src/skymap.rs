@@ -13,10 +13,16 @@
 //! the tract whose inner region holds the object's position.
 //!
 //! The inner region is a polygon in (ra, dec) with ra unwrapped around the tract centre;
-//! [`Tract::inner_contains`] tests points against it with `geo`, so that DRP tables can store
-//! the polygon and the test stays valid for any other skymap whose tracts are such polygons.
-
-use geo::{coordinate_position::CoordPos, Coord, CoordinatePosition, LineString, Polygon};
+//! [`Tract::inner_contains`] tests points against it with [`polygon_contains`], so that DRP
+//! tables can store the polygon and the test stays valid for any other skymap whose tracts
+//! are such polygons.
+//!
+//! **Every point of the sky has exactly one owning tract**, and the polygon test and
+//! [`RingsSkymap::tract_of`] agree on it bit for bit: both compare the point with the same
+//! edge values ([`RingsSkymap::ring_lower`], [`RingsSkymap::ra_edge`]), neighbouring tracts share
+//! their edges bit-identically (tract 0 of a ring starts at the ring's last edge minus 360,
+//! and the unwrapping of a point across ra = 0/360 is an exact subtraction), and the ranges
+//! are half-open `[min, max)` in both coordinates (dec = +90 belongs to the north cap).
 
 use crate::error::SkyResult;
 use crate::sphere::wrap_ra;
@@ -57,7 +63,7 @@ impl RingsSkymap {
         let mut ring_first = Vec::with_capacity(num_rings as usize);
         let mut next = 1;
         for i in 0..num_rings {
-            let start = -90.0 + h * (i as f64 + 0.5);
+            let start = ring_lower_of(h, i);
             let d = start.abs().min((start + h).abs());
             // LSST computes this in radians: int(2 pi cos(d) / ringSize) + 1.
             let n = (2.0 * std::f64::consts::PI * d.to_radians().cos() / h.to_radians()) as i32 + 1;
@@ -90,14 +96,36 @@ impl RingsSkymap {
         self.ring_first.last().map_or(2, |f| f + self.ring_tracts[self.ring_tracts.len() - 1] + 1)
     }
 
-    /// The ring of a declination: -1 south cap, `num_rings` north cap. Rings are half-open
-    /// `[lower, upper)`, so +90 is in the north cap.
-    fn ring_of(&self, dec: f64) -> i32 {
-        let r = ((dec + 90.0 - self.ring_height_deg / 2.0) / self.ring_height_deg).floor() as i32;
-        r.clamp(-1, self.num_rings)
+    /// Lower declination edge of ring `i` (0..=num_rings; `num_rings` gives the north cap's
+    /// lower edge). The one expression for every dec edge of the skymap.
+    pub fn ring_lower(&self, i: i32) -> f64 {
+        ring_lower_of(self.ring_height_deg, i)
     }
 
-    /// The tract whose inner region holds (ra, dec): LSST's `findTract`, by arithmetic.
+    /// The ring of a declination: -1 south cap, `num_rings` north cap. Rings are half-open
+    /// `[ring_lower(i), ring_lower(i + 1))`, so +90 is in the north cap.
+    fn ring_of(&self, dec: f64) -> i32 {
+        let guess = ((dec + 90.0 - self.ring_height_deg / 2.0) / self.ring_height_deg).floor();
+        let mut r = guess.clamp(-1.0, self.num_rings as f64) as i32;
+        // Agree with the edges exactly where the division rounded across one.
+        while r >= 0 && dec < self.ring_lower(r) {
+            r -= 1;
+        }
+        while r < self.num_rings && dec >= self.ring_lower(r + 1) {
+            r += 1;
+        }
+        r
+    }
+
+    /// The ra edge between tracts `k - 1` and `k` of a ring of `n` tracts, for k in 1..=n:
+    /// `(2k - 1) 180 / n`. Tract `k` spans `[ra_edge(k), ra_edge(k + 1))`; tract 0 spans
+    /// `[ra_edge(n) - 360, ra_edge(1))`, i.e. it also holds ra >= ra_edge(n).
+    pub fn ra_edge(n: i32, k: i32) -> f64 {
+        (2.0 * k as f64 - 1.0) * 180.0 / n as f64
+    }
+
+    /// The tract whose inner region holds (ra, dec): LSST's `findTract` (a rounded quotient),
+    /// then moved to the tract whose edges, compared exactly, hold the point.
     pub fn tract_of(&self, ra: f64, dec: f64) -> i32 {
         let ring = self.ring_of(dec);
         if ring < 0 {
@@ -107,11 +135,16 @@ impl RingsSkymap {
             return self.num_tracts() - 1;
         }
         let n = self.ring_tracts[ring as usize];
-        let mut k = (0.5 + wrap_ra(ra) / 360.0 * n as f64).floor() as i32;
-        if k >= n {
-            k = 0;
+        let ra = wrap_ra(ra);
+        // k in 0..=n, where n stands for tract 0 seen from above (ra >= ra_edge(n)).
+        let mut k = ((0.5 + ra / 360.0 * n as f64).floor() as i32).clamp(0, n);
+        while k > 0 && ra < Self::ra_edge(n, k) {
+            k -= 1;
         }
-        self.ring_first[ring as usize] + k
+        while k < n && ra >= Self::ra_edge(n, k + 1) {
+            k += 1;
+        }
+        self.ring_first[ring as usize] + if k == n { 0 } else { k }
     }
 
     /// The geometry of tract `id`, or None when there is no such tract.
@@ -133,27 +166,27 @@ impl RingsSkymap {
             dec_max,
         };
         if id == 0 {
-            return Some(cap(-1, -90.0, -90.0 + h / 2.0, -90.0));
+            return Some(cap(-1, -90.0, self.ring_lower(0), -90.0));
         }
         if id == last {
-            return Some(cap(self.num_rings, 90.0 - h / 2.0, 90.0, 90.0));
+            return Some(cap(self.num_rings, self.ring_lower(self.num_rings), 90.0, 90.0));
         }
         let ring = self.ring_first.partition_point(|&f| f <= id) as i32 - 1;
-        let n = self.ring_tracts[ring as usize] as f64;
-        let k = (id - self.ring_first[ring as usize]) as f64;
-        let dec_min = -90.0 + h * (ring as f64 + 0.5);
-        let ra_center = k * 360.0 / n;
+        let n = self.ring_tracts[ring as usize];
+        let k = id - self.ring_first[ring as usize];
+        let dec_min = self.ring_lower(ring);
+        // The edges tract_of compares with; tract 0's lower edge is the ring's last edge
+        // minus 360 (exact), which is what a point just below ra = 360 unwraps against.
+        let ra_min = if k == 0 { Self::ra_edge(n, n) - 360.0 } else { Self::ra_edge(n, k) };
         Some(Tract {
             id,
             ring,
-            ra_center,
+            ra_center: k as f64 * 360.0 / n as f64,
             dec_center: dec_min + h / 2.0,
-            // The same expression for a tract's ra_max and its neighbour's ra_min, so that
-            // shared edges are bit-identical and boundary points have exactly one owner.
-            ra_min: (2.0 * k - 1.0) * 180.0 / n,
-            ra_max: (2.0 * k + 1.0) * 180.0 / n,
+            ra_min,
+            ra_max: Self::ra_edge(n, k + 1),
             dec_min,
-            dec_max: dec_min + h,
+            dec_max: self.ring_lower(ring + 1),
         })
     }
 
@@ -184,7 +217,7 @@ impl RingsSkymap {
 impl Tract {
     /// ra unwrapped into `[ra_center - 180, ra_center + 180)`.
     fn unwrap_ra(&self, ra: f64) -> f64 {
-        unwrap_ra_around(ra, self.ra_center)
+        unwrap_ra_around(wrap_ra(ra), self.ra_center)
     }
 
     /// The inner region's outline in (ra, dec) degrees, counter-clockwise, ra unwrapped
@@ -198,9 +231,11 @@ impl Tract {
         ]
     }
 
-    /// Whether (ra, dec) lies in the inner region (LSST `isPrimary` for objects of this tract).
+    /// Whether (ra, dec) lies in the inner region (LSST `isPrimary` for objects of this tract):
+    /// the polygon test DRP runs in SQL on the stored polygon.
     pub fn inner_contains(&self, ra: f64, dec: f64) -> bool {
-        polygon_contains_half_open(&self.inner_polygon(), self.ra_center, ra, dec)
+        let (poly_ra, poly_dec): (Vec<f64>, Vec<f64>) = self.inner_polygon().into_iter().unzip();
+        polygon_contains(&poly_ra, &poly_dec, ra, dec).unwrap_or(false)
     }
 
     /// Whether (ra, dec) lies in the outer region: the inner region grown by `border_deg` in
@@ -224,37 +259,66 @@ impl Tract {
     }
 }
 
-/// `ra` shifted by whole turns into `[center - 180, center + 180)`.
+/// Lower dec edge of ring `i` of a skymap with rings `h` degrees high (between polar caps of
+/// `h / 2`).
+fn ring_lower_of(h: f64, i: i32) -> f64 {
+    -90.0 + h * (i as f64 + 0.5)
+}
+
+/// `ra` (in [0, 360)) unwrapped into `[center - 180, center + 180)` by at most one turn.
+/// A point near a polygon edge at the 0/360 seam moves by one subtraction of 360 from a value
+/// in [180, 360), which is exact (Sterbenz), so it compares with `edge - 360` exactly as the
+/// point itself compares with `edge`.
 fn unwrap_ra_around(ra: f64, center: f64) -> f64 {
-    let lo = center - 180.0;
-    let u = lo + (ra - lo).rem_euclid(360.0);
-    if u >= center + 180.0 {
-        lo
+    if ra >= center + 180.0 {
+        ra - 360.0
+    } else if ra < center - 180.0 {
+        ra + 360.0
     } else {
-        u
+        ra
     }
 }
 
-/// Point-in-polygon on a polygon given in (ra, dec) degrees with ra unwrapped around
-/// `ra_center`, made half-open so that polygons tiling the sky edge to edge (tract inner
-/// regions) give every point exactly one owner: the point tested is nudged by
-/// [`NUDGE_DEG`] towards +ra and +dec (towards -dec at +90). A point on a shared edge then
-/// belongs to the tile on the +ra / +dec side, as the skymap's half-open ranges say, and
-/// edges that differ by float rounding across the ra = 0/360 seam (360 - 180/n - 360 is not
-/// bit-identical to -180/n) cannot give a point two owners or none.
-pub fn polygon_contains_half_open(vertices: &[(f64, f64)], ra_center: f64, ra: f64, dec: f64) -> bool {
-    if vertices.len() < 3 || !ra.is_finite() || !dec.is_finite() {
-        return false;
+/// Whether (ra, dec) lies in the polygon with vertices `(poly_ra[i], poly_dec[i])` in degrees
+/// (ra unwrapped around the middle of the vertices' ra range, as a tract's inner region is).
+/// Half-open: a point on an edge belongs to the polygon on its +ra / +dec side, except that
+/// dec = +90 belongs to a polygon reaching +90; so polygons that tile the sky with shared edges
+/// give every point exactly one owner. `Err` names what is wrong with the vertices.
+///
+/// Written out (even-odd crossing number with exact comparisons) rather than taken from `geo`:
+/// `geo` reports points on an edge as "on the boundary" without saying which side, and the
+/// tie-break must be exact for the ownership rule to hold at the 0/360 seam.
+pub fn polygon_contains(poly_ra: &[f64], poly_dec: &[f64], ra: f64, dec: f64) -> SkyResult<bool> {
+    if poly_ra.len() != poly_dec.len() || poly_ra.len() < 3 {
+        let got = format!("{} poly_ra and {} poly_dec values", poly_ra.len(), poly_dec.len());
+        return Err(crate::SkyError::invalid("poly_ra", "3 or more vertices, as many as poly_dec", got));
     }
-    let poly = Polygon::new(LineString::from(vertices.to_vec()), vec![]);
-    let u = unwrap_ra_around(ra + NUDGE_DEG, ra_center);
-    let d = if dec + NUDGE_DEG <= 90.0 { dec + NUDGE_DEG } else { dec - NUDGE_DEG };
-    matches!(poly.coordinate_position(&Coord { x: u, y: d }), CoordPos::Inside)
+    if poly_ra.iter().chain(poly_dec).any(|v| !v.is_finite()) {
+        return Err(crate::SkyError::invalid("poly_ra", "finite vertices", "a NaN or infinite vertex"));
+    }
+    let ra = validate::ra("ra", ra)?;
+    let dec = validate::dec("dec", dec)?;
+    let (lo, hi) = poly_ra.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let x = unwrap_ra_around(ra, (lo + hi) / 2.0);
+    // The pole itself: just below +90, which is inside whatever holds the top edge.
+    let y = if dec == 90.0 { 90.0f64.next_down() } else { dec };
+    let n = poly_ra.len();
+    let mut inside = false;
+    for i in 0..n {
+        let (ax, ay) = (poly_ra[i], poly_dec[i]);
+        let (bx, by) = (poly_ra[(i + 1) % n], poly_dec[(i + 1) % n]);
+        // Edges spanning y half-open (lower end in, upper end out); horizontal ones never.
+        if (ay <= y) != (by <= y) {
+            // Where the edge crosses the horizontal line through the point; exact (= ax) for
+            // the vertical edges of tract regions.
+            let cross_x = if ax == bx { ax } else { ax + (y - ay) * (bx - ax) / (by - ay) };
+            if x < cross_x {
+                inside = !inside;
+            }
+        }
+    }
+    Ok(inside)
 }
-
-/// How far the half-open polygon test moves a point (about 4 micro-arcseconds): far above
-/// float rounding of degree-sized edges, far below any astrometric error.
-pub const NUDGE_DEG: f64 = 1e-9;
 
 #[cfg(test)]
 mod tests {
@@ -273,28 +337,115 @@ mod tests {
         assert!(t.ra_max - t.ra_min < 2.0 && (t.dec_max - t.dec_min - 180.0 / 121.0).abs() < 1e-12);
     }
 
-    #[test]
-    fn boundary_points_go_to_exactly_one_tract() {
-        let m = RingsSkymap::new(20).unwrap();
+    /// The float neighbours of `v`: `v` itself and up to `k` ulps either side.
+    fn neighbours(v: f64, k: usize) -> Vec<f64> {
+        let mut out = vec![v];
+        let (mut up, mut down) = (v, v);
+        for _ in 0..k {
+            up = up.next_up();
+            down = down.next_down();
+            out.push(up);
+            out.push(down);
+        }
+        out
+    }
+
+    /// Checks that exactly one tract's inner polygon holds (ra, dec) and that it is tract_of's.
+    fn assert_one_owner(m: &RingsSkymap, ra: f64, dec: f64) {
+        if !(-90.0..=90.0).contains(&dec) {
+            return;
+        }
+        // Every tract within 0.01 deg: a superset of the possible owners.
+        let near = m.tracts_containing_outer(ra, dec, 0.01);
+        let owners: Vec<i32> = near.iter().copied().filter(|&j| m.tract(j).unwrap().inner_contains(ra, dec)).collect();
+        assert_eq!(owners, vec![m.tract_of(ra, dec)], "({ra:?}, {dec:?}) near {near:?}");
+    }
+
+    /// Every corner and edge of every tract, and the float neighbourhood (3 ulps) of each, in
+    /// ra and dec, including the ra = 0/360 seam and both poles.
+    fn check_edges(rings: i32) {
+        let m = RingsSkymap::new(rings).unwrap();
         for id in 0..m.num_tracts() {
             let t = m.tract(id).unwrap();
-            for (ra, dec) in t.inner_polygon() {
-                let dec = dec.clamp(-90.0, 90.0);
-                let owners: Vec<i32> =
-                    (0..m.num_tracts()).filter(|&j| m.tract(j).unwrap().inner_contains(ra, dec)).collect();
-                // findTract's float arithmetic may round an exact edge either way; the polygon
-                // rule must give one owner, and one that findTract puts at most a hair away.
-                assert_eq!(owners.len(), 1, "corner ({ra}, {dec}) of tract {id}: {owners:?}");
-                let near = m.tracts_containing_outer(ra, dec, 1e-9);
-                assert!(near.contains(&owners[0]) && near.contains(&m.tract_of(ra, dec)));
+            let ra_mid = t.ra_center;
+            let dec_mid = 0.5 * (t.dec_min + t.dec_max);
+            let ras = [t.ra_min, t.ra_max, wrap_ra(t.ra_min), wrap_ra(t.ra_max), ra_mid];
+            let decs = [t.dec_min, t.dec_max, dec_mid];
+            for &r0 in &ras {
+                for &d0 in &decs {
+                    for r in neighbours(r0, 3) {
+                        for d in neighbours(d0, 3) {
+                            assert_one_owner(&m, wrap_ra(r), d);
+                        }
+                    }
+                }
             }
         }
+        for ra in [0.0, 360.0f64.next_down(), 90.0, 180.0, 270.0] {
+            for d in [90.0, 90.0f64.next_down(), -90.0, (-90.0f64).next_up()] {
+                assert_one_owner(&m, ra, d);
+            }
+        }
+    }
+
+    #[test]
+    fn every_edge_neighbourhood_has_exactly_one_owner() {
+        for rings in [1, 2, 3, 7, 20] {
+            check_edges(rings);
+        }
+    }
+
+    #[test]
+    fn dc2_seam_point_has_an_owner() {
+        // Found by an independent check: this point belonged to neither tract 4817 nor 5030.
+        let m = RingsSkymap::new(120).unwrap();
+        let (ra, dec) = (359.15887850367295, -29.699976771331464);
+        assert_eq!(m.tract_of(ra, dec), 5030);
+        assert!(m.tract(5030).unwrap().inner_contains(ra, dec));
+        assert!(!m.tract(4817).unwrap().inner_contains(ra, dec));
+        assert_one_owner(&m, ra, dec);
+        // And the ra edge itself between them, with its neighbours.
+        let edge = RingsSkymap::ra_edge(214, 214);
+        for r in neighbours(edge, 5) {
+            assert_one_owner(&m, wrap_ra(r), dec);
+        }
+    }
+
+    #[test]
+    fn dc2_edges_around_the_seam() {
+        // The 120-ring skymap's first and last tract of every ring, all edges and corners.
+        let m = RingsSkymap::new(120).unwrap();
+        for ring in 0..120usize {
+            let first = m.ring_first[ring];
+            for id in [first, first + m.ring_tracts[ring] - 1] {
+                let t = m.tract(id).unwrap();
+                for r0 in [t.ra_min, t.ra_max, wrap_ra(t.ra_min), wrap_ra(t.ra_max)] {
+                    for d0 in [t.dec_min, t.dec_max, 0.5 * (t.dec_min + t.dec_max)] {
+                        for r in neighbours(r0, 2) {
+                            for d in neighbours(d0, 2) {
+                                assert_one_owner(&m, wrap_ra(r), d);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn polygon_contains_rejects_bad_vertices() {
+        assert!(polygon_contains(&[0.0, 1.0], &[0.0, 1.0], 0.5, 0.5).is_err());
+        assert!(polygon_contains(&[0.0, 1.0, f64::NAN], &[0.0, 0.0, 1.0], 0.5, 0.2).is_err());
+        assert!(polygon_contains(&[0.0, 1.0, 1.0], &[0.0, 0.0, 1.0], 0.5, 91.0).is_err());
+        // A triangle: closed-form inside/outside.
+        assert!(polygon_contains(&[0.0, 2.0, 0.0], &[0.0, 0.0, 2.0], 0.5, 0.5).unwrap());
+        assert!(!polygon_contains(&[0.0, 2.0, 0.0], &[0.0, 0.0, 2.0], 1.5, 1.5).unwrap());
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
-        // Two independent routes to the same answer: the geo polygon test over every tract of
+        // Two routes to the same answer: the polygon test over every tract of
         // the point's neighbourhood, and findTract's arithmetic.
         #[test]
         fn polygon_test_agrees_with_find_tract(ra in 0.0f64..360.0, dec in -90.0f64..=90.0, rings in 1i32..150) {

@@ -13,6 +13,10 @@ use crate::validate;
 /// Most partitions `create_stripe_partitions` will create (h = 0.05 deg).
 pub const MAX_PARTITIONS: usize = 3600;
 
+/// Thinnest stripe accepted (3.6 milliarcseconds): 180 million stripes, so every stripe
+/// index fits the SQL `int` that `stripe()` returns, and the count is computed exactly.
+pub const MIN_HEIGHT_DEG: f64 = 1e-6;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StripeScheme {
     height_deg: f64,
@@ -22,7 +26,7 @@ pub struct StripeScheme {
 impl StripeScheme {
     /// A scheme of stripes `height_deg` high; the last stripe may be shorter.
     pub fn new(height_deg: f64) -> SkyResult<Self> {
-        validate::in_range("stripe_height_deg", "degrees", f64::MIN_POSITIVE, 180.0, height_deg)?;
+        validate::in_range("stripe_height_deg", "degrees", MIN_HEIGHT_DEG, 180.0, height_deg)?;
         // The stripes are those whose lower bound lies below +90.
         let mut count = (180.0 / height_deg).ceil() as usize;
         while count > 1 && -90.0 + (count - 1) as f64 * height_deg >= 90.0 {
@@ -83,10 +87,13 @@ impl StripeScheme {
         i
     }
 
-    /// Every stripe touched by the circle of `radius_arcsec` around (ra, dec), ascending.
-    pub fn stripes_in_circle(&self, dec: f64, radius_arcsec: f64) -> Vec<usize> {
+    /// Every stripe touched by the circle of `radius_arcsec` around (ra, dec), ascending;
+    /// `TooLarge` past [`validate::MAX_RESULT_ELEMENTS`] stripes (checked before allocating).
+    pub fn stripes_in_circle(&self, dec: f64, radius_arcsec: f64) -> SkyResult<Vec<usize>> {
         let (lo, hi) = cap_dec_range(dec, radius_arcsec * DEG_PER_ARCSEC);
-        (self.stripe_of(lo)..=self.stripe_of(hi)).collect()
+        let (first, last) = (self.stripe_of(lo), self.stripe_of(hi));
+        validate::result_size("stripes", (last - first + 1) as u64, "use taller stripes or a smaller radius")?;
+        Ok((first..=last).collect())
     }
 
     /// (index, lower, upper) for every stripe; what `create_stripe_partitions` creates.
@@ -116,6 +123,11 @@ mod tests {
         assert!(StripeScheme::new(-1.0).is_err());
         assert!(StripeScheme::new(f64::NAN).is_err());
         assert!(StripeScheme::new(181.0).is_err());
+        // Thinner than MIN_HEIGHT_DEG is refused (it used to loop forever or overflow int4).
+        assert!(StripeScheme::new(1e-18).is_err());
+        assert!(StripeScheme::new(f64::MIN_POSITIVE).is_err());
+        assert!(StripeScheme::new(9e-7).is_err());
+        assert_eq!(StripeScheme::new(MIN_HEIGHT_DEG).unwrap().count(), 180_000_000);
         assert_eq!(StripeScheme::for_partitions(0.05).unwrap().count(), MAX_PARTITIONS);
         assert!(StripeScheme::for_partitions(0.049).is_err());
     }
@@ -148,6 +160,31 @@ mod tests {
     }
 
     #[test]
+    fn stripe_indexes_fit_int4_at_the_thinnest_height() {
+        let s = StripeScheme::new(MIN_HEIGHT_DEG).unwrap();
+        // floor((dec + 90) / h) by exact rational arithmetic: 90 / 1e-6 = 9e7 (+/- 1 for the
+        // rounding of the bound itself), 180 / 1e-6 - 1 at the top.
+        assert!((s.stripe_of(0.0) as i64 - 90_000_000).abs() <= 1);
+        assert_eq!(s.stripe_of(90.0), 179_999_999);
+        assert!(s.stripe_of(90.0) <= i32::MAX as usize);
+    }
+
+    #[test]
+    fn circle_cover_is_bounded_before_allocating() {
+        let s = StripeScheme::new(MIN_HEIGHT_DEG).unwrap();
+        // 2 degrees of 1e-6-degree stripes: 2 million stripes, refused.
+        // (The bounds of a circle fall within a stripe of 2 r / h, hence the +/- 1.)
+        match s.stripes_in_circle(0.0, 3600.0).unwrap_err() {
+            crate::SkyError::TooLarge { estimated, .. } => assert!((estimated as i64 - 2_000_001).abs() <= 1),
+            e => panic!("{e}"),
+        }
+        // Just over 1 degree across is past the limit of a million; 1799 arcsec fits.
+        assert!(s.stripes_in_circle(0.0, 1801.0).is_err());
+        let n = s.stripes_in_circle(0.0, 1799.0).unwrap().len() as i64;
+        assert!((n - 999_445).abs() <= 1, "{n}");
+    }
+
+    #[test]
     fn upper_bounds_chain_and_top_holds_pole() {
         let s = StripeScheme::new(0.1).unwrap();
         let parts: Vec<_> = s.partitions().collect();
@@ -175,7 +212,7 @@ mod tests {
                                            r_arcsec in 0.001f64..36000.0, pa in 0.0f64..360.0,
                                            f in 0.0f64..=1.0) {
             let s = StripeScheme::new(h).unwrap();
-            let got = s.stripes_in_circle(dec, r_arcsec);
+            let got = s.stripes_in_circle(dec, r_arcsec).unwrap();
             prop_assert!(got.windows(2).all(|w| w[1] == w[0] + 1));
             // A point inside the circle (fraction f of the radius along pa).
             let r = r_arcsec / 3600.0 * f;

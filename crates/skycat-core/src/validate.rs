@@ -6,6 +6,27 @@
 use crate::error::{SkyError, SkyResult};
 use crate::sphere::wrap_ra;
 
+/// Most elements any array-returning function builds (8 MB as a bigint[]): covers of cells,
+/// stripes and chunks. Larger requests are refused before anything is allocated.
+pub const MAX_RESULT_ELEMENTS: u64 = 1_000_000;
+
+/// Refuses a result of about `estimated` elements when it exceeds [`MAX_RESULT_ELEMENTS`].
+pub fn result_size(what: &'static str, estimated: u64, hint: &'static str) -> SkyResult<()> {
+    if estimated > MAX_RESULT_ELEMENTS {
+        return Err(SkyError::TooLarge { what, estimated, limit: MAX_RESULT_ELEMENTS, hint });
+    }
+    Ok(())
+}
+
+/// A vector with room for `n` elements, or `OutOfMemory` instead of aborting the process
+/// when the allocation fails (Rust's default on allocation failure is to abort).
+pub fn vec_with_capacity<T>(what: &'static str, n: usize) -> SkyResult<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| SkyError::OutOfMemory { what, bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64) })?;
+    Ok(v)
+}
+
 /// Formats a double the way PostgreSQL prints it in messages: NaN, Infinity, -Infinity,
 /// integers without a fraction, exponent notation for very small or large magnitudes.
 pub fn show(v: f64) -> String {

@@ -53,7 +53,7 @@ fn chunk_covers_are_within_sphgeoms_conservative_covers() {
     let (mut same, mut total) = (0, 0);
     for r in rows("chunk_covers.csv") {
         let k = Chunker::cached(i(&r[0]) as i32, i(&r[1]) as i32).unwrap();
-        let ours = k.chunks_in_circle(f(&r[2]), f(&r[3]), f(&r[4]));
+        let ours = k.chunks_in_circle(f(&r[2]), f(&r[3]), f(&r[4])).unwrap();
         let theirs: Vec<i32> = r[5].split(' ').map(|s| s.parse().unwrap()).collect();
         assert!(!ours.is_empty());
         for c in &ours {

@@ -43,12 +43,15 @@ pub fn greedy(pairs: &[Pair], left: &[Source], right: &[Source]) -> Vec<Pair> {
 /// Error floor and the value assumed for a NULL or non-positive error (arcsec).
 pub const ERR_FLOOR_ARCSEC: f64 = 0.05;
 pub const ERR_MISSING_ARCSEC: f64 = 0.2;
+/// Error ceiling (arcsec): the whole sky. A larger or infinite error says as little about a
+/// position as this one, and keeps every cost finite (variances and their product below 1e23).
+pub const ERR_CEILING_ARCSEC: f64 = 648_000.0;
 
 fn err(e: f64) -> f64 {
     if e.is_nan() || e <= 0.0 {
         ERR_MISSING_ARCSEC
     } else {
-        e.max(ERR_FLOOR_ARCSEC)
+        e.clamp(ERR_FLOOR_ARCSEC, ERR_CEILING_ARCSEC)
     }
 }
 
@@ -98,6 +101,11 @@ pub fn optimal(
     };
     let ghost =
         if use_errors { costs.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 1.0 } else { 1.01 * radius_arcsec };
+    // The solver needs finite costs (validated positions and clamped errors give them; a
+    // non-finite one here is a bug, reported as an error rather than a wrong assignment).
+    if !ghost.is_finite() || costs.iter().any(|c| !c.is_finite()) {
+        return Err(SkyError::invalid("radius_arcsec", "a radius and errors that give finite match costs", "a non-finite cost"));
+    }
     // Connected components of the bipartite candidate graph (right nodes offset by left.len()).
     let nl = left.len() as u32;
     let mut uf = Components { parent: (0..nl + right.len() as u32).collect() };

@@ -113,18 +113,31 @@ pub fn candidate_pairs(left: &[Source], index: &zones::ZoneIndex, ctl: &Control)
     let order = index.visit_order(left);
     let mut pairs = Vec::new();
     let found_so_far = AtomicUsize::new(0);
+    // Set when a buffer could not grow: the work stops with OutOfMemory instead of the
+    // process aborting (Rust's default when an allocation fails, on any thread).
+    let out_of_memory = AtomicBool::new(false);
     for chunk in order.chunks(BATCH) {
         // One buffer per rayon task rather than one allocation per left point; stop pushing
-        // as soon as the pair limit or a cancel is reached, so memory stays bounded.
+        // as soon as the pair limit, a cancel or a failed allocation is reached, so memory
+        // stays bounded.
         let found: Vec<Vec<Pair>> = chunk
             .par_iter()
             .fold(Vec::new, |mut acc, &i| {
-                if ctl.cancelled() || found_so_far.load(Ordering::Relaxed) > ctl.max_pairs {
+                if ctl.cancelled()
+                    || found_so_far.load(Ordering::Relaxed) > ctl.max_pairs
+                    || out_of_memory.load(Ordering::Relaxed)
+                {
                     return acc;
                 }
                 let s = &left[i as usize];
                 let before = acc.len();
-                index.for_each_within(s.ra, s.dec, |j, sep| acc.push(Pair { left: i, right: j, sep_arcsec: sep }));
+                index.for_each_within(s.ra, s.dec, |j, sep| {
+                    if acc.len() == acc.capacity() && acc.try_reserve(acc.capacity().max(1024)).is_err() {
+                        out_of_memory.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    acc.push(Pair { left: i, right: j, sep_arcsec: sep })
+                });
                 found_so_far.fetch_add(acc.len() - before, Ordering::Relaxed);
                 acc
             })
@@ -134,6 +147,13 @@ pub fn candidate_pairs(left: &[Source], index: &zones::ZoneIndex, ctl: &Control)
         }
         if found_so_far.load(Ordering::Relaxed) > ctl.max_pairs {
             return Err(SkyError::TooManyPairs { limit: ctl.max_pairs });
+        }
+        let batch: usize = found.iter().map(Vec::len).sum();
+        if out_of_memory.load(Ordering::Relaxed) || pairs.try_reserve(batch).is_err() {
+            return Err(SkyError::OutOfMemory {
+                what: "candidate pairs",
+                bytes: (found_so_far.load(Ordering::Relaxed) * std::mem::size_of::<Pair>()) as u64,
+            });
         }
         pairs.extend(found.into_iter().flatten());
     }

@@ -281,3 +281,24 @@ fn validation_names_the_row() {
     assert!(Mode::parse("bogus").is_err());
     assert_eq!(Mode::parse("Optimal").unwrap(), Mode::Optimal);
 }
+
+#[test]
+fn optimal_with_infinite_or_huge_errors_is_defined() {
+    // Errors beyond the sky (or infinite) say nothing about a position: with both sides at the
+    // ceiling every cost is the same constant, so the optimal choice falls to the ghost rule and
+    // the closest-first tie-break; what matters here is a finite, one-to-one answer.
+    let l = vec![Source { id: 1, ra: 10.0, dec: 10.0, ra_err: f64::INFINITY, dec_err: 1e308 }];
+    let r = vec![
+        Source { id: 2, ra: 10.0, dec: 10.0002, ra_err: 1e308, dec_err: f64::INFINITY },
+        Source { id: 3, ra: 10.0, dec: 10.0001, ra_err: 0.1, dec_err: 0.1 },
+    ];
+    let got = run(&l, &r, 2.0, Mode::Optimal, true);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].sep_arcsec.is_finite());
+    // The cost of a pair with ceiling errors is the closed form with sigma = 648000 arcsec on
+    // both sides: 0.5 (dx^2 + dy^2) / (2 s^2) + 0.5 ln((2 s^2)^2).
+    let s2 = 2.0 * 648_000f64.powi(2);
+    let c = gaussian_nll(&l[0], &r[0]);
+    let dy = 0.0002 * 3600.0;
+    assert!((c - (0.5 * dy * dy / s2 + 0.5 * (s2 * s2).ln())).abs() < 1e-9, "{c}");
+}

@@ -74,8 +74,17 @@ pub fn expand(root: &str, pattern: &str) -> FilesResult<Vec<MatchedFile>> {
             Ok(r) if resolved.starts_with(&canonical_root) => r.to_string_lossy().into_owned(),
             _ => return Err(FilesError::OutsideRoot { path: path.display().to_string() }),
         };
-        if resolved.is_dir() {
+        // stat, not open: never blocks, even on a FIFO.
+        let meta = std::fs::metadata(&resolved).map_err(|e| io_error(&path, &e))?;
+        if meta.is_dir() {
             continue;
+        }
+        if !meta.is_file() {
+            return Err(FilesError::Io {
+                path: path.display().to_string(),
+                message: "not a regular file (a FIFO, socket or device matches the pattern)".into(),
+                not_found: false,
+            });
         }
         files.push(MatchedFile { partitions: hive_partitions(&relative), relative, absolute: path });
     }
@@ -168,5 +177,27 @@ mod tests {
         assert!(matches!(expand(root.to_str().unwrap(), "tract=9*/*.parquet"), Err(FilesError::OutsideRoot { .. })));
         // A missing root is an I/O error naming it.
         assert!(matches!(expand("/nonexistent/skycat/root", "*.parquet"), Err(FilesError::Io { not_found: true, .. })));
+    }
+
+    #[test]
+    fn fifos_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("a.parquet"), b"x").unwrap();
+        let fifo = root.join("fifo.parquet");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        // Expanding stats the match (never opens it) and names it.
+        match expand(root.to_str().unwrap(), "*.parquet") {
+            Err(FilesError::Io { path, message, .. }) => {
+                assert!(path.ends_with("fifo.parquet") && message.contains("not a regular file"), "{path}: {message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Opening it directly returns at once with an error instead of waiting for a writer.
+        let e = crate::files::reader::open_regular(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(crate::files::reader::open_regular(std::path::Path::new("/dev/zero")).is_err());
+        assert!(crate::files::reader::open_regular(&root.join("a.parquet")).is_ok());
     }
 }

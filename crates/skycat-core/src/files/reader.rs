@@ -85,9 +85,30 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> FilesResult<T>) -> FilesResult<T>
     }
 }
 
+/// Opens `path` for reading only if it is a regular file. The open itself does not block (a
+/// FIFO or a device would make a plain open, or the first read, wait forever, uninterruptibly
+/// for the backend); anything but a regular file is refused before a byte is read.
+pub fn open_regular(path: &Path) -> FilesResult<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| io_error(path, &e))?;
+    let meta = file.metadata().map_err(|e| io_error(path, &e))?;
+    if !meta.file_type().is_file() {
+        return Err(FilesError::Io {
+            path: path.display().to_string(),
+            message: "not a regular file".into(),
+            not_found: false,
+        });
+    }
+    Ok(file)
+}
+
 impl CatalogFile {
     pub fn open(path: &Path, format: FileFormat) -> FilesResult<Self> {
-        let file = File::open(path).map_err(|e| io_error(path, &e))?;
+        let file = open_regular(path)?;
         guarded(path, || match format {
             FileFormat::Parquet => {
                 let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| corrupt(path, e))?;
@@ -200,7 +221,7 @@ impl CatalogFile {
                 }
                 Source::Ipc { .. } => {
                     // Reopened: the metadata pass consumed the first reader.
-                    let file = File::open(&path).map_err(|e| io_error(&path, &e))?;
+                    let file = open_regular(&path)?;
                     let reader =
                         IpcFileReader::try_new(file, Some(projection.to_vec())).map_err(|e| corrupt(&path, e))?;
                     Ok(Box::new(reader) as Box<dyn Iterator<Item = _> + Send>)

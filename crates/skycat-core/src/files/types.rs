@@ -15,6 +15,8 @@ pub enum PgKind {
     Float4,
     Float8,
     Text,
+    /// PostgreSQL's `name`: a string of at most [`NAME_MAX_BYTES`] bytes, stored fixed-size.
+    Name,
     Bytea,
     Date,
     Timestamp,
@@ -33,6 +35,7 @@ impl PgKind {
             PgKind::Float4 => "real".into(),
             PgKind::Float8 => "double precision".into(),
             PgKind::Text => "text".into(),
+            PgKind::Name => "name".into(),
             PgKind::Bytea => "bytea".into(),
             PgKind::Date => "date".into(),
             PgKind::Timestamp => "timestamp without time zone".into(),
@@ -78,7 +81,7 @@ pub fn can_hold(kind: &PgKind, t: &DataType) -> bool {
             t,
             D::Float16 | D::Float32 | D::Float64 | D::Int8 | D::Int16 | D::Int32 | D::UInt8 | D::UInt16 | D::UInt32
         ),
-        PgKind::Text => matches!(t, D::Utf8 | D::LargeUtf8 | D::Utf8View),
+        PgKind::Text | PgKind::Name => matches!(t, D::Utf8 | D::LargeUtf8 | D::Utf8View),
         PgKind::Bytea => matches!(t, D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_)),
         PgKind::Date => matches!(t, D::Date32 | D::Date64),
         PgKind::Timestamp => matches!(t, D::Timestamp(_, None)),
@@ -122,13 +125,76 @@ pub fn arrow_type_for(kind: &PgKind) -> DataType {
         PgKind::Int8 => DataType::Int64,
         PgKind::Float4 => DataType::Float32,
         PgKind::Float8 => DataType::Float64,
-        PgKind::Text => DataType::Utf8,
+        PgKind::Text | PgKind::Name => DataType::Utf8,
         PgKind::Bytea => DataType::Binary,
         PgKind::Date => DataType::Date32,
         PgKind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         PgKind::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         PgKind::Array(e) => DataType::List(Arc::new(Field::new("item", arrow_type_for(e), true))),
     }
+}
+
+/// Longest `name` value in bytes (PostgreSQL's NAMEDATALEN - 1).
+pub const NAME_MAX_BYTES: usize = 63;
+
+/// Days between 1970-01-01 (Arrow) and 2000-01-01 (PostgreSQL).
+pub const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds between 1970-01-01 and 2000-01-01.
+pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// PostgreSQL's date range in days since 2000-01-01: Julian day 0 (4714-11-24 BC) up to, not
+/// including, Julian day 2147483494 (the end of 5874897 AD); beyond it a value would wrap or
+/// read as +-infinity.
+const PG_DATE_MIN: i64 = -2_451_545;
+const PG_DATE_END: i64 = 2_147_483_494 - 2_451_545;
+/// PostgreSQL's timestamp range in microseconds since 2000-01-01: 4714-11-24 BC up to, not
+/// including, 294277-01-01.
+const PG_TIMESTAMP_MIN: i64 = -211_813_488_000_000_000;
+const PG_TIMESTAMP_END: i64 = 9_223_371_331_200_000_000;
+
+/// An Arrow date (days since 1970) as a PostgreSQL date (days since 2000), or a message
+/// when PostgreSQL's date range cannot hold it.
+pub fn pg_date_from_arrow(days: i32) -> Result<i32, String> {
+    let d = days as i64 - PG_EPOCH_DAYS as i64;
+    if (PG_DATE_MIN..PG_DATE_END).contains(&d) {
+        Ok(d as i32)
+    } else {
+        Err(format!("date {days} days from 1970-01-01 is out of range for type date"))
+    }
+}
+
+/// An Arrow timestamp (microseconds since 1970) as a PostgreSQL timestamp (microseconds since
+/// 2000), or a message when PostgreSQL's timestamp range cannot hold it.
+pub fn pg_timestamp_from_arrow(micros: i64) -> Result<i64, String> {
+    match micros.checked_sub(PG_EPOCH_MICROS) {
+        Some(t) if (PG_TIMESTAMP_MIN..PG_TIMESTAMP_END).contains(&t) => Ok(t),
+        _ => Err(format!("timestamp {micros} microseconds from 1970-01-01 is out of range for type timestamp")),
+    }
+}
+
+/// A PostgreSQL date (days since 2000) as days since 1970, for comparing with file
+/// statistics; `None` when it does not fit (infinite or extreme dates never prune).
+pub fn arrow_date_from_pg(days: i32) -> Option<i32> {
+    days.checked_add(PG_EPOCH_DAYS).filter(|_| days != i32::MIN && days != i32::MAX)
+}
+
+/// A PostgreSQL timestamp (microseconds since 2000) as microseconds since 1970; `None` when it
+/// does not fit (infinite or extreme timestamps never prune).
+pub fn arrow_timestamp_from_pg(micros: i64) -> Option<i64> {
+    micros.checked_add(PG_EPOCH_MICROS).filter(|_| micros != i64::MIN && micros != i64::MAX)
+}
+
+/// Checks a string for a PostgreSQL text value: no NUL byte (PostgreSQL strings end at one,
+/// so the stored value would differ from the file's). `name` values are also limited to
+/// [`NAME_MAX_BYTES`].
+pub fn check_text(bytes: &[u8], kind: &PgKind) -> Result<(), String> {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(format!("string value has a NUL byte at offset {at}, which PostgreSQL text cannot hold"));
+    }
+    if *kind == PgKind::Name && bytes.len() > NAME_MAX_BYTES {
+        return Err(format!("string value of {} bytes is longer than a name ({NAME_MAX_BYTES} bytes)", bytes.len()));
+    }
+    Ok(())
 }
 
 /// Matches a declared column name to a file's column names: exact, then ignoring case, then
@@ -213,6 +279,35 @@ mod tests {
         assert!(!can_hold(&PgKind::Text, &DataType::Int32));
         assert!(!can_hold(&PgKind::Timestamp, &DataType::Timestamp(TimeUnit::Second, Some("UTC".into()))));
         assert!(can_hold(&PgKind::Int8, &DataType::Int32));
+    }
+
+    #[test]
+    fn values_postgres_would_reject_are_refused() {
+        // The ends of PostgreSQL's ranges, from its documentation: 4713 BC to 5874897 AD for
+        // dates, 4713 BC to 294276 AD for timestamps.
+        assert_eq!(pg_date_from_arrow(0), Ok(-10_957));
+        assert!(pg_date_from_arrow(i32::MIN).is_err());
+        assert!(pg_date_from_arrow(i32::MAX).is_err());
+        assert_eq!(pg_date_from_arrow((-2_451_545 + 10_957) as i32), Ok(-2_451_545));
+        assert!(pg_date_from_arrow((-2_451_546 + 10_957) as i32).is_err());
+        assert_eq!(pg_timestamp_from_arrow(PG_EPOCH_MICROS), Ok(0));
+        assert!(pg_timestamp_from_arrow(i64::MIN).is_err());
+        assert!(pg_timestamp_from_arrow(i64::MAX).is_err());
+        // 294276-12-31 23:59:59.999999 is the last valid microsecond.
+        let last = PG_TIMESTAMP_END - 1 + PG_EPOCH_MICROS;
+        assert_eq!(pg_timestamp_from_arrow(last), Ok(PG_TIMESTAMP_END - 1));
+        assert!(pg_timestamp_from_arrow(last + 1).is_err());
+        // Query constants near the end of the range do not overflow (they used to wrap and
+        // prune every row group away).
+        assert_eq!(arrow_timestamp_from_pg(9_223_371_331_199_999_999), None);
+        assert_eq!(arrow_timestamp_from_pg(0), Some(PG_EPOCH_MICROS));
+        assert_eq!(arrow_timestamp_from_pg(i64::MAX), None);
+        assert_eq!(arrow_date_from_pg(i32::MAX - 5), None);
+        assert_eq!(arrow_date_from_pg(i32::MAX), None);
+        assert!(check_text(b"a\0b", &PgKind::Text).is_err());
+        assert!(check_text(b"ab", &PgKind::Text).is_ok());
+        assert!(check_text(&[b'x'; 63], &PgKind::Name).is_ok());
+        assert!(check_text(&[b'x'; 64], &PgKind::Name).is_err());
     }
 
     #[test]
