@@ -291,12 +291,13 @@ mod tests {
         assert_eq!(pg_date_from_arrow((-2_451_545 + 10_957) as i32), Ok(-2_451_545));
         assert!(pg_date_from_arrow((-2_451_546 + 10_957) as i32).is_err());
         assert_eq!(pg_timestamp_from_arrow(PG_EPOCH_MICROS), Ok(0));
+        // i64::MIN used to wrap to year 294247; the first valid microsecond is 4714-11-24 BC.
         assert!(pg_timestamp_from_arrow(i64::MIN).is_err());
-        assert!(pg_timestamp_from_arrow(i64::MAX).is_err());
-        // 294276-12-31 23:59:59.999999 is the last valid microsecond.
-        let last = PG_TIMESTAMP_END - 1 + PG_EPOCH_MICROS;
-        assert_eq!(pg_timestamp_from_arrow(last), Ok(PG_TIMESTAMP_END - 1));
-        assert!(pg_timestamp_from_arrow(last + 1).is_err());
+        let first = PG_TIMESTAMP_MIN + PG_EPOCH_MICROS;
+        assert_eq!(pg_timestamp_from_arrow(first), Ok(PG_TIMESTAMP_MIN));
+        assert!(pg_timestamp_from_arrow(first - 1).is_err());
+        // The largest Arrow value (year 294247) is inside PostgreSQL's range (to 294276).
+        assert_eq!(pg_timestamp_from_arrow(i64::MAX), Ok(i64::MAX - PG_EPOCH_MICROS));
         // Query constants near the end of the range do not overflow (they used to wrap and
         // prune every row group away).
         assert_eq!(arrow_timestamp_from_pg(9_223_371_331_199_999_999), None);
