@@ -184,6 +184,11 @@ impl Wcs {
         let ky = axpy(m[0][1], ex, [m[1][1] * ey[0], m[1][1] * ey[1], m[1][1] * ey[2]]);
         let det_r = det * DEG * DEG;
         let cd_inv_rad = [[m[1][1] / det_r, -m[0][1] / det_r], [-m[1][0] / det_r, m[0][0] / det_r]];
+        // A determinant that underflows (e.g. a subnormal PC element) leaves no usable
+        // inverse: sky_to_pixel would return infinities.
+        if cd_inv_rad.iter().flatten().chain(kx.iter()).chain(ky.iter()).any(|v| !v.is_finite()) || det_r == 0.0 {
+            return Err(bad("CD1_1", "(the CD matrix, or CDELTi x PCi_j) is too close to singular to invert"));
+        }
         Ok(Wcs {
             crpix,
             crval,

@@ -106,6 +106,46 @@ pub fn open_regular(path: &Path) -> FilesResult<File> {
     Ok(file)
 }
 
+/// Checks the block table of an Arrow IPC file against the file's size before arrow reads it:
+/// arrow allocates each block at the size the footer states, so a corrupt or hostile footer
+/// (a 4 TB block) would make the allocation fail, which aborts the process instead of raising
+/// an error.
+fn check_ipc_blocks(path: &Path, file: &mut File) -> FilesResult<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata().map_err(|e| io_error(path, &e))?.len();
+    if len < 18 {
+        return Err(corrupt(path, "too short for an Arrow IPC file"));
+    }
+    let mut trailer = [0u8; 10];
+    file.seek(SeekFrom::Start(len - 10)).and_then(|_| file.read_exact(&mut trailer)).map_err(|e| io_error(path, &e))?;
+    let footer_len = arrow::ipc::reader::read_footer_length(trailer).map_err(|e| corrupt(path, e))? as u64;
+    if footer_len > len - 10 {
+        return Err(corrupt(path, format!("footer of {footer_len} bytes in a file of {len}")));
+    }
+    let mut footer = vec![0u8; footer_len as usize];
+    file.seek(SeekFrom::Start(len - 10 - footer_len))
+        .and_then(|_| file.read_exact(&mut footer))
+        .map_err(|e| io_error(path, &e))?;
+    let footer = arrow::ipc::root_as_footer(&footer).map_err(|e| corrupt(path, format!("unreadable footer: {e}")))?;
+    let blocks = footer.recordBatches().into_iter().flatten().chain(footer.dictionaries().into_iter().flatten());
+    for b in blocks {
+        let end = (b.offset() as i128) + (b.metaDataLength() as i128) + (b.bodyLength() as i128);
+        if b.offset() < 0 || b.metaDataLength() < 0 || b.bodyLength() < 0 || end > len as i128 {
+            return Err(corrupt(
+                path,
+                format!(
+                    "a block (offset {}, {} + {} bytes) lies outside the file of {len} bytes",
+                    b.offset(),
+                    b.metaDataLength(),
+                    b.bodyLength()
+                ),
+            ));
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(|e| io_error(path, &e))?;
+    Ok(())
+}
+
 impl CatalogFile {
     pub fn open(path: &Path, format: FileFormat) -> FilesResult<Self> {
         let file = open_regular(path)?;
@@ -119,7 +159,9 @@ impl CatalogFile {
                 })
             }
             FileFormat::ArrowIpc => {
+                let mut file = file;
                 let bytes = file.metadata().map_err(|e| io_error(path, &e))?.len();
+                check_ipc_blocks(path, &mut file)?;
                 let reader = IpcFileReader::try_new(file, None).map_err(|e| corrupt(path, e))?;
                 Ok(CatalogFile {
                     path: path.to_path_buf(),
@@ -221,7 +263,8 @@ impl CatalogFile {
                 }
                 Source::Ipc { .. } => {
                     // Reopened: the metadata pass consumed the first reader.
-                    let file = open_regular(&path)?;
+                    let mut file = open_regular(&path)?;
+                    check_ipc_blocks(&path, &mut file)?;
                     let reader =
                         IpcFileReader::try_new(file, Some(projection.to_vec())).map_err(|e| corrupt(&path, e))?;
                     Ok(Box::new(reader) as Box<dyn Iterator<Item = _> + Send>)
