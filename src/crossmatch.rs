@@ -96,7 +96,7 @@ fn reserve_row(r: &mut RowReader) {
             )
         );
     }
-    let grow = r.rows.len().clamp(1024, r.max_rows - r.rows.len());
+    let grow = r.rows.len().max(1024).min(r.max_rows - r.rows.len());
     if r.rows.try_reserve_exact(grow).is_err() {
         ereport!(
             PgLogLevel::ERROR,
