@@ -115,6 +115,9 @@ DECLARE
     t_start     timestamptz := pg_catalog.clock_timestamp();
     insert_sql  text;
     caller_path text := pg_catalog.current_setting('search_path');
+    -- Resolved before the search_path is fixed: the target as the caller names it.
+    caller_target  regclass := pg_catalog.to_regclass(target);
+    caller_schema  name := pg_catalog.current_schema();
 BEGIN
     -- The procedure's own "SET search_path", for this transaction (see the top of the file).
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, @extschema@, pg_temp', true);
@@ -177,7 +180,18 @@ BEGIN
 
     -- The target: created from the query's shape if it does not exist (one session at a time,
     -- so two concurrent calls do not both try to create it).
+    -- An existing table is the one the caller's search_path finds; a new unqualified name goes
+    -- where the caller's own CREATE TABLE would put it (its current schema).
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), '.') INTO target_q FROM pg_catalog.unnest(pg_catalog.parse_ident(target)) p;
+    IF caller_target IS NOT NULL THEN
+        target_q := caller_target::text;  -- schema-qualified under the fixed search_path
+    ELSIF pg_catalog.cardinality(pg_catalog.parse_ident(target)) = 1 THEN
+        IF caller_schema IS NULL THEN
+            RAISE EXCEPTION 'skycat.calibrate_sources: no schema has been selected to create % in', target
+                USING ERRCODE = 'invalid_schema_name', HINT = 'Qualify the target (schema.table) or set search_path.';
+        END IF;
+        target_q := pg_catalog.quote_ident(caller_schema) || '.' || target_q;
+    END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('skycat.calibrate_sources'), pg_catalog.hashtext(target_q));
     target_rel := pg_catalog.to_regclass(target_q);
     IF target_rel IS NULL THEN

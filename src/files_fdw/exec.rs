@@ -70,7 +70,7 @@ impl OpenFile {
         format!("row {}", self.rows_before_batch + i as u64)
     }
 
-    /// Raises 22008/22021-style errors for a value PostgreSQL cannot store, naming the file,
+    /// Raises 22000 (data_exception) for a value PostgreSQL cannot store, naming the file,
     /// row group and column.
     fn value_error(&self, column: usize, i: usize, message: &str) -> ! {
         ereport!(

@@ -93,7 +93,7 @@ fn calibrate_a_simulated_tract_resuming_after_a_failure() {
     );
     let partial: i64 = c.query_one("SELECT count(*) FROM src", &[]).unwrap().get(0);
     let progress: i64 =
-        c.query_one("SELECT rows_written FROM skycat.calibration_progress WHERE source = 'raw'", &[]).unwrap().get(0);
+        c.query_one("SELECT rows_written FROM skycat.calibration_progress WHERE source = 'public.raw'", &[]).unwrap().get(0);
     assert!(partial > 0 && partial < rows.len() as i64, "partial run wrote {partial}");
     assert_eq!(partial, progress, "progress records exactly what was committed");
     c.batch_execute("DROP TRIGGER fail ON src").unwrap();
@@ -128,6 +128,44 @@ fn calibrate_a_simulated_tract_resuming_after_a_failure() {
         nan_rows += psf.is_nan() as usize;
     }
     assert!(nan_rows > 0, "failed measurements stay NaN");
+}
+
+#[test]
+fn two_sessions_calibrating_one_target_write_each_row_once() {
+    let db = ScratchDb::new("calibrate_concurrent");
+    let mut c = postgres::Client::connect(&db.dsn(), postgres::NoTls).unwrap();
+    c.batch_execute("CREATE EXTENSION skycat").unwrap();
+    let calibs = tract::calibs(2, 4, 1000, 53.1, -28.1, 5);
+    let rows = load_tract(&mut c, &calibs, 5000);
+    // The target exists already (an earlier, empty run), as when a run is resumed.
+    c.batch_execute("CREATE TABLE raw_empty (LIKE raw); CALL skycat.calibrate_sources('raw_empty', 'calibs', 'out')")
+        .unwrap();
+    // Two sessions start the same calibration at once, in small batches.
+    let go = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (dsn, go) = (db.dsn(), go.clone());
+            std::thread::spawn(move || {
+                let mut s = postgres::Client::connect(&dsn, postgres::NoTls).unwrap();
+                go.wait();
+                s.batch_execute("CALL skycat.calibrate_sources('raw', 'calibs', 'out', batch_rows => 1000)")
+            })
+        })
+        .collect();
+    for r in runs {
+        r.join().unwrap().unwrap();
+    }
+    let (n, distinct): (i64, i64) = {
+        let r = c.query_one("SELECT count(*), count(DISTINCT source_id) FROM out", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(distinct, rows.len() as i64, "every raw row calibrated");
+    assert_eq!(n, rows.len() as i64, "no raw row written twice");
+    let recorded: i64 = c
+        .query_one("SELECT rows_written FROM skycat.calibration_progress WHERE source = 'public.raw'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, n, "progress counts each batch once");
 }
 
 /// T_n(x) by its trigonometric definition.

@@ -274,3 +274,70 @@ fn symlinks_cannot_leave_the_root() {
     let n: i64 = c.query_one("SELECT count(*) FROM t_ok", &[]).unwrap().get(0);
     assert_eq!(n, 1000);
 }
+
+/// Writes a one-column Parquet file of `array` with the crate's own writer, readable by the
+/// server.
+fn write_column(dir: &ServerDir, rel: &str, name: &str, array: skycat_core::files::arrow::array::ArrayRef) {
+    use skycat_core::files::arrow::array::RecordBatch;
+    use skycat_core::files::arrow::datatypes::{Field, Schema};
+    use skycat_core::files::writer::ParquetFileWriter;
+    use std::sync::Arc;
+    let path = dir.0.join(rel);
+    let schema = Arc::new(Schema::new(vec![Field::new(name, array.data_type().clone(), true)]));
+    let mut w = ParquetFileWriter::create(&path, schema.clone(), 10).unwrap();
+    w.write(&RecordBatch::try_new(schema, vec![array]).unwrap()).unwrap();
+    w.finish().unwrap();
+    for p in [path.parent().unwrap(), path.as_path()] {
+        let mode = if p.is_dir() { 0o777 } else { 0o644 };
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+#[test]
+fn values_postgres_cannot_store_are_errors_naming_file_row_group_and_column() {
+    use skycat_core::files::arrow::array::{Date32Array, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    let dir = ServerDir::new("reject");
+    // 25 good rows, then the bad value at row 27 (row group 2 of 10-row groups, row 7 in it).
+    let mut strings: Vec<Option<&str>> = (0..27).map(|_| Some("ok")).collect();
+    strings.push(Some("a\0b"));
+    write_column(&dir, "nul/a.parquet", "s", Arc::new(StringArray::from(strings)));
+    let mut days: Vec<i32> = vec![19_000; 27];
+    days.push(i32::MIN);
+    write_column(&dir, "date/a.parquet", "d", Arc::new(Date32Array::from(days)));
+    let mut micros: Vec<i64> = vec![1_700_000_000_000_000; 27];
+    micros.push(i64::MIN);
+    write_column(&dir, "ts/a.parquet", "t", Arc::new(TimestampMicrosecondArray::from(micros)));
+    let long = "x".repeat(64);
+    write_column(&dir, "name/a.parquet", "n", Arc::new(StringArray::from(vec![Some("fits"), Some(long.as_str())])));
+
+    let mut db = ScratchDb::new("files_reject");
+    let c = &mut db.client;
+    setup(c, &dir.0);
+    c.batch_execute(
+        "CREATE FOREIGN TABLE t_nul (s text) SERVER files OPTIONS (files 'nul/*.parquet');
+         CREATE FOREIGN TABLE t_date (d date) SERVER files OPTIONS (files 'date/*.parquet');
+         CREATE FOREIGN TABLE t_ts (t timestamp) SERVER files OPTIONS (files 'ts/*.parquet');
+         CREATE FOREIGN TABLE t_name (n name) SERVER files OPTIONS (files 'name/*.parquet');",
+    )
+    .unwrap();
+    for (sql, file, column, what) in [
+        ("SELECT s FROM t_nul", "nul/a.parquet", "s", "NUL byte"),
+        ("SELECT d FROM t_date", "date/a.parquet", "d", "out of range for type date"),
+        ("SELECT t FROM t_ts", "ts/a.parquet", "t", "out of range for type timestamp"),
+        ("SELECT n FROM t_name", "name/a.parquet", "n", "longer than a name"),
+    ] {
+        let err = error_of(c, sql);
+        assert!(err.starts_with("22000"), "{sql}: {err}");
+        assert!(err.contains(file) && err.contains(&format!("column \"{column}\"")) && err.contains(what), "{sql}: {err}");
+        if file != "name/a.parquet" {
+            assert!(err.contains("row group 2, row 7"), "{sql}: {err}");
+        }
+        // Nothing was stored and the session goes on.
+        let one: i32 = c.query_one("SELECT 1", &[]).unwrap().get(0);
+        assert_eq!(one, 1);
+    }
+    // The good rows before the bad one are readable on their own (the scan is not poisoned).
+    let n: i64 = c.query_one("SELECT count(*) FROM t_nul", &[]).unwrap().get(0);
+    assert_eq!(n, 28, "count(*) reads no column");
+}

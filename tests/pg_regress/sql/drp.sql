@@ -181,4 +181,18 @@ CREATE TEMP TABLE bad_update AS SELECT object_id, 1.0 AS no_such_column FROM drp
 SELECT skycat.drp_update_objects('drp_regress', 'bad_update');
 CREATE TEMP TABLE bad_calib AS SELECT 4641001::bigint AS visit, 0 AS detector, 0.0::float8 AS calib_mean, 0.0::float8 AS calib_err;
 SELECT * FROM skycat.drp_apply_recalibration('drp_regress', 'bad_calib');
+-- NaN compares above every number in PostgreSQL: a NaN or infinite calibration is refused
+-- too, and nothing was changed (the fluxes are still what the last good calibration gave).
+CREATE TEMP TABLE nan_calib AS SELECT 4641001::bigint AS visit, 0 AS detector, 'NaN'::float8 AS calib_mean, 0.0::float8 AS calib_err
+  UNION ALL SELECT 4641001, 1, 'Infinity', 0 UNION ALL SELECT 4641001, 2, 1.0, 'NaN';
+SELECT * FROM skycat.drp_apply_recalibration('drp_regress', 'nan_calib');
+SELECT count(*) FILTER (WHERE psf_flux = 'NaN' AND calib_applied = 'NaN') AS nan_fluxes FROM drp_regress.forced_source;
+-- An object named twice in an update would get either row: refused.
+CREATE TEMP TABLE dup_update AS SELECT object_id, 1.0::float8 AS mf_flux FROM drp_regress.object
+  UNION ALL (SELECT object_id, 2.0 FROM drp_regress.object ORDER BY object_id LIMIT 1);
+SELECT skycat.drp_update_objects('drp_regress', 'dup_update');
+-- Policy values are checked where they are read.
+UPDATE drp_regress.policy SET value = '0' WHERE key = 'num_rings';
+SELECT * FROM skycat.drp_ingest_tract('drp_regress', 4641);
+UPDATE drp_regress.policy SET value = '120' WHERE key = 'num_rings';
 \set VERBOSITY default
