@@ -116,7 +116,7 @@ def main():
     budget = min(q3c_s, kd_s) / 5  # 5x faster than both baselines
     if floor_s > budget:
         floor_verdict = ("Writing alone takes longer than a visit 5x faster than both baselines may take: on this "
-                         "machine no pipeline that updates the object rows each visit (as the issue asks) can reach "
+                         "machine no pipeline that updates the object rows each visit (as the AP design requires) can reach "
                          "the target, however it matches.")
     elif floor_s + read_s > budget:
         floor_verdict = (f"Writing fits in that budget ({budget:.3f} s), but with one read of the field's objects it "
@@ -176,12 +176,12 @@ Reading it: a baseline visit is one transaction that matches against the indexed
 and writes the results, so it compares with skycat's associate + post; skycat's prepare has no
 counterpart there (it runs ahead, while the previous visit is associated). Only the associate
 phase is on the alert path, and there skycat is faster; per visit in total it is not, and the
-issue's 5x target is not met: both pipelines write the same rows (candidate pairs, ~9,000
+5x target is not met: both pipelines write the same rows (candidate pairs, ~9,000
 object updates, ~10,000 DIASources), and skycat writes them twice (working set, then disk).
 
 ### The floor: what any pipeline must spend per visit
 
-Whatever a pipeline computes, a visit ends with the durable writes the issue requires: the
+Whatever a pipeline computes, a visit ends with the durable writes the pipeline requires: the
 candidate pairs, the DIASources, the matched objects' new statistics, the new objects.
 bench/ap_floor.py replays exactly the rows skycat wrote for each visit of this night on skycat's
 own disk layout (dec stripes with only a primary key and BRIN, fewer indexes than the baselines
