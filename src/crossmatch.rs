@@ -183,7 +183,13 @@ fn read_input(side: &'static str, query: &str) -> Input {
     };
     let rc = unsafe { pg_sys::SPI_execute_extended(cquery.as_ptr(), &options) };
     if rc < 0 {
-        error!("skycat.crossmatch: {side}_query failed (SPI error {rc})");
+        // A statement SPI cannot run here (COPY, transaction control ...): the caller's query.
+        let what = unsafe { std::ffi::CStr::from_ptr(pg_sys::SPI_result_code_string(rc)) }.to_string_lossy();
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("skycat.crossmatch: {side}_query cannot be run as a cross-match input ({what}); give a SELECT")
+        );
     }
     let mut rows = std::mem::take(&mut reader.rows);
     xm::validate_sources(side, &mut rows).or_sql_error("crossmatch");

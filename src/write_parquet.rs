@@ -141,9 +141,15 @@ fn builder_for(kind: &Option<PgKind>) -> Box<dyn ArrayBuilder> {
     }
 }
 
+/// A statement SPI refuses to run here (COPY, transaction control ...) is the caller's query.
 unsafe fn spi_error(what: &str, code: i32) -> ! {
     let msg = CStr::from_ptr(pg_sys::SPI_result_code_string(code)).to_string_lossy();
-    error!("skycat.write_parquet: {what} failed: {msg}")
+    ereport!(
+        PgLogLevel::ERROR,
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("skycat.write_parquet: {what} failed: {msg}; the query must be a SELECT, VALUES, TABLE or ... RETURNING")
+    );
+    unreachable!()
 }
 
 /// Writes the result of `query` to the Parquet file `path` (absolute server path; parent
