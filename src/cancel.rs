@@ -15,7 +15,6 @@ use pgrx::prelude::*;
 
 use crate::errors::interrupt_pending;
 
-
 /// Runs `work(stop_flag)` on a helper thread and returns its result; if the query is
 /// cancelled meanwhile, raises PostgreSQL's cancel error instead.
 pub fn run_cancellable<T: Send>(work: impl FnOnce(&AtomicBool) -> T + Send) -> T {

@@ -93,7 +93,9 @@ fn chunks_in_circle(
 ) -> Vec<i32> {
     let (ra, dec) = position("chunks_in_circle", "ra", ra, "dec", dec);
     let r = radius("chunks_in_circle", radius_arcsec);
-    chunker("chunks_in_circle", num_stripes, num_sub_stripes).chunks_in_circle(ra, dec, r).or_sql_error("chunks_in_circle")
+    chunker("chunks_in_circle", num_stripes, num_sub_stripes)
+        .chunks_in_circle(ra, dec, r)
+        .or_sql_error("chunks_in_circle")
 }
 
 scalar_fn! {

@@ -147,7 +147,9 @@ unsafe fn spi_error(what: &str, code: i32) -> ! {
     ereport!(
         PgLogLevel::ERROR,
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        format!("skycat.write_parquet: {what} failed: {msg}; the query must be a SELECT, VALUES, TABLE or ... RETURNING")
+        format!(
+            "skycat.write_parquet: {what} failed: {msg}; the query must be a SELECT, VALUES, TABLE or ... RETURNING"
+        )
     );
     unreachable!()
 }

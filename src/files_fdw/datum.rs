@@ -110,9 +110,10 @@ impl TypedColumn {
         let col = TypedColumn::new(array);
         Ok(match (&col, kind) {
             (TypedColumn::Utf8(a), PgKind::Text | PgKind::Name) => {
-                if let Some(bad) = (0..a.len()).filter(|&i| a.is_valid(i)).find_map(|i| {
-                    check_text(string_at(a, i).as_bytes(), kind).err().map(|m| (i, m))
-                }) {
+                if let Some(bad) = (0..a.len())
+                    .filter(|&i| a.is_valid(i))
+                    .find_map(|i| check_text(string_at(a, i).as_bytes(), kind).err().map(|m| (i, m)))
+                {
                     return Err(bad);
                 }
                 let datums = if *kind == PgKind::Name {

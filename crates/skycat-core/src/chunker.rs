@@ -289,7 +289,10 @@ mod tests {
         // definition, is within int4.
         let k = Chunker::new(MAX_STRIPES as i32, 1).unwrap();
         let top = k.locate(359.999999, 90.0).chunk_id as i64;
-        assert_eq!(top, (MAX_STRIPES - 1) * 2 * MAX_STRIPES + k.num_chunks_in_stripe(MAX_STRIPES as i32 - 1) as i64 - 1);
+        assert_eq!(
+            top,
+            (MAX_STRIPES - 1) * 2 * MAX_STRIPES + k.num_chunks_in_stripe(MAX_STRIPES as i32 - 1) as i64 - 1
+        );
         assert!(top > 0);
         // One stripe of 648000 sub-stripes: sub-chunk ids would reach ~4e11.
         assert!(Chunker::new(1, 648_000).is_err());

@@ -22,8 +22,10 @@ pub fn result_size(what: &'static str, estimated: u64, hint: &'static str) -> Sk
 /// when the allocation fails (Rust's default on allocation failure is to abort).
 pub fn vec_with_capacity<T>(what: &'static str, n: usize) -> SkyResult<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| SkyError::OutOfMemory { what, bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64) })?;
+    v.try_reserve_exact(n).map_err(|_| SkyError::OutOfMemory {
+        what,
+        bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+    })?;
     Ok(v)
 }
 

@@ -92,8 +92,10 @@ fn calibrate_a_simulated_tract_resuming_after_a_failure() {
         "{err:?}"
     );
     let partial: i64 = c.query_one("SELECT count(*) FROM src", &[]).unwrap().get(0);
-    let progress: i64 =
-        c.query_one("SELECT rows_written FROM skycat.calibration_progress WHERE source = 'public.raw'", &[]).unwrap().get(0);
+    let progress: i64 = c
+        .query_one("SELECT rows_written FROM skycat.calibration_progress WHERE source = 'public.raw'", &[])
+        .unwrap()
+        .get(0);
     assert!(partial > 0 && partial < rows.len() as i64, "partial run wrote {partial}");
     assert_eq!(partial, progress, "progress records exactly what was committed");
     c.batch_execute("DROP TRIGGER fail ON src").unwrap();

@@ -329,7 +329,10 @@ fn values_postgres_cannot_store_are_errors_naming_file_row_group_and_column() {
     ] {
         let err = error_of(c, sql);
         assert!(err.starts_with("22000"), "{sql}: {err}");
-        assert!(err.contains(file) && err.contains(&format!("column \"{column}\"")) && err.contains(what), "{sql}: {err}");
+        assert!(
+            err.contains(file) && err.contains(&format!("column \"{column}\"")) && err.contains(what),
+            "{sql}: {err}"
+        );
         if file != "name/a.parquet" {
             assert!(err.contains("row group 2, row 7"), "{sql}: {err}");
         }

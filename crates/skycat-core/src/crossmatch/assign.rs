@@ -104,7 +104,11 @@ pub fn optimal(
     // The solver needs finite costs (validated positions and clamped errors give them; a
     // non-finite one here is a bug, reported as an error rather than a wrong assignment).
     if !ghost.is_finite() || costs.iter().any(|c| !c.is_finite()) {
-        return Err(SkyError::invalid("radius_arcsec", "a radius and errors that give finite match costs", "a non-finite cost"));
+        return Err(SkyError::invalid(
+            "radius_arcsec",
+            "a radius and errors that give finite match costs",
+            "a non-finite cost",
+        ));
     }
     // Connected components of the bipartite candidate graph (right nodes offset by left.len()).
     let nl = left.len() as u32;

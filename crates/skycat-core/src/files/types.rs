@@ -288,8 +288,8 @@ mod tests {
         assert_eq!(pg_date_from_arrow(0), Ok(-10_957));
         assert!(pg_date_from_arrow(i32::MIN).is_err());
         assert!(pg_date_from_arrow(i32::MAX).is_err());
-        assert_eq!(pg_date_from_arrow((-2_451_545 + 10_957) as i32), Ok(-2_451_545));
-        assert!(pg_date_from_arrow((-2_451_546 + 10_957) as i32).is_err());
+        assert_eq!(pg_date_from_arrow(-2_451_545 + 10_957), Ok(-2_451_545));
+        assert!(pg_date_from_arrow(-2_451_546 + 10_957).is_err());
         assert_eq!(pg_timestamp_from_arrow(PG_EPOCH_MICROS), Ok(0));
         // i64::MIN used to wrap to year 294247; the first valid microsecond is 4714-11-24 BC.
         assert!(pg_timestamp_from_arrow(i64::MIN).is_err());
