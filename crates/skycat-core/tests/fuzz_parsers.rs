@@ -16,11 +16,17 @@
 //! bit for bit through `to_json` -> `from_json` and `encode` -> `decode` (that is a dump and
 //! restore, and every stored row), and a batch read from a file must be a valid Arrow array.
 //!
+//! The inputs fuzzing has found are also checked every run (`known_bad_inputs_stay_fixed`).
+//!
 //! Reproducing a failure: the report gives the seed of the run and proptest's minimal failing
 //! input (a JSON text to paste, or the list of byte mutations applied to the fixed base file;
-//! the mutated file is also saved under `$TMPDIR/skycat-fuzz-parsers/`). Re-run with
-//! `SKYCAT_FUZZ_SEED=<seed> cargo test -p skycat-core --release --test fuzz_parsers`.
-//! `SKYCAT_FUZZ_CASES=<n>` scales the number of cases (default: a run well under a minute).
+//! the mutated file is also saved under `$TMPDIR/skycat-fuzz-parsers/`, and
+//! `SKYCAT_FUZZ_REPLAY=<that file>` re-reads it). Re-run with
+//! `SKYCAT_FUZZ_SEED=<seed> cargo test -p skycat-core --release --test fuzz_parsers`. If the
+//! process aborts (an allocation failure cannot be caught), the file being read is
+//! `$TMPDIR/skycat-fuzz-parsers/*-in-flight.*` (the path is printed to stderr at the start).
+//! `SKYCAT_FUZZ_CASES=<n>` sets the cases of every property and `SKYCAT_FUZZ_CASES_SCALE=<x>`
+//! multiplies the defaults (which run in a few seconds).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -34,8 +40,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 use skycat_core::files::arrow::array::{
-    Array, ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use skycat_core::files::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Schema, SchemaRef, TimeUnit};
 use skycat_core::files::arrow::ipc::writer::FileWriter as IpcFileWriter;
@@ -187,11 +193,7 @@ where
 
 /// A finite f64 of any magnitude, as Rust prints it (a valid JSON number, round-trip exact).
 fn finite_f64() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO,
-        -1e4..1e4f64,
-        -1.0..1.0f64,
-    ]
+    prop_oneof![prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO, -1e4..1e4f64, -1.0..1.0f64,]
 }
 
 /// Raw JSON text of an odd value where a number is expected.
@@ -282,7 +284,12 @@ fn apply(base: &[(&str, String)], pool: &[String], edits: &[Edit]) -> Vec<(Strin
             Edit::SipOrder(p, order, scale) => {
                 let name = ["A", "B", "AP", "BP"][p % 4];
                 set(&mut m, format!("{name}_ORDER"), order.clone());
-                let n: usize = order.trim_matches('"').parse::<f64>().ok().filter(|o| (0.0..=15.0).contains(o)).map_or(0, |o| o as usize);
+                let n: usize = order
+                    .trim_matches('"')
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|o| (0.0..=15.0).contains(o))
+                    .map_or(0, |o| o as usize);
                 for i in 0..=n {
                     for j in 0..=(n - i) {
                         let c = scale / 10f64.powi(4 * (i + j) as i32) * if (i + j) % 2 == 0 { 1.0 } else { -1.0 };
@@ -368,7 +375,12 @@ fn wcs_bases() -> Vec<Vec<(&'static str, String)>> {
         ("CUNIT2", s("\"deg\"")),
     ]);
     let mut crota: Vec<(&str, String)> = tan[..6].to_vec();
-    crota.extend([("CDELT1", s("\"-5.5e-5\"")), ("CDELT2", s("\"5.5e-5\"")), ("CROTA2", s("30")), ("LONPOLE", s("180"))]);
+    crota.extend([
+        ("CDELT1", s("\"-5.5e-5\"")),
+        ("CDELT2", s("\"5.5e-5\"")),
+        ("CROTA2", s("30")),
+        ("LONPOLE", s("180")),
+    ]);
     let mut sip = tan.clone();
     sip[0].1 = s("\"RA---TAN-SIP\"");
     sip[1].1 = s("\"DEC--TAN-SIP\"");
@@ -444,7 +456,8 @@ fn poly_ok(name: &str, p: &Poly) -> Result<(), String> {
 /// The invariants of an accepted `wcs`: finite parameters, an invertible CD matrix, SIP blocks
 /// of an accepted order, exact round trips, and sky positions in range (or NaN, NaN).
 fn check_wcs_value(w: &Wcs) -> Result<(), String> {
-    let nums = [w.crpix[0], w.crpix[1], w.crval[0], w.crval[1], w.cd[0][0], w.cd[0][1], w.cd[1][0], w.cd[1][1], w.lonpole];
+    let nums =
+        [w.crpix[0], w.crpix[1], w.crval[0], w.crval[1], w.cd[0][0], w.cd[0][1], w.cd[1][0], w.cd[1][1], w.lonpole];
     if nums.iter().any(|x| !x.is_finite()) || !(-90.0..=90.0).contains(&w.crval[1]) {
         return Err(format!("accepted non-finite or out-of-range parameters: {w:?}"));
     }
@@ -484,7 +497,8 @@ fn check_wcs_value(w: &Wcs) -> Result<(), String> {
     for (x, y) in pixels {
         let (ra, dec) = w.pixel_to_sky(x, y);
         let both_nan = ra.is_nan() && dec.is_nan();
-        if !both_nan && !((0.0..360.0).contains(&ra) && (-90.0..=90.0).contains(&dec)) {
+        let in_range = (0.0..360.0).contains(&ra) && (-90.0..=90.0).contains(&dec);
+        if !(both_nan || in_range) {
             return Err(format!("pixel_to_sky({x}, {y}) = ({ra}, {dec}): neither (NaN, NaN) nor in range; {w:?}"));
         }
         let (px, py) = w.sky_to_pixel(ra, dec);
@@ -498,7 +512,7 @@ fn check_wcs_value(w: &Wcs) -> Result<(), String> {
 
 #[test]
 fn wcs_text_mutations_never_panic_and_round_trip() {
-    fuzz("wcs from_json", 3000, wcs_text(), 0.2, |text| {
+    fuzz("wcs from_json", 10000, wcs_text(), 0.2, |text| {
         let t = text.clone();
         match bounded(move || Wcs::from_json(&t).map(|w| (check_wcs_value(&w), w)))? {
             Err(e) if e.keyword.is_empty() || e.to_string().trim().is_empty() => {
@@ -594,7 +608,7 @@ fn wcs_binary_form_mutations_never_panic() {
         .collect();
     let invalid = Arc::new(AtomicUsize::new(0));
     let strategy = (0..bases.len(), prop::collection::vec(byte_edit(), 0..4));
-    fuzz("wcs decode", 3000, strategy, 0.05, |(b, edits)| {
+    fuzz("wcs decode", 5000, strategy, 0.05, |(b, edits)| {
         let bytes = edit_bytes(bases[b].clone(), &edits);
         let invalid = invalid.clone();
         bounded(move || match Wcs::decode(&bytes) {
@@ -609,7 +623,10 @@ fn wcs_binary_form_mutations_never_panic() {
         })
         .map_err(|e| format!("decoding or using a decoded value {e}"))
     });
-    eprintln!("wcs decode: {} decoded values were not valid wcs values (not a failure)", invalid.load(Ordering::Relaxed));
+    eprintln!(
+        "wcs decode: {} decoded values were not valid wcs values (not a failure)",
+        invalid.load(Ordering::Relaxed)
+    );
 }
 
 // ------------------------------------------------------------------------------ photo_calib
@@ -647,7 +664,7 @@ fn coefficients_text() -> impl Strategy<Value = String> {
             format!("[[{}]]", vec!["1"; MAX_CHEBYSHEV_ORDER + 2].join(",")),
             format!("[{}]", vec!["[1]"; MAX_CHEBYSHEV_ORDER + 2].join(",")),
             format!("[[{}]]", vec!["0.01"; MAX_CHEBYSHEV_ORDER + 1].join(",")),
-            format!("[{}]", vec!["[1e308]"; 3].join(",")),
+            format!("[{}]", ["[1e308]"; 3].join(",")),
             "[[1,-1],[-1,1]]".to_string(),
             "[[0.5,-2]]".to_string(),
         ]),
@@ -760,7 +777,7 @@ fn check_photo_calib_value(p: &PhotoCalib) -> Result<(), String> {
 
 #[test]
 fn photo_calib_text_mutations_never_panic_and_round_trip() {
-    fuzz("photo_calib from_json", 3000, photo_calib_text(), 0.15, |text| {
+    fuzz("photo_calib from_json", 10000, photo_calib_text(), 0.15, |text| {
         let t = text.clone();
         match bounded(move || PhotoCalib::from_json(&t).map(|p| (check_photo_calib_value(&p), p)))? {
             Err(e) if e.trim().is_empty() => Err("an empty error message".into()),
@@ -787,11 +804,13 @@ fn photo_calib_constant_accepts_only_what_round_trips() {
         (1e-3..1e3f64),
     ];
     let strategy = (special.clone(), special);
-    fuzz("photo_calib constant", 2000, strategy, 0.1, |(mean, err)| {
+    fuzz("photo_calib constant", 5000, strategy, 0.1, |(mean, err)| {
         match bounded(move || PhotoCalib::constant(mean, err).map(|p| (check_photo_calib_value(&p), p)))? {
             Err(_) => Ok(false),
             Ok((Ok(()), _)) => Ok(true),
-            Ok((Err(problem), _)) => Err(format!("PhotoCalib::constant({mean:?}, {err:?}) was accepted but: {problem}")),
+            Ok((Err(problem), _)) => {
+                Err(format!("PhotoCalib::constant({mean:?}, {err:?}) was accepted but: {problem}"))
+            }
         }
     });
 }
@@ -809,7 +828,7 @@ fn photo_calib_binary_form_mutations_never_panic() {
     .collect();
     let invalid = Arc::new(AtomicUsize::new(0));
     let strategy = (0..bases.len(), prop::collection::vec(byte_edit(), 0..4));
-    fuzz("photo_calib decode", 3000, strategy, 0.05, |(b, edits)| {
+    fuzz("photo_calib decode", 5000, strategy, 0.05, |(b, edits)| {
         let bytes = edit_bytes(bases[b].clone(), &edits);
         let invalid = invalid.clone();
         bounded(move || match PhotoCalib::decode(&bytes) {
@@ -856,7 +875,9 @@ fn base_batch(schema: &SchemaRef, start: i64, n: i64) -> RecordBatch {
         5 => Some(f64::NAN),
         _ => Some(i as f64 * 1.25 - 30.0),
     }));
-    let band = StringArray::from_iter(ids.clone().map(|i| (i % 13 != 0).then(|| ["u", "g", "r", "i", "z", "y"][i as usize % 6])));
+    let band = StringArray::from_iter(
+        ids.clone().map(|i| (i % 13 != 0).then(|| ["u", "g", "r", "i", "z", "y"][i as usize % 6])),
+    );
     // One dictionary shared by every batch (an Arrow IPC file allows no replacement).
     let filter = DictionaryArray::<Int32Type>::try_new(
         Int32Array::from_iter_values(ids.clone().map(|i| (i % 3) as i32)),
@@ -864,7 +885,8 @@ fn base_batch(schema: &SchemaRef, start: i64, n: i64) -> RecordBatch {
     )
     .expect("a valid dictionary");
     let flags = BooleanArray::from_iter(ids.clone().map(|i| (i % 7 != 0).then_some(i % 2 == 0)));
-    let mjd = TimestampMicrosecondArray::from_iter(ids.clone().map(|i| (i % 9 != 0).then_some(1_700_000_000_000_000 + i)));
+    let mjd =
+        TimestampMicrosecondArray::from_iter(ids.clone().map(|i| (i % 9 != 0).then_some(1_700_000_000_000_000 + i)));
     let fluxes = ListArray::from_iter_primitive::<Float64Type, _, _>(
         ids.clone().map(|i| (i % 5 != 0).then(|| (0..(i % 4)).map(|k| Some(k as f64 + 0.5)).collect::<Vec<_>>())),
     );
@@ -904,15 +926,44 @@ fn base_ipc(dir: &Path) -> Vec<u8> {
 /// variants count from the end (where both formats keep their footer).
 #[derive(Debug, Clone)]
 enum FileEdit {
-    Flip { at: usize, bit: u8 },
-    FlipNearEnd { from_end: u16, bit: u8 },
-    Set { at: usize, byte: u8 },
+    Flip {
+        at: usize,
+        bit: u8,
+    },
+    FlipNearEnd {
+        from_end: u16,
+        bit: u8,
+    },
+    Set {
+        at: usize,
+        byte: u8,
+    },
     /// Writes a little-endian i32 (lengths, offsets, counts) at `at`.
-    SetI32 { at: usize, value: i32 },
-    SetI32NearEnd { from_end: u16, value: i32 },
-    Fill { at: usize, len: u16, byte: u8 },
-    Truncate { at: usize },
-    Insert { at: usize, bytes: Vec<u8> },
+    SetI32 {
+        at: usize,
+        value: i32,
+    },
+    SetI32NearEnd {
+        from_end: u16,
+        value: i32,
+    },
+    /// Writes a little-endian i64 (the Arrow IPC footer's block offsets and body lengths).
+    SetI64NearEnd {
+        from_end: u16,
+        value: i64,
+    },
+    Fill {
+        at: usize,
+        len: u16,
+        byte: u8,
+    },
+    Truncate {
+        at: usize,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
 }
 
 fn file_edit() -> impl Strategy<Value = FileEdit> {
@@ -933,6 +984,8 @@ fn file_edit() -> impl Strategy<Value = FileEdit> {
         2 => (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| FileEdit::Set { at, byte }),
         2 => (any::<usize>(), i32_value.clone()).prop_map(|(at, value)| FileEdit::SetI32 { at, value }),
         2 => (0u16..600, i32_value).prop_map(|(from_end, value)| FileEdit::SetI32NearEnd { from_end, value }),
+        1 => (0u16..600, prop::sample::select(vec![-1i64, i64::MAX, i64::MIN, 1 << 33, 1 << 40, 1 << 62]))
+            .prop_map(|(from_end, value)| FileEdit::SetI64NearEnd { from_end, value }),
         1 => (any::<usize>(), 1u16..64, prop::sample::select(vec![0u8, 0xff, 0x7f, 0x80]))
             .prop_map(|(at, len, byte)| FileEdit::Fill { at, len, byte }),
         1 => any::<usize>().prop_map(|at| FileEdit::Truncate { at }),
@@ -960,6 +1013,7 @@ fn edit_file(mut b: Vec<u8>, edits: &[FileEdit]) -> Vec<u8> {
             FileEdit::Set { at, byte } => b[at % n] = *byte,
             FileEdit::SetI32 { at, value } => put(&mut b, at % n, &value.to_le_bytes()),
             FileEdit::SetI32NearEnd { from_end, value } => put(&mut b, near_end(*from_end), &value.to_le_bytes()),
+            FileEdit::SetI64NearEnd { from_end, value } => put(&mut b, near_end(*from_end), &value.to_le_bytes()),
             FileEdit::Fill { at, len, byte } => put(&mut b, at % n, &vec![*byte; *len as usize]),
             FileEdit::Truncate { at } => b.truncate(at % n),
             FileEdit::Insert { at, bytes } => {
@@ -1018,7 +1072,10 @@ fn read_like_the_wrapper(path: &Path, format: FileFormat) -> Result<Result<usize
     for c in 0..n_columns {
         let stats = f.column_stats(c);
         if stats.len() != n_groups {
-            return Err(ReaderDefect(format!("column_stats({c}) has {} entries for {n_groups} row groups", stats.len())));
+            return Err(ReaderDefect(format!(
+                "column_stats({c}) has {} entries for {n_groups} row groups",
+                stats.len()
+            )));
         }
         conditions.extend(conditions_for(c, f.schema().field(c).data_type()));
     }
@@ -1084,6 +1141,16 @@ fn fuzz_file_format(name: &str, format: FileFormat, suffix: &str, base: Vec<u8>,
     }
     let counter = AtomicUsize::new(0);
     let in_flight = failure_dir().join(format!("{}-in-flight.{suffix}", name.replace(' ', "-")));
+    // Straight to the process's stderr, past the test harness's capture: an allocation
+    // failure aborts the process before any captured output is shown.
+    {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{name}: if this test process aborts, the file it was reading is {} (re-read it with SKYCAT_FUZZ_REPLAY=<path>)",
+            in_flight.display()
+        );
+    }
     let strategy = prop::collection::vec(file_edit(), 1..5);
     fuzz(name, cases, strategy, 0.02, |edits| {
         let bytes = edit_file(base.as_slice().to_vec(), &edits);
@@ -1121,14 +1188,14 @@ fn fuzz_file_format(name: &str, format: FileFormat, suffix: &str, base: Vec<u8>,
 fn parquet_file_mutations_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let base = base_parquet(dir.path());
-    fuzz_file_format("parquet read", FileFormat::Parquet, "parquet", base, 600);
+    fuzz_file_format("parquet read", FileFormat::Parquet, "parquet", base, 3000);
 }
 
 #[test]
 fn arrow_ipc_file_mutations_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let base = base_ipc(dir.path());
-    fuzz_file_format("arrow ipc read", FileFormat::ArrowIpc, "arrow", base, 600);
+    fuzz_file_format("arrow ipc read", FileFormat::ArrowIpc, "arrow", base, 3000);
 }
 
 /// Re-reads one saved file (`SKYCAT_FUZZ_REPLAY=<path>`, the format from its name) and
@@ -1144,4 +1211,67 @@ fn replay_a_saved_file() {
     let took = start.elapsed();
     eprintln!("{path}: {outcome:?} in {took:?}");
     assert!(matches!(outcome, Ok(Ok(_))), "{path}: {outcome:?} after {took:?}");
+}
+
+/// Inputs the fuzzing found, checked every run with the same properties as the random cases.
+#[test]
+fn known_bad_inputs_stay_fixed() {
+    let mut problems = Vec::new();
+    let wcs_texts = [
+        // Degrees per pixel near the float8 limit: half-NaN sky positions.
+        r#"{"CTYPE1":"RA---TAN","CTYPE2":"DEC--TAN","CRPIX1":2048.5,"CRPIX2":2048.5,"CRVAL1":150.1,"CRVAL2":2.2,"CDELT1":-5.5e-5,"CDELT2":1e308,"PC1_1":0.866,"PC1_2":-0.5,"PC2_1":0.5,"PC2_2":0.866,"CUNIT1":"deg","CUNIT2":"deg"}"#,
+        // CROTA2 gives CD elements whose shortest text did not parse back exactly.
+        r#"{"CTYPE1":"RA---TAN","CTYPE2":"DEC--TAN","CRPIX1":2048.5,"CRPIX2":2048.5,"CRVAL1":150.1,"CRVAL2":2.2,"CDELT1":"-5.5e-5","CDELT2":"5.5e-5","CROTA2":30,"LONPOLE":180}"#,
+        r#"{"CTYPE1":"RA---TAN","CTYPE2":"DEC--TAN","CRPIX1":1,"CRPIX2":1,"CRVAL1":0,"CRVAL2":0,"CD1_1":-0.000027499999999999998,"CD2_2":0.000055}"#,
+    ];
+    for text in wcs_texts {
+        let t = text.to_string();
+        match bounded(move || Wcs::from_json(&t).map(|w| check_wcs_value(&w))) {
+            Ok(Ok(Err(p))) => problems.push(format!("wcs {text}: {p}")),
+            Err(e) => problems.push(format!("wcs {text}: {e}")),
+            _ => {}
+        }
+    }
+    let photo_calib_texts = [
+        r#"{"calibrationMean": 1, "calibrationErr": "NaN"}"#,
+        r#"{"calibrationMean":0.001,"calibrationErr":3.0626444948635845e150}"#,
+        r#"{"calibrationMean": 1, "coefficients": [[0.5, -2]], "bbox": [0, 0, 9, 9]}"#,
+        r#"{"calibrationMean": 1, "coefficients": [[1, -1], [-1, 1]], "bbox": [0, 0, 4095, 4095]}"#,
+    ];
+    for text in photo_calib_texts {
+        let t = text.to_string();
+        match bounded(move || PhotoCalib::from_json(&t).map(|p| check_photo_calib_value(&p))) {
+            Ok(Ok(Err(p))) => problems.push(format!("photo_calib {text}: {p}")),
+            Err(e) => problems.push(format!("photo_calib {text}: {e}")),
+            _ => {}
+        }
+    }
+    for (mean, err) in [(1.0, f64::NAN), (102.11337670783679, -0.0), (933.2294266031013, 0.0)] {
+        match bounded(move || PhotoCalib::constant(mean, err).map(|p| check_photo_calib_value(&p))) {
+            Ok(Ok(Err(p))) => problems.push(format!("PhotoCalib::constant({mean:?}, {err:?}): {p}")),
+            Err(e) => problems.push(format!("PhotoCalib::constant({mean:?}, {err:?}): {e}")),
+            _ => {}
+        }
+    }
+    // An Arrow IPC footer whose block claims ~1 GiB: arrow allocated it before reading (0.7 s,
+    // 1 GB resident; a larger claim aborts the process, i.e. crashes the backend).
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = edit_file(
+        base_ipc(dir.path()),
+        &[
+            FileEdit::Flip { at: 14991126276564083122, bit: 6 },
+            FileEdit::FlipNearEnd { from_end: 22, bit: 6 },
+            FileEdit::Flip { at: 3991151082849097188, bit: 7 },
+            FileEdit::Set { at: 1570607301373343780, byte: 104 },
+        ],
+    );
+    let path = dir.path().join("hostile.arrow");
+    std::fs::write(&path, &hostile).unwrap();
+    let p = path.clone();
+    match bounded(move || read_like_the_wrapper(&p, FileFormat::ArrowIpc).map_err(|ReaderDefect(d)| d)) {
+        Ok(Ok(_)) => {}
+        Ok(Err(d)) => problems.push(format!("hostile Arrow IPC footer: {d}")),
+        Err(e) => problems.push(format!("hostile Arrow IPC footer: {e}")),
+    }
+    assert!(problems.is_empty(), "known bad inputs:\n{}", problems.join("\n"));
 }
