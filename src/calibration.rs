@@ -8,7 +8,7 @@ use skycat_core::photometry::{self, PhotoCalib};
 use skycat_core::validate;
 use skycat_core::wcs::Wcs;
 
-use crate::errors::{invalid_text, OrSqlError};
+use crate::errors::{finite_or_out_of_range, invalid_text, OrSqlError};
 use crate::fastcall::scalar_fn;
 use crate::sqltypes::{CStringArg, CStringRet, Float8Row, VarlenaRet};
 
@@ -105,7 +105,8 @@ scalar_fn! {
            COMMENT ON FUNCTION nanojansky(float8, float8) IS
              'Calibrated flux in nJy: inst_flux (counts) * calib_mean (nJy per count). NaN in gives NaN.';";
     fn nanojansky(inst_flux: f64, calib_mean: f64) -> f64 {
-        photometry::nanojansky(inst_flux, calib("nanojansky", "calib_mean", calib_mean))
+        let v = photometry::nanojansky(inst_flux, calib("nanojansky", "calib_mean", calib_mean));
+        finite_or_out_of_range("nanojansky", v, &[inst_flux, calib_mean])
     }
 }
 
@@ -119,7 +120,8 @@ scalar_fn! {
         let c = calib("nanojansky_err", "calib_mean", calib_mean);
         let ce = err("nanojansky_err", "calib_err", calib_err);
         let ie = err("nanojansky_err", "inst_flux_err", inst_flux_err);
-        photometry::nanojansky_err(inst_flux, ie, c, ce)
+        let v = photometry::nanojansky_err(inst_flux, ie, c, ce);
+        finite_or_out_of_range("nanojansky_err", v, &[inst_flux, inst_flux_err, calib_mean, calib_err])
     }
 }
 
@@ -142,6 +144,7 @@ scalar_fn! {
              'Error of ab_mag(): 2.5 / ln(10) * flux_err_njy / flux_njy; NULL for flux <= 0; a negative error is an error.';";
     fn ab_mag_err(flux_njy: f64, flux_err_njy: f64) -> Option<f64> {
         photometry::ab_mag_err(flux_njy, err("ab_mag_err", "flux_err_njy", flux_err_njy))
+            .map(|v| finite_or_out_of_range("ab_mag_err", v, &[flux_njy, flux_err_njy]))
     }
 }
 
@@ -154,7 +157,8 @@ scalar_fn! {
     fn recalibrate(flux_njy: f64, old_calib_mean: f64, new_calib_mean: f64) -> f64 {
         let old = calib("recalibrate", "old_calib_mean", old_calib_mean);
         let new = calib("recalibrate", "new_calib_mean", new_calib_mean);
-        photometry::recalibrate(flux_njy, old, new)
+        let v = photometry::recalibrate(flux_njy, old, new);
+        finite_or_out_of_range("recalibrate", v, &[flux_njy, old_calib_mean, new_calib_mean])
     }
 }
 
@@ -176,7 +180,9 @@ scalar_fn! {
         let f = "recalibrate_err";
         let (old, old_err) = (calib(f, "old_calib_mean", old_calib_mean), err(f, "old_calib_err", old_calib_err));
         let (new, new_err) = (calib(f, "new_calib_mean", new_calib_mean), err(f, "new_calib_err", new_calib_err));
-        photometry::recalibrate_err(flux_njy, err(f, "flux_err_njy", flux_err_njy), old, old_err, new, new_err)
+        let v = photometry::recalibrate_err(flux_njy, err(f, "flux_err_njy", flux_err_njy), old, old_err, new, new_err);
+        let args = [flux_njy, flux_err_njy, old_calib_mean, old_calib_err, new_calib_mean, new_calib_err];
+        finite_or_out_of_range(f, v, &args)
     }
 }
 
@@ -201,7 +207,7 @@ scalar_fn! {
            COMMENT ON FUNCTION calibration(photo_calib, float8, float8) IS
              'The calibration (nJy per count) at 0-based pixel (x, y).';";
     fn calibration_at(pc: Rc<PhotoCalib>, x: f64, y: f64) -> f64 {
-        pc.at(x, y)
+        finite_or_out_of_range("calibration", pc.at(x, y), &[x, y])
     }
 }
 
@@ -213,7 +219,7 @@ scalar_fn! {
            COMMENT ON FUNCTION nanojansky(photo_calib, float8, float8, float8) IS
              'Calibrated flux in nJy of a source at 0-based pixel (x, y): inst_flux * calibration(pc, x, y).';";
     fn nanojansky_pc(pc: Rc<PhotoCalib>, inst_flux: f64, x: f64, y: f64) -> f64 {
-        photometry::nanojansky(inst_flux, pc.at(x, y))
+        finite_or_out_of_range("nanojansky", photometry::nanojansky(inst_flux, pc.at(x, y)), &[inst_flux, x, y])
     }
 }
 
@@ -226,7 +232,8 @@ scalar_fn! {
              'Error of nanojansky(pc, ...): hypot(inst_flux_err * c, inst_flux * calibrationErr), c = calibration(pc, x, y).';";
     fn nanojansky_err_pc(pc: Rc<PhotoCalib>, inst_flux: f64, inst_flux_err: f64, x: f64, y: f64) -> f64 {
         let ie = err("nanojansky_err", "inst_flux_err", inst_flux_err);
-        photometry::nanojansky_err(inst_flux, ie, pc.at(x, y), pc.err)
+        let v = photometry::nanojansky_err(inst_flux, ie, pc.at(x, y), pc.err);
+        finite_or_out_of_range("nanojansky_err", v, &[inst_flux, inst_flux_err, x, y])
     }
 }
 
@@ -252,6 +259,8 @@ scalar_fn! {
              'Sky position (ra, dec) in degrees of 0-based pixel (x, y). NaN pixels give (NaN, NaN).';";
     fn pixel_to_sky(w: Rc<Wcs>, x: f64, y: f64) -> Float8Row<2> {
         let (ra, dec) = w.pixel_to_sky(x, y);
+        // A finite pixel always has a position, unless the distortion polynomials overflow.
+        finite_or_out_of_range("pixel_to_sky", ra, &[x, y]);
         Float8Row([ra, dec])
     }
 }
@@ -285,7 +294,19 @@ scalar_fn! {
     fn pixel_to_sky_cov(w: Rc<Wcs>, x: f64, y: f64, x_err: f64, y_err: f64, xy_cov: f64) -> Float8Row<3> {
         let f = "pixel_to_sky_cov";
         let (x_err, y_err) = (err(f, "x_err", x_err), err(f, "y_err", y_err));
+        // A covariance matrix: |xy_cov| <= x_err * y_err (NaN passes, NaN out).
+        if xy_cov.abs() > x_err * y_err {
+            Err::<(), _>(skycat_core::SkyError::invalid(
+                "xy_cov",
+                "a covariance with |xy_cov| <= x_err * y_err",
+                validate::show(xy_cov),
+            ))
+            .or_sql_error(f);
+        }
         let (ra_err, dec_err, cov) = w.pixel_to_sky_cov(x, y, x_err, y_err, xy_cov);
+        for v in [ra_err, dec_err, cov] {
+            finite_or_out_of_range(f, v, &[x, y, x_err, y_err, xy_cov]);
+        }
         Float8Row([ra_err, dec_err, cov])
     }
 }

@@ -36,6 +36,21 @@ fn raise(function: &str, e: &SkyError) -> ! {
     unreachable!("ereport(ERROR) does not return")
 }
 
+/// `value`, or 22003 (numeric_value_out_of_range) when every argument is finite but the value
+/// is not: the arithmetic overflowed (or gave NaN), as PostgreSQL's own float8 operators
+/// report it. Non-finite arguments pass their NaN / infinity through (skycat's NaN policy).
+pub fn finite_or_out_of_range(function: &str, value: f64, args: &[f64]) -> f64 {
+    if value.is_finite() || args.iter().any(|a| !a.is_finite()) {
+        return value;
+    }
+    ereport!(
+        PgLogLevel::ERROR,
+        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("skycat.{function}: value out of range: the result for these arguments is not a finite number")
+    );
+    unreachable!("ereport(ERROR) does not return")
+}
+
 /// Whether PostgreSQL has a query cancel or a session termination pending: what skycat-core's
 /// long loops poll (see `skycat_core::interrupt`). Reading the flags is safe from any thread.
 pub fn interrupt_pending() -> bool {

@@ -138,6 +138,9 @@ CREATE FOREIGN DATA WRAPPER skycat_files
   VALIDATOR skycat_files_validator;
 COMMENT ON FOREIGN DATA WRAPPER skycat_files IS
   'Parquet / Arrow IPC files under a server root as foreign tables (skycat)';
+-- PostgreSQL never passes NULL options; a direct call with NULL returns NULL (as
+-- postgres_fdw_validator does) instead of reaching the generated Rust signature.
+ALTER FUNCTION skycat_files_validator(text[], oid) STRICT;
 -- Every skycat function, type and aggregate is for pipeline roles too, not only the
 -- superuser who ran CREATE EXTENSION. (Naming files still needs pg_read_server_files.)
 GRANT USAGE ON SCHEMA skycat TO PUBLIC;

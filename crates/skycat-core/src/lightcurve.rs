@@ -123,6 +123,20 @@ pub fn percentile_by(n: usize, q: f64, at: impl Fn(usize) -> f64) -> f64 {
     }
 }
 
+/// The smallest error of the rows (all > 0): the reference of [`rel_weight`].
+fn min_err(rows: &[LcRow]) -> f64 {
+    rows.iter().map(|r| r[1]).fold(f64::INFINITY, f64::min)
+}
+
+/// Inverse-variance weight relative to the heaviest row, `(s_min / sigma)^2` in (0, 1]: the
+/// same ratios as `1 / sigma^2` (so the same weighted means and fits), but never overflowing
+/// (sigma = 1e-200) nor underflowing the heaviest row's weight to 0 (sigma = 1e200).
+#[inline]
+fn rel_weight(s_min: f64, sigma: f64) -> f64 {
+    let q = s_min / sigma;
+    q * q
+}
+
 /// Weighted mean with weights `w`.
 fn weighted_mean(rows: &[LcRow], w: impl Fn(&LcRow) -> f64) -> f64 {
     let (mut sw, mut swf) = (0.0, 0.0);
@@ -143,7 +157,8 @@ fn stetson_mean(rows: &[LcRow], start: f64) -> f64 {
     STETSON_SCRATCH.with(|buf| {
         let mut k = buf.borrow_mut();
         k.clear();
-        k.extend(rows.iter().map(|r| [r[0], 1.0 / (r[1] * r[1]), n_factor / r[1]]));
+        let s = min_err(rows);
+        k.extend(rows.iter().map(|r| [r[0], rel_weight(s, r[1]), n_factor / r[1]]));
         let mut mean = start;
         for _ in 0..20 {
             let (mut sw, mut swf) = (0.0, 0.0);
@@ -178,11 +193,13 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
     // order) gives bit-for-bit the serial result.
     rows.sort_unstable_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])).then(a[2].total_cmp(&b[2])));
 
-    // Inverse-variance weighted mean and its error.
-    let sw: f64 = rows.iter().map(|r| 1.0 / (r[1] * r[1])).sum();
-    let mean = weighted_mean(rows, |r| 1.0 / (r[1] * r[1]));
+    // Inverse-variance weighted mean and its error, with the weights relative to the largest
+    // (see `rel_weight`): 1/sigma^2 itself underflows or overflows for extreme errors.
+    let s_min = min_err(rows);
+    let sw: f64 = rows.iter().map(|r| rel_weight(s_min, r[1])).sum();
+    let mean = weighted_mean(rows, |r| rel_weight(s_min, r[1]));
     s.mean = finite(mean);
-    s.mean_err = finite((1.0 / sw).sqrt());
+    s.mean_err = finite(s_min / sw.sqrt());
     s.err_mean = finite(rows.iter().map(|r| r[1]).sum::<f64>() / nf);
 
     // Central moments about the plain mean (two passes for accuracy).
@@ -262,8 +279,9 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         s.max_slope = finite(best);
         // Weighted least squares about the weighted mean time (no cancellation at MJD 6e4).
         let (mut sw, mut swt, mut swf) = (0.0, 0.0, 0.0);
+        let s_min = min_err(timed);
         for r in timed.iter() {
-            let w = 1.0 / (r[1] * r[1]);
+            let w = rel_weight(s_min, r[1]);
             sw += w;
             swt += w * r[2];
             swf += w * r[0];
@@ -271,7 +289,7 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         let (tbar, fbar) = (swt / sw, swf / sw);
         let (mut stt, mut stf) = (0.0, 0.0);
         for r in timed.iter() {
-            let w = 1.0 / (r[1] * r[1]);
+            let w = rel_weight(s_min, r[1]);
             let dt = r[2] - tbar;
             stt += w * dt * dt;
             stf += w * dt * (r[0] - fbar);
@@ -337,19 +355,37 @@ fn partition_in_place(rows: &mut [LcRow], keep: impl Fn(&LcRow) -> bool) -> usiz
     k
 }
 
-/// State of `flux_mean`: the inverse-variance weighted mean of used rows.
+/// State of `flux_mean`: the inverse-variance weighted mean of used rows, with the weights
+/// relative to the smallest error seen so far (`sum_w` = sum of `(min_err / sigma)^2`), so that
+/// extreme errors neither overflow nor underflow the sums (as `lc_stats`' mean).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FluxMeanState {
     pub n: i64,
+    /// The smallest error of the used rows (0 before the first).
+    pub min_err: f64,
     pub sum_w: f64,
     pub sum_wf: f64,
 }
 
 impl FluxMeanState {
+    /// Re-expresses the sums relative to a smaller reference error.
+    #[inline]
+    fn rescale(&mut self, min_err: f64) {
+        if self.n > 0 && min_err < self.min_err {
+            let q = min_err / self.min_err;
+            self.sum_w *= q * q;
+            self.sum_wf *= q * q;
+        }
+        if self.n == 0 || min_err < self.min_err {
+            self.min_err = min_err;
+        }
+    }
+
     #[inline]
     pub fn add(&mut self, flux: f64, flux_err: f64) {
         if is_used(flux, flux_err) {
-            let w = 1.0 / (flux_err * flux_err);
+            self.rescale(flux_err);
+            let w = rel_weight(self.min_err, flux_err);
             self.n += 1;
             self.sum_w += w;
             self.sum_wf += w * flux;
@@ -357,9 +393,14 @@ impl FluxMeanState {
     }
 
     pub fn combine(&mut self, other: &FluxMeanState) {
+        if other.n == 0 {
+            return;
+        }
+        self.rescale(other.min_err);
+        let q = self.min_err / other.min_err;
         self.n += other.n;
-        self.sum_w += other.sum_w;
-        self.sum_wf += other.sum_wf;
+        self.sum_w += other.sum_w * q * q;
+        self.sum_wf += other.sum_wf * q * q;
     }
 
     /// (mean, mean_err, n); mean and error are None with no used row.
@@ -367,7 +408,7 @@ impl FluxMeanState {
         if self.n == 0 {
             return (None, None, 0);
         }
-        (finite(self.sum_wf / self.sum_w), finite((1.0 / self.sum_w).sqrt()), self.n)
+        (finite(self.sum_wf / self.sum_w), finite(self.min_err / self.sum_w.sqrt()), self.n)
     }
 }
 
@@ -464,6 +505,48 @@ mod tests {
     }
 
     #[test]
+    fn extreme_errors_do_not_underflow_the_mean() {
+        // One used row: the mean is its flux and the error its error, whatever their scale
+        // (1 / sigma^2 underflows to 0 for sigma = 5e126; flux * weight for flux = 1e-300).
+        for (f, e) in
+            [(1e-300, 5.11e126), (1.588152195374834e-217, 9.078517232098946e58), (1e300, 1e-200), (-3.0, 1e-160)]
+        {
+            let s = lc_stats(&mut [[f, e, 60000.0]]);
+            assert_eq!((s.mean, s.mean_err), (Some(f), Some(e)), "({f}, {e})");
+            let mut m = FluxMeanState::default();
+            m.add(f, e);
+            assert_eq!(m.finish(), (Some(f), Some(e), 1), "({f}, {e})");
+        }
+        // Two rows, weights 1 and 1/4: mean (a + b / 4) / (5 / 4), error 1 / sqrt(1 + 1/4) times
+        // the smaller error, for errors around 1e150 and 1e-150 alike.
+        for scale in [1e150, 1.0, 1e-150] {
+            let (a, b) = (10.0, 20.0);
+            let s = lc_stats(&mut [[a, scale, 1.0], [b, 2.0 * scale, 2.0]]);
+            let want = (a + b / 4.0) / 1.25;
+            assert!((s.mean.unwrap() - want).abs() < 1e-12 * want, "{scale}: {:?}", s.mean);
+            assert!((s.mean_err.unwrap() / (scale / 1.25f64.sqrt()) - 1.0).abs() < 1e-12);
+            // The streaming state in either order, and combined from two halves, agrees.
+            let (mut x, mut y, mut z) = (FluxMeanState::default(), FluxMeanState::default(), FluxMeanState::default());
+            x.add(a, scale);
+            x.add(b, 2.0 * scale);
+            y.add(b, 2.0 * scale);
+            y.add(a, scale);
+            z.add(b, 2.0 * scale);
+            let mut half = FluxMeanState::default();
+            half.add(a, scale);
+            z.combine(&half);
+            for st in [x, y, z] {
+                let (m, e, n) = st.finish();
+                assert_eq!(n, 2);
+                assert!(
+                    (m.unwrap() - want).abs() < 1e-12 * want
+                        && (e.unwrap() / (scale / 1.25f64.sqrt()) - 1.0).abs() < 1e-12
+                );
+            }
+        }
+    }
+
+    #[test]
     fn constant_light_curves_have_zero_spread() {
         // 0.1 is not a binary fraction: the mean of three 0.1s rounds, and the deviations
         // used to be rounding noise (skew sqrt(6), sigma 1e-17). Closed form: a constant curve
@@ -498,7 +581,9 @@ mod tests {
         m.add(3.0, 1.0);
         m.add(f64::NAN, 1.0);
         m.add(2.0, 0.0);
-        assert_eq!(m.finish(), (Some(2.0), Some(0.5f64.sqrt()), 2));
+        let (mean, err, n) = m.finish();
+        assert_eq!((mean, n), (Some(2.0), 2));
+        assert_relative_eq!(err.unwrap(), 0.5f64.sqrt(), max_relative = 1e-15);
         let mut p = MeanPositionState::default();
         p.add(359.0, 10.0);
         p.add(1.0, 10.0);

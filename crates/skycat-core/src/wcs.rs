@@ -169,6 +169,9 @@ impl Wcs {
         if !(crval[1].is_finite() && (-90.0..=90.0).contains(&crval[1])) {
             return Err(bad("CRVAL2", "must be a declination in [-90, 90]"));
         }
+        if cd.iter().flatten().any(|v| v.abs() > 180.0) {
+            return Err(bad("CD1_1", "(the CD matrix, or CDELTi x PCi_j) must be at most 180 degrees per pixel"));
+        }
         let det = cd[0][0] * cd[1][1] - cd[0][1] * cd[1][0];
         if !det.is_finite() || det == 0.0 {
             return Err(bad("CD1_1", "(the CD matrix, or CDELTi x PCi_j) must be finite and invertible"));
@@ -218,6 +221,13 @@ impl Wcs {
 
     #[inline]
     fn direction(&self, uu: f64, vv: f64) -> [f64; 3] {
+        let m = uu.abs().max(vv.abs());
+        if m > 1e100 {
+            // Far out on the tangent plane (the direction tends to 90 degrees from CRVAL):
+            // scaled down so the vector cannot overflow; only its direction matters.
+            let c = [self.c[0] / m, self.c[1] / m, self.c[2] / m];
+            return axpy(vv / m, self.ky, axpy(uu / m, self.kx, c));
+        }
         axpy(vv, self.ky, axpy(uu, self.kx, self.c))
     }
 
@@ -299,7 +309,9 @@ impl Wcs {
         let var_ra = a * j[0][0] + b * j[0][1];
         let var_dec = c * j[1][0] + d * j[1][1];
         let cov = a * j[1][0] + b * j[1][1];
-        (var_ra.sqrt(), var_dec.sqrt(), cov)
+        // A degenerate covariance (|xy_cov| = x_err y_err) can round a variance just below 0.
+        let sqrt0 = |v: f64| if v < 0.0 { 0.0 } else { v.sqrt() };
+        (sqrt0(var_ra), sqrt0(var_dec), cov)
     }
 
     /// d(east, north offsets in arcsec) / d(x, y) at pixel (x, y).

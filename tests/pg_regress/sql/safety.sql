@@ -56,6 +56,28 @@ SELECT error_of($$SELECT skycat.photo_calib(1, 'NaN')$$);
 SELECT error_of($$SELECT '{"calibrationMean": 1, "calibrationErr": "NaN"}'::skycat.photo_calib$$);
 -- 0.1 + T1(x) over the box: negative on its left part.
 SELECT error_of($$SELECT '{"calibrationMean": 1, "bbox": [0, 0, 99, 99], "coefficients": [[0.1, 1.0]]}'::skycat.photo_calib$$);
+-- Arithmetic that overflows for finite arguments is 22003, as PostgreSQL's own float8
+-- operators report it; infinite or NaN arguments pass through (the NaN policy).
+SELECT error_of($$SELECT skycat.nanojansky(1e308, 720)$$);
+SELECT error_of($$SELECT skycat.recalibrate(1e308, 1e-18, 1e-18)$$);
+SELECT error_of($$SELECT skycat.ab_mag_err(1e-8, 1e308)$$);
+SELECT skycat.nanojansky('Infinity', 0.5) AS infinite_in, skycat.nanojansky('NaN', 0.5) AS nan_in;
+-- Extreme errors do not underflow a weighted mean: one row's mean is its flux.
+SELECT (a).mean = 1e-300 AS mean_is_the_flux, (a).mean_err = 5.11e126 AS err_is_the_error
+  FROM (SELECT skycat.flux_mean('1e-300', '5.11e126') AS a) s;
+SELECT (skycat.lc_stats(f, e, 60000)).mean = f AS lc_mean_is_the_flux
+  FROM (VALUES ('1.588152195374834e-217'::float8, '9.078517232098946e58'::float8)) v(f, e) GROUP BY f;
+-- A covariance matrix has |xy_cov| <= x_err * y_err; a pixel is at most 180 degrees.
+SELECT error_of($$SELECT * FROM skycat.pixel_to_sky_cov('{"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 1, "CRPIX2": 1,
+  "CRVAL1": 150, "CRVAL2": 2, "CD1_1": -5.5e-5, "CD2_2": 5.5e-5}'::skycat.wcs, 100, 100, 0.1, 0.1, 0.5)$$);
+SELECT error_of($$SELECT '{"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 1, "CRPIX2": 1,
+  "CRVAL1": 150, "CRVAL2": 2, "CDELT1": -5.5e-5, "CDELT2": 1e308}'::skycat.wcs$$);
+-- Far out on the tangent plane a pixel still has a position (90 degrees from CRVAL).
+SELECT round(skycat.sep_arcsec(150, 2, (p).ra, (p).dec)::numeric / 3600, 6) AS deg_from_crval
+  FROM (SELECT skycat.pixel_to_sky('{"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 1, "CRPIX2": 1,
+  "CRVAL1": 150, "CRVAL2": 2, "CD1_1": -5.5e-5, "CD2_2": 5.5e-5}'::skycat.wcs, 1e300, 0) AS p) s;
+-- The wrapper's validator is STRICT: a direct call with NULL options is NULL, not an error.
+SELECT skycat.skycat_files_validator(NULL, 0) IS NULL AS strict_validator;
 -- Every accepted calibration survives a text round trip (what pg_dump and restore do).
 SELECT skycat.photo_calib(0.3, 1e-300)::text::skycat.photo_calib::text = skycat.photo_calib(0.3, 1e-300)::text
        AS round_trip;
