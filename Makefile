@@ -9,11 +9,11 @@ CLUSTER    := scripts/pg-cluster.sh
 # `cargo pgrx install` writes into the PostgreSQL installation: needs root or sudo.
 SUDO       := $(if $(filter 0,$(shell id -u)),,--sudo)
 
-.PHONY: help setup build install test test-core test-pgrx test-regress test-e2e demo demo-stop bench bench-ap bench-drp fmt lint clean-clusters
+.PHONY: help setup build install test test-core test-pgrx test-regress test-e2e test-fuzz demo demo-stop bench bench-ap bench-drp fmt lint clean-clusters
 
 help:
 	@echo "make demo   - set up, install skycat and run a scripted session on a private cluster"
-	@echo "make test   - set up and run every test tier (core, pg_test, pg_regress, end-to-end)"
+	@echo "make test   - set up and run every test tier (core, pg_test, pg_regress, end-to-end, fuzz)"
 	@echo "make bench  - benchmarks; results go to docs/benchmarks/ (make bench-ap: the nightly AP only; make bench-drp: DRP post-processing)"
 	@echo "make install - build and install the extension into $(PG_CONFIG)'s PostgreSQL"
 
@@ -27,7 +27,7 @@ install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO)
 
 # ---------------------------------------------------------------- tests
-test: setup test-core test-pgrx install test-regress test-e2e
+test: setup test-core test-pgrx install test-regress test-e2e test-fuzz
 	@echo "all test tiers passed"
 
 # The pure-Rust crates: core algorithms, the simulator, the AP driver (plot, helpers).
@@ -47,7 +47,18 @@ test-e2e:
 	@$(CLUSTER) start test >/dev/null
 	@. target/clusters/test.env && \
 	  SKYCAT_TEST_DSN="host=$$PGHOST port=$$PGPORT user=$$PGUSER dbname=postgres" \
-	  cargo test -p skycat-e2e --release -- --test-threads=1
+	  cargo test -p skycat-e2e --release -- --test-threads=1 --skip fuzz_every_skycat_function
+
+# Randomised calls of every SQL function with special values under a short statement_timeout:
+# no crash, no uninterruptible hang, no undocumented SQLSTATE (tests/e2e/tests/fuzz.rs).
+# SKYCAT_FUZZ_SECONDS (default 180) bounds it; SKYCAT_FUZZ_SEED reproduces a run. The parser
+# fuzzing (crates/skycat-core/tests/fuzz_parsers.rs) runs in test-core.
+test-fuzz:
+	@$(CLUSTER) start test >/dev/null
+	@. target/clusters/test.env && \
+	  SKYCAT_TEST_DSN="host=$$PGHOST port=$$PGPORT user=$$PGUSER dbname=postgres" \
+	  SKYCAT_TEST_SERVER_LOG="$$(cat target/clusters/test.dir)/server.log" \
+	  cargo test -p skycat-e2e --release --test fuzz -- --test-threads=1
 
 # ---------------------------------------------------------------- demo
 demo: install
