@@ -100,7 +100,7 @@ mod tests {
              drp_ingest_tract:vufalse drp_missing_calibration:vufalse drp_policy:sutrue drp_stripes:sufalse \
              drp_summarize_forced_sources:vufalse drp_summarize_partition:vufalse drp_update_objects:vufalse \
              dwithin_support:vutrue {} recalibrate_sources:vufalse \
-             skycat_files_handler:vutrue skycat_files_meta:vutrue skycat_files_validator:vufalse write_parquet:vutrue",
+             skycat_files_handler:vutrue skycat_files_meta:vutrue skycat_files_validator:vutrue write_parquet:vutrue",
             aggregates.join(" ")
         );
         assert_eq!(others, expected);
