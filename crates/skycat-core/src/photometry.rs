@@ -300,7 +300,9 @@ impl PhotoCalib {
             None
         } else {
             let bbox = [v.get(3)?, v.get(4)?, v.get(5)?, v.get(6)?].map(|&b| b as i32);
-            let (nx, ny) = (*v.get(7)? as usize, *v.get(8)? as usize);
+            // Stored bytes are trusted no further than the text form: orders in range.
+            let order = |x: f64| (x >= 1.0 && x <= (MAX_CHEBYSHEV_ORDER + 1) as f64).then_some(x as usize);
+            let (nx, ny) = (order(*v.get(7)?)?, order(*v.get(8)?)?);
             let coefficients = v.get(9..9 + nx * ny)?.to_vec();
             Some(ChebyshevField::new(bbox, nx, ny, coefficients).ok()?)
         };

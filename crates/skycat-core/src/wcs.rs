@@ -550,6 +550,10 @@ impl Wcs {
             if order < 0.0 {
                 return Some(None);
             }
+            // Stored bytes are trusted no further than the text form: orders in range.
+            if !(order <= MAX_SIP_ORDER as f64) {
+                return None;
+            }
             let order = order as usize;
             let n = (order + 1) * (order + 1);
             let c = v.get(at..at + n)?.to_vec();
