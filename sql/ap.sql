@@ -99,33 +99,13 @@ CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's', bands text[] DE
       WHEN 'aggregate' THEN format(
         '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
         '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
-        'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_sigma, '
+        'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_sigma, '
         '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
-        'min(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_min, '
-        'max(psf_flux) FILTER (WHERE band = %1$L AND psf_flux_err > 0 AND psf_flux <> ''NaN'' AND psf_flux_err <> ''NaN'') AS %1$s_psf_flux_max', b)
+        'min(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_min, '
+        'max(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_max', b)
     END, ', ' ORDER BY ord)
   FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS t(b, ord)
  WHERE b = ANY (bands)
-$$;
-
--- The ra ranges (at most two, when the range wraps at 0/360) that hold every point within
--- r_deg of (ra, dec): the cap's widest ra extent is asin(sin r / cos dec) on either side, the
--- whole circle when the cap reaches a pole. An object's DIASources lie within the match radius
--- of it, which r_deg includes, so the same ranges select both. An unused range is empty (1, 0).
-CREATE FUNCTION ap_ra_ranges(ra float8, "dec" float8, r_deg float8, OUT ra_lo float8[], OUT ra_hi float8[])
-  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
-  WITH h AS (SELECT CASE WHEN abs("dec") + r_deg >= 90 THEN 180
-                         ELSE degrees(asin(least(1, sin(radians(r_deg)) / cos(radians("dec"))))) + 1e-9 END AS half,
-                    ra - 360 * floor(ra / 360) AS c)
-  SELECT CASE WHEN half >= 180 THEN ARRAY[0, 1]::float8[]
-              WHEN c - half < 0 THEN ARRAY[0, c - half + 360]
-              WHEN c + half > 360 THEN ARRAY[0, c - half]
-              ELSE ARRAY[c - half, 1] END,
-         CASE WHEN half >= 180 THEN ARRAY[360, 0]::float8[]
-              WHEN c - half < 0 THEN ARRAY[c + half, 360]
-              WHEN c + half > 360 THEN ARRAY[c + half - 360, 360]
-              ELSE ARRAY[c + half, 0] END
-    FROM h
 $$;
 
 CREATE FUNCTION ap_create(schema name, stripe_height_deg float8 DEFAULT 1.0) RETURNS text

@@ -479,3 +479,16 @@ pgrx::extension_sql!(
     name = "mean_position_aggregate",
     requires = ["calibration_shell_types"]
 );
+
+crate::fastcall::scalar_fn! {
+    /// Whether a light-curve row is used by `lc_stats` and `flux_mean`: the one definition
+    /// SQL code filters with (the AP's per-band statistics).
+    sql_name = "lc_row_used";
+    sql = "CREATE FUNCTION lc_row_used(flux float8, flux_err float8) RETURNS boolean
+           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'lc_row_used';
+           COMMENT ON FUNCTION lc_row_used(float8, float8) IS
+             'Whether lc_stats and flux_mean use a row: flux and flux_err finite, flux_err > 0.';";
+    fn lc_row_used(flux: f64, flux_err: f64) -> bool {
+        lightcurve::is_used(flux, flux_err)
+    }
+}

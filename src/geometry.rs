@@ -39,3 +39,20 @@ scalar_fn! {
         sphere::position_angle_deg(ra1, dec1, ra2, dec2)
     }
 }
+
+/// The ra windows `[ra_lo[i], ra_hi[i]]` (at most two, split at 0/360; an unused one is
+/// `[1, 0]`) that hold every point within `r_deg` degrees of (ra, dec): what the AP procedures
+/// prune BRIN ranges of ra with.
+#[pgrx::pg_extern(immutable, parallel_safe)]
+fn ap_ra_ranges(
+    ra: f64,
+    dec: f64,
+    r_deg: f64,
+) -> pgrx::iter::TableIterator<'static, (pgrx::name!(ra_lo, Vec<f64>), pgrx::name!(ra_hi, Vec<f64>))> {
+    let f = "ap_ra_ranges";
+    let (ra, dec) = position(f, "ra", ra, "dec", dec);
+    let r = validate::non_negative("r_deg", "degrees", r_deg).or_sql_error(f);
+    // A hair wider than the circle, so rounding never leaves a rim point outside its window.
+    let windows = sphere::cap_ra_windows(ra, dec, r + 1e-9).map(|(lo, hi)| if lo > hi { (1.0, 0.0) } else { (lo, hi) });
+    pgrx::iter::TableIterator::once((windows.iter().map(|w| w.0).collect(), windows.iter().map(|w| w.1).collect()))
+}

@@ -52,7 +52,14 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/ap.sql",
     name = "ap_procedures",
-    requires = ["create_stripe_partitions", "crossmatch", "dwithin", "flux_mean_aggregate"]
+    requires = [
+        "create_stripe_partitions",
+        "crossmatch",
+        "dwithin",
+        "flux_mean_aggregate",
+        "lc_row_used",
+        geometry::ap_ra_ranges
+    ]
 );
 
 pgrx::extension_sql_file!(

@@ -16,7 +16,7 @@ use std::ffi::CString;
 use pgrx::pg_sys;
 use pgrx::pg_sys::{Datum, Node, NodeTag, Oid};
 use skycat_core::skykey;
-use skycat_core::sphere::{wrap_ra, DEG_PER_ARCSEC};
+use skycat_core::sphere::{self, wrap_ra};
 
 /// PostgreSQL's selectivity of `key >= $lo AND key <= $hi` with non-constant bounds is
 /// DEFAULT_RANGE_INEQ_SEL (0.005) per arm; the OR of n arms is 1 - (1 - 0.005)^n.
@@ -299,8 +299,7 @@ unsafe fn selectivity(req: &pg_sys::SupportRequestSelectivity) -> Option<f64> {
             return None;
         }
         let r = const_f64(args[4]).filter(|r| r.is_finite() && *r >= 0.0)?;
-        let r_rad = (r * DEG_PER_ARCSEC).to_radians().min(std::f64::consts::PI);
-        let circle = ((1.0 - r_rad.cos()) / 2.0).max(1e-15);
+        let circle = sphere::cap_sky_fraction(r).max(1e-15);
         let f8 = pg_sys::FLOAT8OID;
         if req.funcid != skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]) {
             return Some(circle);

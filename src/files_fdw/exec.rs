@@ -5,7 +5,7 @@
 use super::datum::TypedColumn;
 use super::parallel::SharedUnits;
 use super::plan::{
-    declared_columns, expand_files, file_column_index, kept_row_groups, open_catalog, partition_datum, partition_value,
+    declared_columns, expand_files, file_column_index, kept_row_groups, open_catalog, partition_datum,
     partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
 };
 use super::{raise_files_error, TableOptions};
@@ -282,7 +282,7 @@ unsafe fn open_file(s: &mut ScanState, index: usize, cat: CatalogFile, row_group
         let Some(col) = &s.columns[a] else { continue };
         let source = if s.opts.filename_column.as_deref() == Some(col.name.as_str()) {
             Source::Constant(partition_datum(col, &file.relative), false)
-        } else if let Some(v) = partition_value(file, col) {
+        } else if let Some(v) = file.partition_value(&col.name) {
             Source::Constant(partition_datum(col, v), false)
         } else {
             let Some(idx) = file_column_index(&cat, col) else {

@@ -323,15 +323,6 @@ pub(super) unsafe fn partition_datum(col: &DeclaredColumn, value: &str) -> Datum
     pg_sys::OidInputFunctionCall(input_fn, c.as_ptr() as *mut _, ioparam, col.typmod)
 }
 
-/// The partition value of declared column `col` in `file`, when its name is a hive key.
-pub(super) fn partition_value<'f>(file: &'f MatchedFile, col: &DeclaredColumn) -> Option<&'f str> {
-    file.partitions
-        .iter()
-        .rev()
-        .find(|(k, _)| *k == col.name || k.eq_ignore_ascii_case(&col.name))
-        .map(|(_, v)| v.as_str())
-}
-
 /// Whether `file` can hold matching rows judging by its partition values alone.
 pub(super) unsafe fn partitions_match(
     file: &MatchedFile,
@@ -340,7 +331,7 @@ pub(super) unsafe fn partitions_match(
 ) -> bool {
     conditions.iter().all(|(att, cond)| {
         let Some(col) = &columns[*att as usize - 1] else { return true };
-        match partition_value(file, col) {
+        match file.partition_value(&col.name) {
             None => true,
             Some(v) => {
                 let value = scalar_from_datum(partition_datum(col, v), col.typoid);

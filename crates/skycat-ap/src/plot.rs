@@ -346,6 +346,40 @@ mod tests {
         let _ = std::fs::remove_dir_all(tmp(""));
     }
 
+    /// Draws into memory and counts the pixels of each exact colour.
+    fn render(rows: &[VisitLatency], budget_s: Option<f64>) -> impl Fn(RGBColor) -> f64 {
+        let (w, h) = (1200u32, 600u32);
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        ensure_font().unwrap();
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            draw(&root, "t", rows, budget_s, w, h).unwrap();
+            root.present().unwrap();
+        }
+        move |c: RGBColor| buf.chunks(3).filter(|p| *p == [c.0, c.1, c.2]).count() as f64
+    }
+
+    #[test]
+    fn bars_are_as_tall_as_their_latencies() {
+        // Every visit spends 1, 2 and 3 s in the phases: the stacked bars' areas go 1 : 2 : 3,
+        // plus one equal legend swatch per phase (a few hundred pixels). So associate - prepare
+        // and post - associate are one unit of bar each, and prepare is about one unit. (Each
+        // segment edge rounds to a pixel row: ~1.5% of a unit per edge here, hence 5%.)
+        let rows: Vec<VisitLatency> = (1..=4)
+            .map(|v| VisitLatency { visit: v, n_sources: 10, prepare_s: 1.0, associate_s: 2.0, post_s: 3.0 })
+            .collect();
+        let count = render(&rows, None);
+        let (p, a, q) = (count(PREPARE), count(ASSOCIATE), count(POST));
+        let unit = a - p;
+        assert!(unit > 10_000.0, "bars drawn: {p} {a} {q}");
+        assert!(((q - a) - unit).abs() < 0.05 * unit, "post - associate {} vs associate - prepare {unit}", q - a);
+        assert!((p - unit).abs() < 0.05 * unit, "prepare {p} px vs one unit {unit} px");
+        assert_eq!(count(BUDGET), 0.0, "no budget line without a budget");
+        // With a budget the dashed line appears; bars above it do not change.
+        let count = render(&rows, Some(5.0));
+        assert!(count(BUDGET) > 500.0, "budget line {} px", count(BUDGET));
+    }
+
     #[test]
     fn rejects_bad_input() {
         let path = tmp("never.png");

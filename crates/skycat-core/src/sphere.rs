@@ -145,6 +145,15 @@ pub fn offset_deg(ra: f64, dec: f64, dist_deg: f64, pa_deg: f64) -> (f64, f64) {
     (wrap_ra(ra2), d2.to_degrees().clamp(-90.0, 90.0))
 }
 
+/// Fraction of the sphere's area inside a circle (spherical cap) of `radius_arcsec`:
+/// `(1 - cos r) / 2 = sin^2(r / 2)` (the second form keeps its precision for tiny radii), the
+/// whole sphere from r = 180 degrees on.
+pub fn cap_sky_fraction(radius_arcsec: f64) -> f64 {
+    let r_rad = (radius_arcsec * DEG_PER_ARCSEC).to_radians().min(std::f64::consts::PI);
+    let s = (r_rad / 2.0).sin();
+    s * s
+}
+
 /// Range of declinations covered by a circle (spherical cap): exactly [dec - r, dec + r]
 /// clipped to the poles (a cap reaching past a pole contains it).
 pub fn cap_dec_range(dec: f64, radius_deg: f64) -> (f64, f64) {
@@ -162,6 +171,26 @@ pub fn cap_ra_half_width(dec: f64, radius_deg: f64) -> Option<f64> {
         None
     } else {
         Some(s.asin().to_degrees())
+    }
+}
+
+/// The right-ascension windows `[lo, hi]` (at most two, split at 0/360) that hold every
+/// point of the circle of `radius_deg` around (ra in [0, 360), dec); an unused window is empty
+/// (`lo > hi`), and a circle holding a pole gets the whole circle of ra.
+pub fn cap_ra_windows(ra: f64, dec: f64, radius_deg: f64) -> [(f64, f64); 2] {
+    const EMPTY: (f64, f64) = (0.0, -1.0);
+    match cap_ra_half_width(dec, radius_deg) {
+        None => [(0.0, 360.0), EMPTY],
+        Some(w) => {
+            let (a, b) = (ra - w, ra + w);
+            if a < 0.0 {
+                [(a + 360.0, 360.0), (0.0, b)]
+            } else if b >= 360.0 {
+                [(a, 360.0), (0.0, b - 360.0)]
+            } else {
+                [(a, b), EMPTY]
+            }
+        }
     }
 }
 
@@ -351,5 +380,17 @@ mod tests {
             prop_assert!(exact <= best + 1e-9, "exact {exact} brute {best}");
             prop_assert!(best - exact <= spacing + 1e-9, "exact {exact} brute {best}");
         }
+    }
+
+    #[test]
+    fn cap_sky_fractions() {
+        // A hemisphere is half the sky, 180 degrees and beyond all of it; small caps are
+        // pi r^2 / (4 pi) = r^2 / 4 (r in radians).
+        assert!((cap_sky_fraction(90.0 * 3600.0) - 0.5).abs() < 1e-15);
+        assert_eq!(cap_sky_fraction(180.0 * 3600.0), 1.0);
+        assert_eq!(cap_sky_fraction(400.0 * 3600.0), 1.0);
+        assert_eq!(cap_sky_fraction(0.0), 0.0);
+        let r = (1.0f64 / 3600.0).to_radians();
+        assert!((cap_sky_fraction(1.0) / (r * r / 4.0) - 1.0).abs() < 1e-10);
     }
 }

@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use crate::sphere::{cap_dec_range, cap_ra_half_width, sep_arcsec, UnitVector, DEG_PER_ARCSEC};
+use crate::sphere::{cap_dec_range, cap_ra_windows, sep_arcsec, UnitVector, DEG_PER_ARCSEC};
 
 use super::Source;
 
@@ -89,17 +89,7 @@ impl<'a> ZoneIndex<'a> {
         let r = self.radius_deg + WINDOW_SLACK_DEG;
         let (dlo, dhi) = cap_dec_range(dec, r);
         let (zlo, zhi) = (zone_of(dlo, self.zone_height), zone_of(dhi, self.zone_height));
-        let mut windows = [(0.0, 360.0), (0.0, -1.0)];
-        if let Some(w) = cap_ra_half_width(dec, r) {
-            let (a, b) = (ra - w, ra + w);
-            windows = if a < 0.0 {
-                [(a + 360.0, 360.0), (0.0, b)]
-            } else if b >= 360.0 {
-                [(a, 360.0), (0.0, b - 360.0)]
-            } else {
-                [(a, b), (0.0, -1.0)]
-            };
-        }
+        let windows = cap_ra_windows(ra, dec, r);
         let q = UnitVector::from_radec(ra, dec);
         for z in zlo..=zhi {
             let zone = &self.entries[self.zone_starts[z as usize] as usize..self.zone_starts[z as usize + 1] as usize];

@@ -18,6 +18,17 @@ pub struct MatchedFile {
     pub partitions: Vec<(String, String)>,
 }
 
+impl MatchedFile {
+    /// The value of the hive-style key named like `column` in this file's path (the innermost
+    /// one when a key repeats; names compare exactly, then ignoring ASCII case, as PostgreSQL
+    /// folds unquoted identifiers), or None when no directory names it.
+    pub fn partition_value(&self, column: &str) -> Option<&str> {
+        let find =
+            |eq: &dyn Fn(&str) -> bool| self.partitions.iter().rev().find(|(k, _)| eq(k)).map(|(_, v)| v.as_str());
+        find(&|k| k == column).or_else(|| find(&|k| k.eq_ignore_ascii_case(column)))
+    }
+}
+
 /// Checks a `files` glob without touching the file system: non-empty, relative, no `..`
 /// component, valid glob syntax.
 pub fn check_pattern(pattern: &str) -> FilesResult<()> {
@@ -177,6 +188,20 @@ mod tests {
         assert!(matches!(expand(root.to_str().unwrap(), "tract=9*/*.parquet"), Err(FilesError::OutsideRoot { .. })));
         // A missing root is an I/O error naming it.
         assert!(matches!(expand("/nonexistent/skycat/root", "*.parquet"), Err(FilesError::Io { not_found: true, .. })));
+    }
+
+    #[test]
+    fn partition_values_by_column_name() {
+        let f = MatchedFile {
+            relative: "tract=12/Band=r/tract=13/x.parquet".into(),
+            absolute: PathBuf::from("/r/tract=12/Band=r/tract=13/x.parquet"),
+            partitions: hive_partitions("tract=12/Band=r/tract=13/x.parquet"),
+        };
+        assert_eq!(f.partition_value("tract"), Some("13"), "the innermost of a repeated key");
+        assert_eq!(f.partition_value("band"), Some("r"), "case-insensitive as a fallback");
+        assert_eq!(f.partition_value("Band"), Some("r"));
+        assert_eq!(f.partition_value("visit"), None);
+        assert_eq!(f.partition_value("x.parquet"), None, "the file name is not a partition");
     }
 
     #[test]
