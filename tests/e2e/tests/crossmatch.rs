@@ -150,18 +150,19 @@ fn a_crossmatch_is_cancelled_while_reading_its_inputs() {
 
 #[test]
 fn a_crossmatch_is_cancelled_in_the_middle_of_its_matching() {
-    // 2,500 x 2,500 sources packed within a few milli-arcseconds: 6.25 million candidate pairs
-    // in one component, over which the optimal assignment works for minutes. Reading the two
-    // inputs takes milliseconds, so the 1 s statement_timeout lands in the matching itself,
-    // on the helper thread, and must stop it there rather than at its end.
+    // 5,000 x 5,000 sources packed within a few hundredths of an arcsecond: 25 million
+    // candidate pairs in one component, over which the optimal assignment works for about ten
+    // seconds (9.6 s uncancelled on a 2-core machine). Reading the two inputs takes
+    // milliseconds, so the 1 s statement_timeout lands in the matching itself, on the helper
+    // threads, and must stop it there rather than at its end.
     let mut db = ScratchDb::new("cancel_matching");
     let c = &mut db.client;
     c.batch_execute("CREATE EXTENSION skycat").unwrap();
-    let input = "SELECT i::bigint, 10 + (i % 50) * 1e-6, 10 + (i / 50) * 1e-6 FROM generate_series(1, 2500) i";
+    let input = "SELECT i::bigint, (10 + (i % 70) * 1e-6)::float8, (10 + (i / 70) * 1e-6)::float8 FROM generate_series(1, 5000) i";
     // The inputs alone are quick (the timeout cannot land while reading them).
     let t = Instant::now();
     let n: i64 = c.query_one("SELECT skycat.crossmatch_input_rows($1)", &[&input]).unwrap().get(0);
-    assert_eq!(n, 2500);
+    assert_eq!(n, 5000);
     assert!(t.elapsed() < Duration::from_millis(500), "reading an input took {:?}", t.elapsed());
     c.batch_execute("SET statement_timeout = '1s'").unwrap();
     let t = Instant::now();
