@@ -19,57 +19,9 @@ use pgrx::pg_sys::{self, Datum};
 use pgrx::{ereport, PgLogLevel, PgSqlErrorCode};
 use skycat_core::lightcurve::{self, FluxMeanState, LcRow, MeanPositionState};
 
-use crate::fastcall::IntoRet;
+use crate::fastcall::{v1_function, IntoRet};
 use crate::gucs::LC_STATS_MAX_ROWS;
 use crate::sqltypes::{float8_datum, Row};
-
-/// Declares a bare V1 C function `$name` (with its info record) whose body sees `fcinfo` and
-/// runs under `pg_guard`.
-///
-/// With `fast { ... } guarded { ... }`, a transition function whose common case calls nothing
-/// in PostgreSQL: the fast block returns `Some(result)` for it (and must change nothing when it
-/// returns `None`) and runs without the guard's setjmp (~10% of a 50M-row GROUP BY); every
-/// other call runs the guarded body.
-macro_rules! v1_function {
-    ($(#[$meta:meta])* fn $name:ident($fcinfo:ident) $(fast $fast:block guarded)? $body:block) => {
-        $(#[$meta])*
-        pub mod $name {
-            use super::*;
-
-            #[export_name = concat!("pg_finfo_", stringify!($name))]
-            pub extern "C" fn finfo() -> &'static pg_sys::Pg_finfo_record {
-                const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-                &V1
-            }
-
-            #[inline(always)]
-            unsafe fn body($fcinfo: pg_sys::FunctionCallInfo) -> Datum {
-                // SAFETY: PostgreSQL calls this with a valid fcinfo for the declared signature.
-                unsafe { $body }
-            }
-
-            #[pgrx::pg_guard]
-            unsafe extern "C-unwind" fn guarded(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
-                unsafe { body(fcinfo) }
-            }
-
-            #[export_name = stringify!($name)]
-            pub unsafe extern "C-unwind" fn call(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
-                $(
-                    #[inline(always)]
-                    unsafe fn fast($fcinfo: pg_sys::FunctionCallInfo) -> Option<Datum> {
-                        unsafe { $fast }
-                    }
-                    // No panic may unwind into PostgreSQL: one here falls back to the guarded path.
-                    if let Ok(Some(d)) = std::panic::catch_unwind(|| unsafe { fast(fcinfo) }) {
-                        return d;
-                    }
-                )?
-                unsafe { guarded(fcinfo) }
-            }
-        }
-    };
-}
 
 /// Argument `i`, None when NULL.
 unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<Datum> {

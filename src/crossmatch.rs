@@ -200,49 +200,33 @@ fn text_arg(d: pg_sys::Datum) -> String {
     unsafe { std::ffi::CStr::from_ptr(pg_sys::text_to_cstring(d.cast_mut_ptr())) }.to_string_lossy().into_owned()
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_crossmatch() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
-/// Bulk in-memory parallel cross-match of two queries returning (id, ra, dec[, ra_err_arcsec,
-/// dec_err_arcsec]); see docs/crossmatch.md.
-///
-/// A bare V1 function in materialize mode (rows go straight into the executor's tuplestore):
-/// pgrx's value-per-call table iterator costs ~350 ns per returned row, a third of the whole
-/// cross-match for a million matches.
-#[no_mangle]
-#[pg_guard]
-pub unsafe extern "C-unwind" fn crossmatch(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let rows = unsafe {
-        match_args(fcinfo, "crossmatch", |left, index, mode, use_errors, ctl| {
+crate::fastcall::v1_function! {
+    /// Bulk in-memory parallel cross-match of two queries returning (id, ra, dec[, ra_err_arcsec,
+    /// dec_err_arcsec]); see docs/crossmatch.md.
+    ///
+    /// A bare V1 function in materialize mode (rows go straight into the executor's tuplestore):
+    /// pgrx's value-per-call table iterator costs ~350 ns per returned row, a third of the whole
+    /// cross-match for a million matches.
+    fn crossmatch(fcinfo) {
+        let rows = match_args(fcinfo, "crossmatch", |left, index, mode, use_errors, ctl| {
             xm::crossmatch_indexed(left, index, mode, use_errors, ctl)
                 .map(|rows| rows.into_iter().map(|m| (m, None)).collect())
-        })
-    };
-    unsafe { return_rows(fcinfo, rows) }
+        });
+        return_rows(fcinfo, rows)
+    }
 }
 
-/// `crossmatch_marked(left_query, right_query, radius_arcsec, mode)`: every candidate pair, as
-/// `crossmatch(..., 'all')`, plus `chosen`: whether `mode` selects the pair. One pass for what
-/// the Association Pipeline persists (all candidates, the assignment marked).
-#[no_mangle]
-pub extern "C" fn pg_finfo_crossmatch_marked() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
-#[no_mangle]
-#[pg_guard]
-pub unsafe extern "C-unwind" fn crossmatch_marked(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let rows = unsafe {
-        match_args(fcinfo, "crossmatch_marked", |left, index, mode, use_errors, ctl| {
+crate::fastcall::v1_function! {
+    /// `crossmatch_marked(left_query, right_query, radius_arcsec, mode)`: every candidate pair, as
+    /// `crossmatch(..., 'all')`, plus `chosen`: whether `mode` selects the pair. One pass for what
+    /// the Association Pipeline persists (all candidates, the assignment marked).
+    fn crossmatch_marked(fcinfo) {
+        let rows = match_args(fcinfo, "crossmatch_marked", |left, index, mode, use_errors, ctl| {
             xm::crossmatch_all_marked(left, index, mode, use_errors, ctl)
                 .map(|rows| rows.into_iter().map(|(m, chosen)| (m, Some(chosen))).collect())
-        })
-    };
-    unsafe { return_rows(fcinfo, rows) }
+        });
+        return_rows(fcinfo, rows)
+    }
 }
 
 type Marked = Vec<(xm::MatchRow, Option<bool>)>;

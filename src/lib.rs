@@ -17,7 +17,6 @@ mod partitioning;
 mod planner;
 mod skymap;
 mod sqltypes;
-mod write_parquet;
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
@@ -75,9 +74,14 @@ pgrx::extension_sql_file!(
         partitioning::chunks_in_circle,
         skymap::skymap_tract_region,
         skymap::polygon_contains,
-        write_parquet::write_parquet
+        files_fdw::write_parquet::write_parquet
     ]
 );
+
+// Every skycat function, type and aggregate is for pipeline roles too, not only the superuser
+// who ran CREATE EXTENSION. (Naming server files still needs pg_read_server_files, writing
+// them pg_write_server_files, and the cross-match memory limits are superuser settings.)
+pgrx::extension_sql!("GRANT USAGE ON SCHEMA skycat TO PUBLIC;", name = "grant_usage");
 
 #[cfg(any(test, feature = "pg_test"))]
 mod pg_tests;

@@ -23,16 +23,9 @@ use skycat_core::sphere::{self, wrap_ra};
 /// The rewritten clause multiplies that in, so the exact test divides it back out.
 const DEFAULT_RANGE_INEQ_SEL: f64 = 0.005;
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_dwithin_support() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
-#[no_mangle]
-#[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn dwithin_support(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
-    unsafe {
+crate::fastcall::v1_function! {
+    /// The planner support function of `dwithin` and `dwithin_exact` (see the module comment).
+    fn dwithin_support(fcinfo) {
         let req = (*fcinfo).args.as_slice(1)[0].value.cast_mut_ptr::<Node>();
         if req.is_null() {
             return Datum::from(0usize);

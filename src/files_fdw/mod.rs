@@ -16,6 +16,7 @@ mod import;
 mod options;
 mod parallel;
 mod plan;
+pub(crate) mod write_parquet;
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -141,9 +142,6 @@ COMMENT ON FOREIGN DATA WRAPPER skycat_files IS
 -- PostgreSQL never passes NULL options; a direct call with NULL returns NULL (as
 -- postgres_fdw_validator does) instead of reaching the generated Rust signature.
 ALTER FUNCTION skycat_files_validator(text[], oid) STRICT;
--- Every skycat function, type and aggregate is for pipeline roles too, not only the
--- superuser who ran CREATE EXTENSION. (Naming files still needs pg_read_server_files.)
-GRANT USAGE ON SCHEMA skycat TO PUBLIC;
 "#,
     name = "skycat_files_fdw",
     finalize

@@ -5,7 +5,7 @@
 //! with), so `write_parquet` followed by a foreign table over the file returns the same rows.
 //! Types without an Arrow counterpart (numeric, json, uuid, ...) are written as text.
 
-use crate::files_fdw::{files_error_code, may_write_server_files};
+use super::{files_error_code, may_write_server_files};
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -113,7 +113,7 @@ unsafe fn append_null_scalar(b: &mut dyn ArrayBuilder, kind: &PgKind) {
 unsafe fn append_array(b: &mut dyn ArrayBuilder, elem: &PgKind, d: Datum) {
     let l = b.as_any_mut().downcast_mut::<ListBuilder<Box<dyn ArrayBuilder>>>().expect("list builder");
     let values = l.values().as_mut();
-    for e in crate::files_fdw::array_elements(d, crate::files_fdw::element_oid(elem)) {
+    for e in super::array_elements(d, super::element_oid(elem)) {
         match e {
             Some(v) => append_scalar(values, elem, v),
             None => append_null_scalar(values, elem),
@@ -200,7 +200,7 @@ unsafe fn write_query(query: &str, path: &str, row_group_rows: usize) -> i64 {
     let mut columns: Vec<OutColumn> = Vec::with_capacity(natts);
     let mut fields = Vec::with_capacity(natts);
     for a in attrs {
-        let kind = crate::files_fdw::kind_of(a.atttypid);
+        let kind = super::kind_of(a.atttypid);
         let (mut output_fn, mut varlena) = (pg_sys::InvalidOid, false);
         pg_sys::getTypeOutputInfo(a.atttypid, &mut output_fn, &mut varlena);
         let name = CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned();
