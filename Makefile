@@ -8,6 +8,7 @@ PG_CONFIG  ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 CLUSTER    := scripts/pg-cluster.sh
 # `cargo pgrx install` writes into the PostgreSQL installation: needs root or sudo.
 SUDO       := $(if $(filter 0,$(shell id -u)),,--sudo)
+AS_ROOT    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help setup build install test test-core test-pgrx test-regress test-e2e test-fuzz demo demo-stop bench bench-ap bench-drp fmt lint clean-clusters
 
@@ -23,8 +24,11 @@ setup:
 build: setup
 	cargo build --release
 
+# The upgrade scripts from earlier releases are generated next to the install script
+# (scripts/sql-upgrade.py; sql/upgrades/ holds what is written by hand).
 install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO)
+	$(AS_ROOT) python3 scripts/sql-upgrade.py "$$($(PG_CONFIG) --sharedir)/extension"
 
 # ---------------------------------------------------------------- tests
 test: setup test-core test-pgrx install test-regress test-e2e test-fuzz
