@@ -6,7 +6,7 @@
 EXTDIR is an extension directory holding the current full install script
 `skycat--<version>.sql` (what `cargo pgrx install` / `package` just wrote). For every
 hand-written `sql/upgrades/<from>--<to>.sql` it writes `EXTDIR/skycat--<from>--<to>.sql`,
-and it copies the archived full scripts of earlier releases (`sql/archive/skycat--<v>.sql`,
+and it copies the archived full scripts of earlier releases (`sql/archive/skycat--<v>.sql.gz`,
 so that an installation of an earlier release can be created and upgraded, e.g. by the
 upgrade test).
 
@@ -18,6 +18,7 @@ without restating any of them by hand; the hand-written part holds only what `CR
 REPLACE` cannot do (dropping a function whose result type changed, new tables, types,
 policies). The upgrade test checks the result against a fresh install, object by object.
 """
+import gzip
 import pathlib
 import re
 import sys
@@ -118,9 +119,12 @@ def main():
         out = extdir / f"skycat--{hand.name}"
         out.write_text(header + text.replace(MARKER, MARKER + "\n" + generic, 1))
         written.append(out.name)
-    for old in sorted((repo / "sql" / "archive").glob("skycat--*.sql")):
-        (extdir / old.name).write_text(old.read_text())
-        written.append(old.name)
+    # Earlier releases' install scripts, as they were generated then (kept compressed: they
+    # are build artifacts of those releases, never edited).
+    for old in sorted((repo / "sql" / "archive").glob("skycat--*.sql.gz")):
+        name = old.name[: -len(".gz")]
+        (extdir / name).write_bytes(gzip.decompress(old.read_bytes()))
+        written.append(name)
     print("sql-upgrade: wrote " + ", ".join(written) + f" into {extdir}")
 
 
