@@ -10,13 +10,14 @@ CLUSTER    := scripts/pg-cluster.sh
 SUDO       := $(if $(filter 0,$(shell id -u)),,--sudo)
 AS_ROOT    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup build install test test-core test-pgrx test-regress test-e2e test-fuzz demo demo-stop bench bench-ap bench-drp fmt lint clean-clusters
+.PHONY: help setup build install package test test-core test-pgrx test-regress test-e2e test-fuzz test-package demo demo-stop bench bench-ap bench-drp fmt lint clean-clusters
 
 help:
 	@echo "make demo   - set up, install skycat and run a scripted session on a private cluster"
 	@echo "make test   - set up and run every test tier (core, pg_test, pg_regress, end-to-end, fuzz)"
 	@echo "make bench  - benchmarks; results go to docs/benchmarks/ (make bench-ap: the nightly AP only; make bench-drp: DRP post-processing)"
 	@echo "make install - build and install the extension into $(PG_CONFIG)'s PostgreSQL"
+	@echo "make package - build the Debian package postgresql-15-skycat into target/packages/"
 
 setup:
 	@scripts/setup.sh
@@ -30,8 +31,12 @@ install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG) $(SUDO)
 	$(AS_ROOT) python3 scripts/sql-upgrade.py "$$($(PG_CONFIG) --sharedir)/extension"
 
+# The Debian package postgresql-15-skycat (target/packages/), checked by scripts/package.sh.
+package: setup
+	scripts/package.sh $(PG_CONFIG)
+
 # ---------------------------------------------------------------- tests
-test: setup test-core test-pgrx install test-regress test-e2e test-fuzz
+test: setup test-core test-pgrx install test-regress test-e2e test-fuzz test-package
 	@echo "all test tiers passed"
 
 # The pure-Rust crates: core algorithms, the simulator, the AP driver (plot, helpers).
@@ -63,6 +68,10 @@ test-fuzz:
 	  SKYCAT_TEST_DSN="host=$$PGHOST port=$$PGPORT user=$$PGUSER dbname=postgres" \
 	  SKYCAT_TEST_SERVER_LOG="$$(cat target/clusters/test.dir)/server.log" \
 	  cargo test -p skycat-e2e --release --test fuzz -- --test-threads=1
+
+# The package builds, holds every file an installation needs at PostgreSQL's paths, and
+# passes dpkg's checks against this system.
+test-package: package
 
 # ---------------------------------------------------------------- demo
 demo: install
