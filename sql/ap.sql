@@ -25,6 +25,12 @@
 -- row an associate holds. Every procedure is one transaction: an error or a killed backend
 -- leaves nothing half done.
 --
+-- The procedures that run a visit's statements plan with enable_nestloop and jit off (their
+-- SET clauses): the working-set tables change size by orders of magnitude within a night, so
+-- their statistics are always stale and every join is a bulk join, never a per-row lookup;
+-- disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation would
+-- then cost more (~0.25 s per statement) than these statements take.
+--
 -- Every function and procedure runs with a fixed search_path (pg_catalog, skycat, pg_temp):
 -- nothing a caller's schemas hold can stand in for a function or operator used here. Values
 -- reach dynamic SQL through USING; only names (%I) and integer ids are formatted into it.
@@ -35,47 +41,10 @@ CREATE FUNCTION ap_lock_key(schema name, which int) RETURNS bigint
   SET search_path = pg_catalog, skycat, pg_temp
   AS $$ SELECT (hashtext('skycat.ap.' || schema)::bigint << 8) | which $$;
 
--- A policy value of an AP schema, checked against the key's documented range (22023 naming
--- the key, its value and the range when it is missing or out of range: a bad value must stop
--- the pipeline, not make it delete or duplicate rows).
+-- A policy value of an AP schema (the whole policy checked, see skycat._policy).
 CREATE FUNCTION ap_policy(schema name, key text) RETURNS text
-  STABLE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
-DECLARE
-  v text;
-  x float8;
-  lo float8;
-  hi float8;
-BEGIN
-  EXECUTE format('SELECT value FROM %I.policy WHERE key = $1', schema) INTO v USING key;
-  IF v IS NULL THEN
-    RAISE EXCEPTION 'skycat.ap: policy "%" is not set in %.policy', key, schema USING ERRCODE = '22023';
-  END IF;
-  IF key = 'assoc_mode' THEN
-    IF v NOT IN ('greedy', 'optimal') THEN
-      RAISE EXCEPTION 'skycat.ap: policy "assoc_mode" in %.policy must be greedy or optimal, got "%"', schema, v
-        USING ERRCODE = '22023';
-    END IF;
-    RETURN v;
-  END IF;
-  SELECT r.lo, r.hi INTO lo, hi FROM (VALUES
-      ('match_radius_arcsec', 0::float8, 3600::float8), ('mops_radius_arcsec', 0, 3600),
-      ('fov_radius_deg', 0, 90), ('stripe_height_deg', 0, 180), ('retention_days', 0, 1e6)) AS r(k, lo, hi)
-   WHERE r.k = key;
-  IF NOT FOUND THEN
-    RETURN v;
-  END IF;
-  BEGIN
-    x := v::float8;
-  EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
-    x := 'NaN';
-  END;
-  -- In (lo, hi]: NaN fails both comparisons (PostgreSQL sorts NaN above Infinity).
-  IF NOT (x > lo AND x <= hi) THEN
-    RAISE EXCEPTION 'skycat.ap: policy "%" in %.policy must be a number in (%, %], got "%"', key, schema, lo, hi, v
-      USING ERRCODE = '22023';
-  END IF;
-  RETURN v;
-END $$;
+  STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp
+  AS $$ SELECT skycat._policy(schema, 'ap') ->> key $$;
 
 -- The per-band summary columns of object (SQL-API: <b>_psf_flux_mean, _mean_err, _sigma, _ndata,
 -- _min, _max for u g r i z y), as a column list, a declaration list, assignments from the
@@ -85,47 +54,114 @@ END $$;
 -- reached the working set (the three-session night must equal the sequential one to the last
 -- bit). A sorted subquery rather than ORDER BY inside each aggregate: PostgreSQL 15 sorts
 -- every group once per ordered aggregate, 12 sorts per object.
+-- The per-band summary columns of object, one row each, in table order (for u g r i z y:
+-- mean, mean_err, sigma, ndata, min, max of psf_flux).
+CREATE FUNCTION _ap_band_column_defs() RETURNS TABLE (band text, name text, decl text, ord int)
+  IMMUTABLE PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT b, format('%s_psf_flux_%s', b, f), t, (bo * 10 + fo)::int
+    FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS bb(b, bo),
+         unnest(ARRAY['mean', 'mean_err', 'sigma', 'ndata', 'min', 'max'],
+                ARRAY['float8', 'float8', 'float8', 'int', 'float8', 'float8']) WITH ORDINALITY AS ff(f, t, fo)
+$$;
+
 CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's', bands text[] DEFAULT ARRAY['u', 'g', 'r', 'i', 'z', 'y']) RETURNS text
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
-  SELECT string_agg(
-    CASE kind
-      WHEN 'names' THEN format('%1$s_psf_flux_mean, %1$s_psf_flux_mean_err, %1$s_psf_flux_sigma, '
-                               '%1$s_psf_flux_ndata, %1$s_psf_flux_min, %1$s_psf_flux_max', b)
-      WHEN 'declare' THEN format('%1$s_psf_flux_mean float8, %1$s_psf_flux_mean_err float8, %1$s_psf_flux_sigma float8, '
-                                 '%1$s_psf_flux_ndata int, %1$s_psf_flux_min float8, %1$s_psf_flux_max float8', b)
-      WHEN 'assign' THEN format('%1$s_psf_flux_mean = %2$s.%1$s_psf_flux_mean, %1$s_psf_flux_mean_err = %2$s.%1$s_psf_flux_mean_err, '
-                                '%1$s_psf_flux_sigma = %2$s.%1$s_psf_flux_sigma, %1$s_psf_flux_ndata = %2$s.%1$s_psf_flux_ndata, '
-                                '%1$s_psf_flux_min = %2$s.%1$s_psf_flux_min, %1$s_psf_flux_max = %2$s.%1$s_psf_flux_max', b, src)
-      WHEN 'aggregate' THEN format(
-        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
-        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
-        'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_sigma, '
-        '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
-        'min(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_min, '
-        'max(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_max', b)
-    END, ', ' ORDER BY ord)
-  FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS t(b, ord)
- WHERE b = ANY (bands)
+  SELECT CASE
+    WHEN kind IN ('names', 'declare') THEN (
+      SELECT string_agg(CASE kind WHEN 'names' THEN quote_ident(d.name) ELSE format('%I %s', d.name, d.decl) END,
+                        ', ' ORDER BY d.ord)
+        FROM skycat._ap_band_column_defs() d WHERE d.band = ANY (bands))
+    ELSE (
+      SELECT string_agg(
+        CASE kind
+          WHEN 'assign' THEN format('%1$s_psf_flux_mean = %2$s.%1$s_psf_flux_mean, %1$s_psf_flux_mean_err = %2$s.%1$s_psf_flux_mean_err, '
+                                    '%1$s_psf_flux_sigma = %2$s.%1$s_psf_flux_sigma, %1$s_psf_flux_ndata = %2$s.%1$s_psf_flux_ndata, '
+                                    '%1$s_psf_flux_min = %2$s.%1$s_psf_flux_min, %1$s_psf_flux_max = %2$s.%1$s_psf_flux_max', b, src)
+          WHEN 'aggregate' THEN format(
+            '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
+            '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
+            'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_sigma, '
+            '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
+            'min(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_min, '
+            'max(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_max', b)
+        END, ', ' ORDER BY ord)
+        FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS t(b, ord)
+       WHERE b = ANY (bands))
+  END
 $$;
+
+-- The columns of the AP's row tables, in table order, defined once: ap_create declares the
+-- tables from them and the procedures move rows between them by name, never by position.
+-- dia_source_new is the detection pipeline's output; dia_source and ws_dia_source add what
+-- association decides; ws_object adds the working set's bookkeeping to object.
+CREATE FUNCTION _ap_columns(tbl text) RETURNS TABLE (name text, decl text)
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  WITH dia_source_new(name, decl, ord) AS (VALUES
+         ('dia_source_id', 'bigint NOT NULL', 1), ('visit', 'bigint NOT NULL', 2), ('detector', 'int', 3),
+         ('ra', 'float8 NOT NULL', 4), ('dec', 'float8 NOT NULL', 5), ('ra_err_arcsec', 'float8', 6),
+         ('dec_err_arcsec', 'float8', 7), ('mjd', 'float8 NOT NULL', 8), ('band', 'text NOT NULL', 9),
+         ('psf_flux', 'float8', 10), ('psf_flux_err', 'float8', 11), ('snr', 'float8', 12),
+         ('class_id', 'int NOT NULL', 13)),
+       associated(name, decl, ord) AS (VALUES
+         ('object_id', 'bigint', 101), ('moving_object_id', 'bigint', 102), ('route', 'text NOT NULL', 103)),
+       object(name, decl, ord) AS (
+         SELECT * FROM (VALUES
+           ('object_id', 'bigint NOT NULL', 1), ('ra', 'float8 NOT NULL', 2), ('dec', 'float8 NOT NULL', 3),
+           ('n_dia_sources', 'int NOT NULL DEFAULT 0', 4), ('first_mjd', 'float8', 5), ('last_mjd', 'float8', 6),
+           ('reclassified_moving', 'boolean NOT NULL DEFAULT false', 7)) v
+         UNION ALL
+         SELECT c.name, c.decl, 100 + c.ord FROM skycat._ap_band_column_defs() c),
+       working(name, decl, ord) AS (VALUES
+         ('version', 'int NOT NULL DEFAULT 0', 1001), ('created_visit', 'bigint', 1002))
+  SELECT name, decl FROM (
+    SELECT * FROM dia_source_new WHERE tbl IN ('dia_source_new', 'dia_source', 'ws_dia_source')
+    UNION ALL SELECT * FROM associated WHERE tbl IN ('dia_source', 'ws_dia_source')
+    UNION ALL SELECT * FROM object WHERE tbl IN ('object', 'ws_object')
+    UNION ALL SELECT * FROM working WHERE tbl = 'ws_object') c
+   ORDER BY ord
+$$;
+
+-- A column list of an AP table for SQL text: `kind` 'names' (optionally prefixed by `alias.`)
+-- or 'declare' (name and type, for CREATE TABLE).
+CREATE FUNCTION _ap_column_list(tbl text, kind text, alias text DEFAULT NULL) RETURNS text
+  IMMUTABLE PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT string_agg(CASE kind WHEN 'declare' THEN format('%I %s', c.name, c.decl)
+                              ELSE coalesce(quote_ident(alias) || '.', '') || quote_ident(c.name) END, ', ')
+    FROM skycat._ap_columns(tbl) c
+$$;
+
+-- The primary key of object: (object_id, dec), as PostgreSQL requires the partition key in it
+-- (object ids are unique by construction; see ap_associate).
+CREATE FUNCTION _ap_object_key() RETURNS text
+  IMMUTABLE PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp
+  AS $$ SELECT 'object_id, "dec"' $$;
+
+-- For bulk loads of object: `ap_object_key(schema, false)` drops the primary key (a bulk load
+-- then builds it once at the end, instead of maintaining it row by row), `true` creates it
+-- again. Nothing else is needed to load a catalog into an AP schema.
+CREATE FUNCTION ap_object_key(schema name, present boolean) RETURNS void
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  pk name;
+BEGIN
+  SELECT c.conname INTO pk FROM pg_constraint c
+   WHERE c.conrelid = to_regclass(format('%I.object', schema)) AND c.contype = 'p';
+  IF present AND pk IS NULL THEN
+    EXECUTE format('ALTER TABLE %I.object ADD PRIMARY KEY (%s)', schema, skycat._ap_object_key());
+  ELSIF NOT present AND pk IS NOT NULL THEN
+    EXECUTE format('ALTER TABLE %I.object DROP CONSTRAINT %I', schema, pk);
+  END IF;
+END $$;
 
 CREATE FUNCTION ap_create(schema name, stripe_height_deg float8 DEFAULT 1.0) RETURNS text
   VOLATILE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp
   -- The height is stored in the policy as text: print it exactly whatever the session says.
   SET extra_float_digits = 3 AS $$
-DECLARE
-  bands text := skycat.ap_band_columns('declare');
-  src text := 'dia_source_id bigint NOT NULL, visit bigint NOT NULL, detector int, ra float8 NOT NULL, '
-              '"dec" float8 NOT NULL, ra_err_arcsec float8, dec_err_arcsec float8, mjd float8 NOT NULL, '
-              'band text NOT NULL, psf_flux float8, psf_flux_err float8, snr float8, class_id int NOT NULL';
-  obj text;
 BEGIN
   IF stripe_height_deg IS NULL OR NOT stripe_height_deg > 0 THEN
     RAISE EXCEPTION 'skycat.ap_create: stripe_height_deg must be > 0' USING ERRCODE = '22023';
   END IF;
   PERFORM count(*) FROM skycat.stripe_bounds(stripe_height_deg);  -- 22023 naming the allowed range
-  obj := 'object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL, '
-         'n_dia_sources int NOT NULL DEFAULT 0, first_mjd float8, last_mjd float8, '
-         'reclassified_moving boolean NOT NULL DEFAULT false, ' || bands;
   EXECUTE format('CREATE SCHEMA %I', schema);
   EXECUTE format($f$
     CREATE TABLE %1$I.policy (key text PRIMARY KEY, value text NOT NULL);
@@ -138,10 +174,9 @@ BEGIN
     INSERT INTO %1$I.source_classification VALUES
       (1, 'variable', 'object'), (2, 'transient', 'object'), (3, 'moving', 'mops'), (4, 'artefact', 'junk');
 
-    CREATE TABLE %1$I.object (%3$s, PRIMARY KEY (object_id, "dec")) PARTITION BY RANGE ("dec");
-    CREATE TABLE %1$I.dia_source (%4$s, object_id bigint, moving_object_id bigint, route text NOT NULL)
-      PARTITION BY RANGE ("dec");
-    CREATE UNLOGGED TABLE %1$I.dia_source_new (%4$s, PRIMARY KEY (dia_source_id));
+    CREATE TABLE %1$I.object (%3$s, PRIMARY KEY (%4$s)) PARTITION BY RANGE ("dec");
+    CREATE TABLE %1$I.dia_source (%5$s) PARTITION BY RANGE ("dec");
+    CREATE UNLOGGED TABLE %1$I.dia_source_new (%6$s, PRIMARY KEY (dia_source_id));
     CREATE INDEX ON %1$I.dia_source_new (visit);
     CREATE TABLE %1$I.dia_source_match (
       visit bigint NOT NULL, dia_source_id bigint NOT NULL, object_id bigint NOT NULL,
@@ -171,13 +206,14 @@ BEGIN
       source_radius_deg float8 NOT NULL, associated boolean NOT NULL DEFAULT false);
     -- No index: every statement on it is a bulk join or a scan (object ids are unique by
     -- construction, under lock 2).
-    CREATE UNLOGGED TABLE %1$I.ws_object (%3$s, version int NOT NULL DEFAULT 0, created_visit bigint);
+    CREATE UNLOGGED TABLE %1$I.ws_object (%7$s);
     CREATE UNLOGGED TABLE %1$I.ws_written (object_id bigint PRIMARY KEY, version int NOT NULL);
-    CREATE UNLOGGED TABLE %1$I.ws_dia_source (%4$s, object_id bigint, moving_object_id bigint, route text NOT NULL,
-      PRIMARY KEY (dia_source_id));
+    CREATE UNLOGGED TABLE %1$I.ws_dia_source (%8$s, PRIMARY KEY (dia_source_id));
     CREATE INDEX ON %1$I.ws_dia_source (object_id);
     CREATE INDEX ON %1$I.ws_dia_source (visit);
-  $f$, schema, stripe_height_deg::text, obj, src);
+  $f$, schema, stripe_height_deg::text, skycat._ap_column_list('object', 'declare'), skycat._ap_object_key(),
+     skycat._ap_column_list('dia_source', 'declare'), skycat._ap_column_list('dia_source_new', 'declare'),
+     skycat._ap_column_list('ws_object', 'declare'), skycat._ap_column_list('ws_dia_source', 'declare'));
   PERFORM skycat.create_stripe_partitions(format('%I.object', schema)::regclass, stripe_height_deg);
   PERFORM skycat.create_stripe_partitions(format('%I.dia_source', schema)::regclass, stripe_height_deg);
   -- Within a stripe, a field is a narrow ra range. BRIN indexes on ra find it without the
@@ -203,13 +239,13 @@ END $$;
 -- the match radius), the DIASources of those objects, and membership rows. Objects already in
 -- memory for an earlier prepared field are shared, not loaded again.
 CREATE PROCEDURE ap_prepare_visit(schema name, visit bigint, ra float8, "dec" float8) LANGUAGE plpgsql
-  SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SET search_path = pg_catalog, skycat, pg_temp SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
-  margin_deg float8 := greatest(skycat.ap_policy(schema, 'match_radius_arcsec')::float8,
-                                skycat.ap_policy(schema, 'mops_radius_arcsec')::float8) / 3600;
+  p jsonb := skycat._policy(schema, 'ap');
+  margin_deg float8 := greatest((p ->> 'match_radius_arcsec')::float8, (p ->> 'mops_radius_arcsec')::float8) / 3600;
   -- Objects within r_deg; their DIASources within one match radius more.
-  r_deg float8 := skycat.ap_policy(schema, 'fov_radius_deg')::float8 + margin_deg;
+  r_deg float8 := (p ->> 'fov_radius_deg')::float8 + margin_deg;
   lo float8 := greatest(-90, "dec" - r_deg - margin_deg);
   hi float8 := least(90, "dec" + r_deg + margin_deg);
   ra_lo float8[];
@@ -217,11 +253,6 @@ DECLARE
   n_loaded bigint;
   n_members bigint;
 BEGIN
-  -- The working-set tables change size by orders of magnitude within a night, so their
-  -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
-  -- Disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation
-  -- would then cost more (~0.25 s per statement) than these statements take.
-  PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
   IF visit IS NULL OR ra IS NULL OR "dec" IS NULL OR NOT ("dec" BETWEEN -90 AND 90) OR ra = 'NaN' OR ra IN ('Infinity', '-Infinity') THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit, ra and dec must be given, |dec| <= 90' USING ERRCODE = '22023';
   END IF;
@@ -244,19 +275,21 @@ BEGIN
   -- touches are scanned: the dec range prunes partitions, the BRIN index the ra range), then
   -- their DIASources: every one within the source radius that is not in memory.
   EXECUTE format($q$
-    INSERT INTO %1$I.ws_object
-    SELECT o.*, 0, NULL FROM %1$I.object o
+    INSERT INTO %1$I.ws_object (%2$s)
+    SELECT %3$s FROM %1$I.object o
      WHERE o."dec" BETWEEN $1 AND $2 AND (o.ra BETWEEN $6[1] AND $7[1] OR o.ra BETWEEN $6[2] AND $7[2])
        AND skycat.dwithin(o.ra, o."dec", $3, $4, $5)
-       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_object w WHERE w.object_id = o.object_id)$q$, schema)
+       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_object w WHERE w.object_id = o.object_id)$q$,
+    schema, skycat._ap_column_list('object', 'names'), skycat._ap_column_list('object', 'names', 'o'))
     USING lo, hi, ra, "dec", r_deg * 3600, ra_lo, ra_hi;
   GET DIAGNOSTICS n_loaded = ROW_COUNT;
   EXECUTE format($q$
-    INSERT INTO %1$I.ws_dia_source
-    SELECT d.* FROM %1$I.dia_source d
+    INSERT INTO %1$I.ws_dia_source (%2$s)
+    SELECT %3$s FROM %1$I.dia_source d
      WHERE d."dec" BETWEEN $1 AND $2 AND (d.ra BETWEEN $6[1] AND $7[1] OR d.ra BETWEEN $6[2] AND $7[2])
        AND d.object_id IS NOT NULL AND skycat.dwithin(d.ra, d."dec", $3, $4, $5)
-       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_dia_source w WHERE w.dia_source_id = d.dia_source_id)$q$, schema)
+       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_dia_source w WHERE w.dia_source_id = d.dia_source_id)$q$,
+    schema, skycat._ap_column_list('dia_source', 'names'), skycat._ap_column_list('dia_source', 'names', 'd'))
     USING lo, hi, ra, "dec", (r_deg + margin_deg) * 3600, ra_lo, ra_hi;
   EXECUTE format('SELECT count(*) FROM %I.ws_object w WHERE skycat.dwithin(w.ra, w."dec", $1, $2, $3)', schema)
     INTO n_members USING ra, "dec", r_deg * 3600;
@@ -270,22 +303,18 @@ END $$;
 -- updated, new objects for unmatched sources whose class routes to 'object', the rest matched to
 -- MOPS predictions, every source routed and kept in the working set for ap_post_visit.
 CREATE PROCEDURE ap_associate(schema name, visit bigint) LANGUAGE plpgsql
-  SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SET search_path = pg_catalog, skycat, pg_temp SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
-  radius float8 := skycat.ap_policy(schema, 'match_radius_arcsec')::float8;
-  mops_radius float8 := skycat.ap_policy(schema, 'mops_radius_arcsec')::float8;
-  assoc_mode text := skycat.ap_policy(schema, 'assoc_mode');
-  retention float8 := skycat.ap_policy(schema, 'retention_days')::float8;
+  p jsonb := skycat._policy(schema, 'ap');
+  radius float8 := (p ->> 'match_radius_arcsec')::float8;
+  mops_radius float8 := (p ->> 'mops_radius_arcsec')::float8;
+  assoc_mode text := p ->> 'assoc_mode';
+  retention float8 := (p ->> 'retention_days')::float8;
   n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean; bands text[];
   new_ids bigint[]; clash bigint;
   v_ra float8; v_dec float8; v_radius float8; left_q text; right_q text;
 BEGIN
-  -- The working-set tables change size by orders of magnitude within a night, so their
-  -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
-  -- Disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation
-  -- would then cost more (~0.25 s per statement) than these statements take.
-  PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 1));
   EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.visit_log WHERE visit = $1 AND phase = ''associate'')', schema)
     INTO found_visit USING visit;
@@ -325,12 +354,13 @@ BEGIN
       SELECT $1, a.left_id, a.right_id, a.sep_arcsec, a.rank, a.chosen
         FROM skycat.crossmatch_marked($2, $3, $4, $5) a
       RETURNING dia_source_id, object_id, chosen)
-    INSERT INTO %1$I.ws_dia_source
-    SELECT n.*, p.object_id, NULL,
+    INSERT INTO %1$I.ws_dia_source (%2$s, object_id, moving_object_id, route)
+    SELECT %3$s, p.object_id, NULL,
            CASE WHEN c.route = 'junk' THEN 'junk' WHEN p.object_id IS NOT NULL THEN 'object' ELSE c.route END
       FROM %1$I.dia_source_new n JOIN %1$I.source_classification c ON c.class_id = n.class_id
       LEFT JOIN (SELECT dia_source_id, object_id FROM pairs WHERE chosen) p ON p.dia_source_id = n.dia_source_id
-     WHERE n.visit = $1$q$, schema)
+     WHERE n.visit = $1$q$,
+    schema, skycat._ap_column_list('dia_source_new', 'names'), skycat._ap_column_list('dia_source_new', 'names', 'n'))
     USING visit, left_q, right_q, radius, assoc_mode;
   GET DIAGNOSTICS n_sources = ROW_COUNT;
   EXECUTE format('SELECT count(*) FROM %I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL', schema)
@@ -414,17 +444,12 @@ END $$;
 -- written (updated in place, or inserted when new), its DIASources appended to dia_source and
 -- their ids to dia_source_id_tonight; then release what no other prepared field needs.
 CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql
-  SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SET search_path = pg_catalog, skycat, pg_temp SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   n_objects int; n_new int; n_sources int; assoc boolean; lo float8; hi float8;
   v_ra float8; v_dec float8; v_radius float8; ra_lo float8[]; ra_hi float8[];
 BEGIN
-  -- The working-set tables change size by orders of magnitude within a night, so their
-  -- statistics are always stale; every join here is a bulk join, never a per-row lookup.
-  -- Disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation
-  -- would then cost more (~0.25 s per statement) than these statements take.
-  PERFORM set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
   EXECUTE format('SELECT associated, greatest(-90, "dec" - radius_deg), least(90, "dec" + radius_deg), ra, "dec", radius_deg
                     FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc, lo, hi, v_ra, v_dec, v_radius USING visit;
@@ -459,13 +484,14 @@ BEGIN
   PERFORM set_config('enable_nestloop', 'off', true);
   -- Objects loaded from disk are on disk even before their first write-back.
   EXECUTE format($q$
-    INSERT INTO %1$I.object SELECT object_id, ra, "dec", n_dia_sources, first_mjd, last_mjd, reclassified_moving, %2$s
-      FROM pg_temp.ap_dirty WHERE NOT on_disk$q$, schema, skycat.ap_band_columns('names'));
+    INSERT INTO %1$I.object (%2$s) SELECT %2$s FROM pg_temp.ap_dirty WHERE NOT on_disk$q$,
+    schema, skycat._ap_column_list('object', 'names'));
   GET DIAGNOSTICS n_new = ROW_COUNT;
   EXECUTE format($q$
     INSERT INTO %1$I.ws_written (object_id, version) SELECT object_id, version FROM pg_temp.ap_dirty
     ON CONFLICT (object_id) DO UPDATE SET version = greatest(%1$I.ws_written.version, EXCLUDED.version)$q$, schema);
-  EXECUTE format('INSERT INTO %1$I.dia_source SELECT * FROM %1$I.ws_dia_source WHERE visit = $1', schema) USING visit;
+  EXECUTE format('INSERT INTO %1$I.dia_source (%2$s) SELECT %2$s FROM %1$I.ws_dia_source WHERE visit = $1',
+                 schema, skycat._ap_column_list('dia_source', 'names')) USING visit;
   GET DIAGNOSTICS n_sources = ROW_COUNT;
   EXECUTE format($q$
     INSERT INTO %1$I.dia_source_id_tonight SELECT dia_source_id FROM %1$I.ws_dia_source WHERE visit = %2$s;
@@ -517,7 +543,7 @@ BEGIN
       USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
   END IF;
   EXECUTE format('DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - $1', schema)
-    USING skycat.ap_policy(schema, 'retention_days')::float8;
+    USING (skycat._policy(schema, 'ap') ->> 'retention_days')::float8;
   EXECUTE format($q$
     DELETE FROM %1$I.object WHERE reclassified_moving;
     TRUNCATE %1$I.ws_object, %1$I.ws_written, %1$I.ws_dia_source;$q$, schema);

@@ -169,10 +169,8 @@ BEGIN
         outer_sel := outer_sel || '(q._skycat_cov).ra_err_arcsec, (q._skycat_cov).dec_err_arcsec, (q._skycat_cov).ra_dec_cov, ';
         out_names := out_names || 'ra_err, dec_err, ra_dec_cov, ';
     END IF;
+    outer_sel := outer_sel || @extschema@._calibrated_fluxes(fluxes, 'q', 'q._skycat_calib', 'q._skycat_calib_err') || ', ';
     FOREACH f IN ARRAY fluxes LOOP
-        outer_sel := outer_sel || pg_catalog.format(
-            '@extschema@.nanojansky(q.%I, q._skycat_calib), @extschema@.nanojansky_err(q.%I, q.%I, q._skycat_calib, q._skycat_calib_err), ',
-            f || '_inst_flux', f || '_inst_flux', f || '_inst_flux_err');
         out_names := out_names || pg_catalog.format('%I, %I, ', f || '_flux', f || '_flux_err');
     END LOOP;
     outer_sel := outer_sel || 'q._skycat_calib, q._skycat_calib_err';
@@ -271,10 +269,9 @@ AS $fn$
 DECLARE
     cols        text[];
     fluxes      text[];
-    f           text;
     calib_expr  text;
     calib_err_expr text;
-    sets        text := '';
+    sets        text;
     leaf        regclass;
     n           bigint;
     total       bigint := 0;
@@ -292,23 +289,15 @@ BEGIN
       FROM pg_catalog.unnest(cols) c WHERE c LIKE '%\_flux' AND (c || '_err') = ANY (cols);
     SELECT e.calib_expr, e.calib_err_expr INTO calib_expr, calib_err_expr
       FROM @extschema@._calibration_exprs(new_calibs, 't', 'c') e;
-    FOREACH f IN ARRAY COALESCE(fluxes, '{}') LOOP
-        -- Every right-hand side reads the row's old values, so the order of SETs is free.
-        sets := sets || pg_catalog.format(
-            '%I = @extschema@.recalibrate(t.%I, t.calib_applied, %s), %I = @extschema@.recalibrate_err(t.%I, t.%I, t.calib_applied, t.calib_err_applied, %s, %s), ',
-            f || '_flux', f || '_flux', calib_expr,
-            f || '_flux_err', f || '_flux', f || '_flux_err', calib_expr, calib_err_expr);
-    END LOOP;
-    sets := sets || pg_catalog.format('calib_applied = %s, calib_err_applied = %s', calib_expr, calib_err_expr);
+    sets := @extschema@._recalibration_sets(COALESCE(fluxes, '{}'), 't', calib_expr, calib_err_expr);
     FOR leaf IN
         SELECT l.relid FROM @extschema@._leaf_tables(target) l
     LOOP
         -- Idempotent: a row whose stored calibration already is the new one is not touched,
         -- so applying the same table twice changes nothing the second time.
         EXECUTE pg_catalog.format(
-            'UPDATE %s t SET %s FROM %s c WHERE c.visit = t.visit AND c.detector = t.detector
-                AND (t.calib_applied IS DISTINCT FROM %s OR t.calib_err_applied IS DISTINCT FROM %s)',
-            leaf, sets, new_calibs, calib_expr, calib_err_expr);
+            'UPDATE %s t SET %s FROM %s c WHERE c.visit = t.visit AND c.detector = t.detector AND %s',
+            leaf, sets, new_calibs, @extschema@._calibration_changed('t', calib_expr, calib_err_expr));
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
         IF commit_batches THEN

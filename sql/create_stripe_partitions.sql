@@ -3,6 +3,14 @@
 -- [-90, 90]. Re-running it with the same height on an already striped table is a no-op
 -- (returns 0); any other existing partitioning is an error. Bounds come from
 -- skycat.stripe_bounds, so skycat.stripe(dec, h) names the partition PostgreSQL routes to.
+-- The name of stripe `stripe`'s partition of table `parent` cut into `n_stripes` stripes:
+-- `<parent>_s<stripe>`, the stripe zero-padded to the width of the last one.
+CREATE FUNCTION stripe_partition_name(parent name, stripe int, n_stripes int) RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, pg_temp
+  AS $$ SELECT format('%s_s%s', parent, lpad(stripe::text, length((n_stripes - 1)::text), '0')) $$;
+COMMENT ON FUNCTION stripe_partition_name(name, int, int) IS
+  'The name create_stripe_partitions gives stripe `stripe` of `n_stripes` of table `parent`.';
+
 CREATE FUNCTION create_stripe_partitions(
     parent regclass,
     stripe_height_deg float8,
@@ -71,7 +79,7 @@ BEGIN
         -- Idempotent re-run: every expected stripe exists with the expected bounds.
         SELECT count(*) INTO v_matching
           FROM @extschema@.stripe_bounds(stripe_height_deg) s
-          JOIN pg_class c ON c.relname = format('%s_s%s', v_rel, lpad(s.stripe::text, v_width, '0'))
+          JOIN pg_class c ON c.relname = @extschema@.stripe_partition_name(v_rel, s.stripe, v_count)
           JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = parent
          WHERE pg_get_expr(c.relpartbound, c.oid)
                = format('FOR VALUES FROM (%L) TO (%L)', s.dec_min::text, s.dec_max::text);
@@ -92,7 +100,7 @@ BEGIN
     END IF;
 
     FOR b IN SELECT * FROM @extschema@.stripe_bounds(stripe_height_deg) LOOP
-        v_name := format('%s_s%s', v_rel, lpad(b.stripe::text, v_width, '0'));
+        v_name := @extschema@.stripe_partition_name(v_rel, b.stripe, v_count);
         EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                        v_nsp, v_name, parent, b.dec_min::text, b.dec_max::text);
         v_created := v_created + 1;

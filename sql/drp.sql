@@ -24,40 +24,10 @@
 --                                               affected objects only;
 --   drp_export(schema, table, dir, ...)  write-once Qserv chunk files.
 
--- A policy value of a DRP schema, checked against the key's documented form (22023 naming the
--- key and its value when it is missing or malformed).
+-- A policy value of a DRP schema (the whole policy checked, see skycat._policy).
 CREATE FUNCTION drp_policy(schema name, key text) RETURNS text
-  STABLE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
-DECLARE
-  v text;
-  ok boolean;
-BEGIN
-  IF to_regclass(format('%I.policy', schema)) IS NULL THEN
-    RAISE EXCEPTION 'skycat.drp: % is not a DRP schema (no %.policy table; create one with skycat.drp_create)', schema, schema
-      USING ERRCODE = '42P01';
-  END IF;
-  EXECUTE format('SELECT value FROM %I.policy WHERE key = $1', schema) INTO v USING key;
-  IF v IS NULL THEN
-    RAISE EXCEPTION 'skycat.drp: policy "%" is not set in %.policy', key, schema USING ERRCODE = '22023';
-  END IF;
-  BEGIN
-    ok := CASE key
-      WHEN 'num_rings' THEN v::int BETWEEN 1 AND 3600
-      WHEN 'stripe_height_deg' THEN v::float8 > 0 AND v::float8 <= 180
-      WHEN 'bands' THEN cardinality(v::text[]) > 0 AND NOT EXISTS (SELECT 1 FROM unnest(v::text[]) b WHERE b !~ '^[a-z][a-z0-9]*$')
-      WHEN 'work_mem' THEN pg_size_bytes(v) BETWEEN 64 * 1024 AND 2147483647::bigint * 1024
-      WHEN 'files_root' THEN left(v, 1) = '/'
-      ELSE true END;
-  EXCEPTION WHEN data_exception THEN
-    ok := false;
-  END;
-  IF NOT ok THEN
-    RAISE EXCEPTION 'skycat.drp: policy "%" in %.policy has an invalid value "%"', key, schema, v
-      USING ERRCODE = '22023',
-            HINT = 'num_rings: 1..3600; stripe_height_deg: (0, 180]; bands: e.g. {u,g,r,i,z,y}; work_mem: a size such as 256MB; files_root: an absolute directory.';
-  END IF;
-  RETURN v;
-END $$;
+  STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp
+  AS $$ SELECT skycat._policy(schema, 'drp') ->> key $$;
 
 -- The light-curve summary columns of object, per band (LSST DiaObject names in snake_case:
 -- <band>_psf_flux_mean, <band>_psf_flux_mean_err, ... <band>_psf_flux_err_mean), and the
@@ -221,10 +191,13 @@ CREATE FUNCTION drp_ingest_tract(schema name, tract int) RETURNS TABLE (table_na
   SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
-  num_rings int := skycat.drp_policy(schema, 'num_rings')::int;
+  p jsonb := skycat._policy(schema, 'drp');
+  num_rings int := (p ->> 'num_rings')::int;
   r record;
   n_calib bigint; n_obj bigint; n_src bigint; n_dia bigint; n_fs bigint; n_files bigint;
   bad text;
+  -- The calibrated flux columns of sources and DIASources (from the subquery s).
+  calibrated text := skycat._calibrated_fluxes(ARRAY['psf'], 's', 's.calib_mean', 's.calib_err');
   -- pixel_to_sky once per row: the OFFSET 0 subquery is not flattened into the outer query,
   -- which would call it once per output column.
   sky_src text := $q$
@@ -245,7 +218,7 @@ BEGIN
   EXECUTE format('SELECT count(*) FROM %I.files_calib WHERE tract = $1', schema) INTO n_files USING tract;
   IF n_files = 0 THEN
     RAISE EXCEPTION 'skycat.drp_ingest_tract: no calibrations for tract % (expected %/tract=%/calib.parquet)',
-      tract, skycat.drp_policy(schema, 'files_root'), tract USING ERRCODE = '58P01';
+      tract, p ->> 'files_root', tract USING ERRCODE = '58P01';
   END IF;
 
   -- Replace: the tract's earlier rows go (BRIN on tract finds them).
@@ -291,40 +264,35 @@ BEGIN
 
   EXECUTE format('INSERT INTO %1$I.forced_source (object_id, tract, visit, detector, band, mjd, ra, "dec", x, y,
                     psf_flux, psf_flux_err, calib_applied, calib_err_applied)
-                  SELECT f.object_id, $1, f.visit, f.detector, c.band, c.mjd, f.ra, f."dec", f.x, f.y,
-                         skycat.nanojansky(f.psf_inst_flux, c.calib_mean),
-                         skycat.nanojansky_err(f.psf_inst_flux, f.psf_inst_flux_err, c.calib_mean, c.calib_err),
+                  SELECT f.object_id, $1, f.visit, f.detector, c.band, c.mjd, f.ra, f."dec", f.x, f.y, %2$s,
                          COALESCE(c.calib_mean, skycat.drp_missing_calibration(''forced_source'', $1, f.visit, f.detector)),
                          c.calib_err
                     FROM %1$I.files_forced_source f
                     LEFT JOIN pg_temp.drp_tract_calib c ON c.visit = f.visit AND c.detector = f.detector
-                   WHERE f.tract = $1 AND skycat.polygon_contains($2, $3, f.ra, f."dec")', schema)
+                   WHERE f.tract = $1 AND skycat.polygon_contains($2, $3, f.ra, f."dec")',
+                 schema, skycat._calibrated_fluxes(ARRAY['psf'], 'f', 'c.calib_mean', 'c.calib_err'))
     USING tract, r.poly_ra, r.poly_dec;
   GET DIAGNOSTICS n_fs = ROW_COUNT;
 
   EXECUTE format('INSERT INTO %1$I.source (source_id, object_id, tract, visit, detector, band, mjd, x, y, ra, "dec",
                     ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied)
                   SELECT s.source_id, s.object_id, $1, s.visit, s.detector, s.band, s.mjd, s.x, s.y, s.ra, s."dec",
-                         (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov,
-                         skycat.nanojansky(s.psf_inst_flux, s.calib_mean),
-                         skycat.nanojansky_err(s.psf_inst_flux, s.psf_inst_flux_err, s.calib_mean, s.calib_err),
+                         (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov, %3$s,
                          s.calib_mean, s.calib_err
                     FROM (%2$s) s JOIN %1$I.object_staging o ON o.object_id = s.object_id
                    WHERE o.tract = $1 AND skycat.polygon_contains($2, $3, o.ra, o."dec")',
-                 schema, format(sky_src, schema, tract, 'source', 'files_source'))
+                 schema, format(sky_src, schema, tract, 'source', 'files_source'), calibrated)
     USING tract, r.poly_ra, r.poly_dec;
   GET DIAGNOSTICS n_src = ROW_COUNT;
 
   EXECUTE format('INSERT INTO %1$I.dia_source (dia_source_id, tract, visit, detector, band, mjd, x, y, ra, "dec",
                     ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied)
                   SELECT s.dia_source_id, $1, s.visit, s.detector, s.band, s.mjd, s.x, s.y, s.ra, s."dec",
-                         (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov,
-                         skycat.nanojansky(s.psf_inst_flux, s.calib_mean),
-                         skycat.nanojansky_err(s.psf_inst_flux, s.psf_inst_flux_err, s.calib_mean, s.calib_err),
+                         (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov, %3$s,
                          s.calib_mean, s.calib_err
                     FROM (%2$s) s
                    WHERE skycat.polygon_contains($2, $3, s.ra, s."dec")',
-                 schema, format(sky_src, schema, tract, 'dia_source', 'files_dia_source'))
+                 schema, format(sky_src, schema, tract, 'dia_source', 'files_dia_source'), calibrated)
     USING tract, r.poly_ra, r.poly_dec;
   GET DIAGNOSTICS n_dia = ROW_COUNT;
 
@@ -359,7 +327,7 @@ CREATE FUNCTION drp_deduplicate_objects(schema name)
 DECLARE
   n_ins bigint; n_del bigint; n_staged bigint; n_kept bigint;
 BEGIN
-  PERFORM skycat.drp_policy(schema, 'num_rings');
+  PERFORM skycat._policy(schema, 'drp');
   EXECUTE format('CREATE TEMP TABLE drp_primary ON COMMIT DROP AS
                     SELECT s.object_id, s.tract, s.ra, s."dec" FROM %1$I.object_staging s JOIN %1$I.tract t USING (tract)
                      WHERE skycat.polygon_contains(t.poly_ra, t.poly_dec, s.ra, s."dec")', schema);
@@ -389,7 +357,7 @@ DECLARE
   i int;
   added int := 0;
 BEGIN
-  PERFORM skycat.drp_policy(schema, 'num_rings');
+  PERFORM skycat._policy(schema, 'drp');
   IF names IS NULL OR types IS NULL OR cardinality(names) <> cardinality(types) OR cardinality(names) = 0 THEN
     RAISE EXCEPTION 'skycat.drp_add_columns: names and types must be non-empty arrays of the same length' USING ERRCODE = '22023';
   END IF;
@@ -417,7 +385,7 @@ DECLARE
   unmatched bigint;
   dup bigint;
 BEGIN
-  PERFORM skycat.drp_policy(schema, 'num_rings');
+  PERFORM skycat._policy(schema, 'drp');
   SELECT array_agg(attname::text ORDER BY attnum) INTO cols FROM pg_attribute
    WHERE attrelid = updates AND attnum > 0 AND NOT attisdropped AND attname <> 'object_id';
   IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = updates AND attname = 'object_id' AND NOT attisdropped) THEN
@@ -464,8 +432,9 @@ CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float
   SET enable_nestloop = off SET jit = off
   SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
-  bands text[] := skycat.drp_policy(schema, 'bands')::text[];
-  wm text := skycat.drp_policy(schema, 'work_mem');
+  p jsonb := skycat._policy(schema, 'drp');
+  bands text[] := (p ->> 'bands')::text[];
+  wm text := p ->> 'work_mem';
   old_wm text := current_setting('work_mem');
 BEGIN
   -- The hash aggregate holds every light curve of the stripe: give it the policy's work_mem
@@ -489,21 +458,22 @@ BEGIN
   DROP TABLE pg_temp.drp_summary;
 END $$;
 
--- The stripe partitions of a DRP table with their bounds and estimated rows, south to north.
--- est_rows is the planner's estimate (rows per page at the last ANALYZE times the pages now):
--- 0 for a partition with no pages, -1 for one with pages that was never analysed.
+-- The stripe partitions of a DRP table with their bounds and estimated rows, south to north:
+-- the stripes of the policy's height (skycat.stripe_bounds) and the partitions
+-- create_stripe_partitions made for them. est_rows is the planner's estimate (rows per page at
+-- the last ANALYZE times the pages now): 0 for a partition with no pages, -1 for one with pages
+-- that was never analysed.
 CREATE FUNCTION drp_stripes(schema name, tbl text)
   RETURNS TABLE (part regclass, dec_lo float8, dec_hi float8, est_rows bigint)
   STABLE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  WITH b AS (SELECT s.stripe, s.dec_min, s.dec_max, count(*) OVER () AS n
+               FROM skycat.stripe_bounds((skycat._policy(schema, 'drp') ->> 'stripe_height_deg')::float8) s)
   SELECT c.oid::regclass, b.dec_min, b.dec_max,
          CASE WHEN p.pages = 0 THEN 0
               WHEN c.reltuples > 0 AND c.relpages > 0 THEN round(c.reltuples / c.relpages * p.pages)::bigint
               ELSE -1 END
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid,
-         LATERAL (SELECT pg_relation_size(c.oid) / current_setting('block_size')::int AS pages) p,
-         LATERAL (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''?([^)'']+)''?\) TO \(''?([^)'']+)''?\)'))[1]::float8 AS dec_min,
-                         (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''?([^)'']+)''?\) TO \(''?([^)'']+)''?\)'))[2]::float8 AS dec_max) b
-   WHERE i.inhparent = format('%I.%I', schema, tbl)::regclass
+    FROM b JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', schema, skycat.stripe_partition_name(tbl, b.stripe, b.n::int))),
+         LATERAL (SELECT pg_relation_size(c.oid) / current_setting('block_size')::int AS pages) p
    ORDER BY b.dec_min
 $$;
 
@@ -535,7 +505,7 @@ DECLARE
 BEGIN
   -- The procedure's own "SET search_path", for this transaction (see above).
   PERFORM pg_catalog.set_config('search_path', 'pg_catalog, skycat, pg_temp', true);
-  PERFORM skycat.drp_policy(schema, 'num_rings');
+  PERFORM skycat._policy(schema, 'drp');
   -- Row estimates for the percentages: a stripe never analysed is analysed now (one sample
   -- of that partition, not of the whole table).
   FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') WHERE est_rows < 0 LOOP
@@ -590,13 +560,10 @@ DECLARE
   tbl text;
   n bigint;
   s record;
-  sets text := 'psf_flux = skycat.recalibrate(t.psf_flux, t.calib_applied, c.calib_mean),
-                psf_flux_err = skycat.recalibrate_err(t.psf_flux, t.psf_flux_err, t.calib_applied, t.calib_err_applied,
-                                                      c.calib_mean, COALESCE(c.calib_err, 0)),
-                calib_applied = c.calib_mean, calib_err_applied = COALESCE(c.calib_err, 0)';
-  changed text := '(t.calib_applied IS DISTINCT FROM c.calib_mean OR t.calib_err_applied IS DISTINCT FROM COALESCE(c.calib_err, 0))';
+  sets text := skycat._recalibration_sets(ARRAY['psf'], 't', 'c.calib_mean', 'COALESCE(c.calib_err, 0)');
+  changed text := skycat._calibration_changed('t', 'c.calib_mean', 'COALESCE(c.calib_err, 0)');
 BEGIN
-  PERFORM skycat.drp_policy(schema, 'num_rings');
+  PERFORM skycat._policy(schema, 'drp');
   IF (SELECT count(*) FROM pg_attribute WHERE attrelid = new_calib AND NOT attisdropped
         AND attname IN ('visit', 'detector', 'calib_mean', 'calib_err')) < 4 THEN
     RAISE EXCEPTION 'skycat.drp_apply_recalibration: % must have columns visit, detector, calib_mean, calib_err', new_calib
@@ -670,7 +637,7 @@ DECLARE
   n_files int := 0;
   missing bigint;
 BEGIN
-  PERFORM skycat.drp_policy(schema, 'num_rings');
+  PERFORM skycat._policy(schema, 'drp');
   IF table_name IS NULL OR table_name NOT IN ('object', 'source', 'forced_source') THEN
     RAISE EXCEPTION 'skycat.drp_export: table_name must be object (director), source or forced_source (dependent), got %', table_name
       USING ERRCODE = '22023';

@@ -279,7 +279,12 @@ unsafe fn return_rows(fcinfo: pg_sys::FunctionCallInfo, rows: Marked) -> pg_sys:
         let rsinfo = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
         let (store, desc) = ((*rsinfo).setResult, (*rsinfo).setDesc);
         let nulls = [false; 5];
-        for (m, chosen) in rows {
+        for (k, (m, chosen)) in rows.into_iter().enumerate() {
+            // Millions of rows go into the tuplestore (spilling to disk past work_mem): stay
+            // cancellable while they do.
+            if k % 65_536 == 65_535 {
+                pgrx::check_for_interrupts!();
+            }
             let mut values = [
                 pg_sys::Datum::from(m.left_id as usize),
                 pg_sys::Datum::from(m.right_id as usize),

@@ -32,10 +32,14 @@ pgrx::extension_sql_file!(
     requires = [partitioning::stripe_bounds]
 );
 
+// The shared layer under the procedures: policy, calibration SQL generators.
+pgrx::extension_sql_file!("../sql/toolkit.sql", name = "toolkit");
+
 pgrx::extension_sql_file!(
     "../sql/calibration.sql",
     name = "calibration_procedures",
     requires = [
+        "toolkit",
         "calibration_types",
         "pixel_to_sky",
         "pixel_to_sky_cov",
@@ -52,6 +56,7 @@ pgrx::extension_sql_file!(
     "../sql/ap.sql",
     name = "ap_procedures",
     requires = [
+        "toolkit",
         "create_stripe_partitions",
         "crossmatch",
         "dwithin",

@@ -3,11 +3,11 @@
 //! of files and row groups read versus skipped.
 
 use super::datum::TypedColumn;
-use super::parallel::SharedUnits;
 use super::plan::{
     declared_columns, expand_files, file_column_index, kept_row_groups, open_catalog, partition_datum,
     partitions_match, read_scan_plan, DeclaredColumn, PruneCounts, ScanPlan,
 };
+use super::units::SharedUnits;
 use super::{raise_files_error, TableOptions};
 use pgrx::pg_sys::{self, Datum};
 use pgrx::prelude::*;
@@ -105,6 +105,8 @@ pub(super) struct ScanState {
     /// Set in a parallel scan: the row groups to read are claimed one at a time from
     /// shared memory instead of walking `files` in order.
     pub(super) parallel: Option<SharedUnits>,
+    /// The file a parallel scan's process read last, with its footer (see claim_next_row_group).
+    last_catalog: Option<(usize, CatalogFile)>,
 }
 
 /// Owner of the state, freed by a reset callback of the query's memory context so an
@@ -166,6 +168,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
         files_read: 0,
         executed: false,
         parallel: None,
+        last_catalog: None,
     };
     let holder = Box::into_raw(Box::new(Holder { state: Some(Box::new(state)) }));
     let cb =
@@ -245,7 +248,7 @@ unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
         let index = s.next_file;
         s.next_file += 1;
         if let Some((cat, row_groups)) = prune_file(s, index) {
-            return Some(open_file(s, index, cat, row_groups));
+            return Some(open_file(s, index, &cat, row_groups));
         }
     }
     None
@@ -253,23 +256,32 @@ unsafe fn open_next_file(s: &mut ScanState) -> Option<OpenFile> {
 
 /// Claims the next row group of a parallel scan from shared memory and opens it; `None`
 /// when every row group has been claimed.
+///
+/// Consecutive claims of one process mostly fall in the same file (units are handed out in
+/// file order), so the last opened file is kept: its footer is read once per process, not
+/// once per row group.
 unsafe fn claim_next_row_group(s: &mut ScanState) -> Option<OpenFile> {
     let (index, row_group) = s.parallel.as_ref().expect("parallel scan").claim()?;
     let file = &s.files.as_ref().expect("files expanded")[index];
-    let cat = open_catalog(&s.opts, file);
+    let cat = match s.last_catalog.take() {
+        Some((i, cat)) if i == index => cat,
+        _ => open_catalog(&s.opts, file),
+    };
     if row_group >= cat.num_row_groups() {
         raise_files_error(FilesError::Corrupt {
             path: file.absolute.display().to_string(),
             message: format!("has {} row groups, {} when the scan started", cat.num_row_groups(), row_group + 1),
         })
     }
-    Some(open_file(s, index, cat, vec![row_group]))
+    let opened = open_file(s, index, &cat, vec![row_group]);
+    s.last_catalog = Some((index, cat));
+    Some(opened)
 }
 
 /// Starts reading `row_groups` of `files[index]`: maps each needed attribute to a file
 /// column (checking that its declared type can hold the file's), a partition value or the
 /// file name.
-unsafe fn open_file(s: &mut ScanState, index: usize, cat: CatalogFile, row_groups: Vec<usize>) -> OpenFile {
+unsafe fn open_file(s: &mut ScanState, index: usize, cat: &CatalogFile, row_groups: Vec<usize>) -> OpenFile {
     let file = &s.files.as_ref().expect("files expanded")[index];
     pg_sys::MemoryContextReset(s.file_ctx);
     let old = pg_sys::MemoryContextSwitchTo(s.file_ctx);
@@ -285,7 +297,7 @@ unsafe fn open_file(s: &mut ScanState, index: usize, cat: CatalogFile, row_group
         } else if let Some(v) = file.partition_value(&col.name) {
             Source::Constant(partition_datum(col, v), false)
         } else {
-            let Some(idx) = file_column_index(&cat, col) else {
+            let Some(idx) = file_column_index(cat, col) else {
                 schema_error(file, format!("has no column matching \"{}\" of foreign table \"{}\"", col.name, s.table))
             };
             let field = cat.schema().field(idx);

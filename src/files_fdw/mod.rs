@@ -16,6 +16,7 @@ mod import;
 mod options;
 mod parallel;
 mod plan;
+mod units;
 pub(crate) mod write_parquet;
 
 use pgrx::pg_sys::panic::ErrorReport;

@@ -10,9 +10,10 @@
 
 use super::exec::{evaluate_conditions, prune_file, state_of};
 use super::plan::expand_files;
+use super::units::{SharedHeader, SharedUnits};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use skycat_core::files::paths::{hive_partitions, MatchedFile};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,35 +26,6 @@ pub(super) fn install(routine: &mut supabase_wrappers::FdwRoutine<pgrx::Allocate
     routine.InitializeWorkerForeignScan = Some(initialize_worker);
 }
 
-#[repr(C)]
-struct SharedHeader {
-    /// The next unit to hand out.
-    next: AtomicU64,
-    blob_len: u64,
-}
-
-/// A process's view of the shared units.
-pub(super) struct SharedUnits {
-    header: *mut SharedHeader,
-    /// The counter to use if no shared chunk was set up (a leader whose Gather ran without
-    /// a parallel context): then this process reads every unit itself.
-    local: AtomicU64,
-    units: Vec<(usize, usize)>,
-    /// The blob the leader built in `EstimateDSMForeignScan`, copied out in `InitializeDSM`.
-    pending: Option<Vec<u8>>,
-}
-
-impl SharedUnits {
-    /// The next `(file index, row group)` nobody has claimed yet.
-    pub(super) fn claim(&self) -> Option<(usize, usize)> {
-        // SAFETY: the header lives in the parallel context's DSM segment, which outlives
-        // the scan in every process attached to it.
-        let counter = if self.header.is_null() { &self.local } else { unsafe { &(*self.header).next } };
-        let k = counter.fetch_add(1, Ordering::Relaxed) as usize;
-        self.units.get(k).copied()
-    }
-}
-
 /// File scans are parallel safe: every process opens the files read-only by itself.
 #[pg_guard]
 unsafe extern "C-unwind" fn is_parallel_safe(
@@ -62,6 +34,14 @@ unsafe extern "C-unwind" fn is_parallel_safe(
     _rte: *mut pg_sys::RangeTblEntry,
 ) -> bool {
     true
+}
+
+/// What the leader hands every worker in the shared chunk: the expanded files (relative and
+/// absolute paths) and the (file, row group) units left after pruning.
+#[derive(Serialize, Deserialize)]
+struct SharedBlob {
+    files: Vec<(String, String)>,
+    units: Vec<(usize, usize)>,
 }
 
 /// Leader: evaluates the pruning conditions, expands the glob, prunes every file once and
@@ -82,12 +62,11 @@ unsafe extern "C-unwind" fn estimate_dsm(
         }
     }
     let files = s.files.as_ref().expect("expanded above");
-    let blob = json!({
-        "files": files.iter().map(|f| json!([f.relative, f.absolute.to_string_lossy()])).collect::<Vec<_>>(),
-        "units": units,
+    let blob = serde_json::to_vec(&SharedBlob {
+        files: files.iter().map(|f| (f.relative.clone(), f.absolute.to_string_lossy().into_owned())).collect(),
+        units: units.clone(),
     })
-    .to_string()
-    .into_bytes();
+    .expect("the unit list serialises");
     let size = std::mem::size_of::<SharedHeader>() + blob.len();
     s.parallel =
         Some(SharedUnits { header: std::ptr::null_mut(), local: AtomicU64::new(0), units, pending: Some(blob) });
@@ -133,26 +112,17 @@ unsafe extern "C-unwind" fn initialize_worker(
     let s = state_of(node).expect("scan state exists");
     let header = coordinate as *mut SharedHeader;
     let bytes = std::slice::from_raw_parts(header.add(1) as *const u8, (*header).blob_len as usize);
-    let v: Value = serde_json::from_slice(bytes).expect("the leader wrote valid JSON");
-    let files = v["files"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| {
-                    let relative = f[0].as_str().unwrap_or_default().to_string();
-                    MatchedFile {
-                        partitions: hive_partitions(&relative),
-                        absolute: PathBuf::from(f[1].as_str().unwrap_or_default()),
-                        relative,
-                    }
-                })
-                .collect()
+    let blob: SharedBlob = serde_json::from_slice(bytes).expect("the unit list the leader wrote");
+    let files = blob
+        .files
+        .into_iter()
+        .map(|(relative, absolute)| MatchedFile {
+            partitions: hive_partitions(&relative),
+            absolute: PathBuf::from(absolute),
+            relative,
         })
-        .unwrap_or_default();
-    let units = v["units"]
-        .as_array()
-        .map(|a| a.iter().map(|u| (u[0].as_u64().unwrap_or(0) as usize, u[1].as_u64().unwrap_or(0) as usize)).collect())
-        .unwrap_or_default();
+        .collect();
+    let units = blob.units;
     s.files = Some(files);
     s.conditions = Some(Vec::new());
     s.executed = true;

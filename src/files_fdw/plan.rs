@@ -6,7 +6,7 @@ use super::datum::{array_elements, kind_of, scalar_from_datum};
 use super::{raise_files_error, TableOptions};
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use skycat_core::files::paths::{self, MatchedFile};
 use skycat_core::files::prune::{row_matches, CompareOp, Condition};
 use skycat_core::files::reader::{CatalogFile, FileFormat};
@@ -47,7 +47,7 @@ pub(super) unsafe fn declared_columns(desc: pg_sys::TupleDesc) -> Vec<Option<Dec
 }
 
 /// How a pushed-down condition compares, before its value is known.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(super) enum CondKind {
     Compare(CompareOp),
     In,
@@ -57,7 +57,7 @@ pub(super) enum CondKind {
 
 /// A WHERE clause that can prune: attribute, kind, and for comparisons the index of its
 /// value expression (Const or Param) in the plan's `fdw_exprs`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct PushedCondition {
     pub attno: i16,
     pub kind: CondKind,
@@ -106,7 +106,7 @@ struct RelPlan {
 }
 
 /// What pruning left of a table: files and row groups matched and skipped.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct PruneCounts {
     pub files: u64,
     pub files_skipped: u64,
@@ -540,25 +540,12 @@ unsafe extern "C-unwind" fn get_foreign_plan(
     for e in &plan.value_exprs {
         fdw_exprs = pg_sys::lappend(fdw_exprs, pg_sys::copyObjectImpl(*e as *const std::ffi::c_void));
     }
-    let private = json!({
-        "needed": plan.needed,
-        "conditions": plan.conditions.iter().map(|c| json!({
-            "attno": c.attno,
-            "kind": match c.kind {
-                CondKind::Compare(op) => op.sql(),
-                CondKind::In => "in",
-                CondKind::IsNull => "isnull",
-                CondKind::IsNotNull => "isnotnull",
-            },
-            "expr": c.expr,
-            "text": c.text,
-        })).collect::<Vec<_>>(),
-        "files": plan.counts.files,
-        "files_skipped": plan.counts.files_skipped,
-        "row_groups": plan.counts.row_groups,
-        "row_groups_skipped": plan.counts.row_groups_skipped,
+    let private = serde_json::to_string(&ScanPlan {
+        needed: plan.needed.clone(),
+        conditions: plan.conditions.clone(),
+        planned: plan.counts,
     })
-    .to_string();
+    .expect("a plan serialises");
     let text = std::ffi::CString::new(private).expect("JSON has no NUL");
     let fdw_private = pg_sys::lappend(ptr::null_mut(), pg_sys::makeString(pg_sys::pstrdup(text.as_ptr())) as *mut _);
     pg_sys::make_foreignscan(
@@ -573,7 +560,9 @@ unsafe extern "C-unwind" fn get_foreign_plan(
     )
 }
 
-/// The plan's private data, read back at execution and in EXPLAIN.
+/// The plan's private data: written by GetForeignPlan as JSON (PostgreSQL copies plans, so
+/// it travels as a string node), read back at execution and in EXPLAIN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct ScanPlan {
     pub needed: Vec<i16>,
     pub conditions: Vec<PushedCondition>,
@@ -583,36 +572,5 @@ pub(super) struct ScanPlan {
 pub(super) unsafe fn read_scan_plan(plan: *mut pg_sys::ForeignScan) -> ScanPlan {
     let list = (*plan).fdw_private;
     let s = (*(*(*list).elements).ptr_value.cast::<pg_sys::String>()).sval;
-    let v: Value = serde_json::from_str(&CStr::from_ptr(s).to_string_lossy()).expect("plan JSON written above");
-    let u = |k: &str| v[k].as_u64().unwrap_or(0);
-    ScanPlan {
-        needed: v["needed"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_i64()).map(|x| x as i16).collect())
-            .unwrap_or_default(),
-        conditions: v["conditions"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| PushedCondition {
-                        attno: c["attno"].as_i64().unwrap_or(0) as i16,
-                        kind: match c["kind"].as_str().unwrap_or("") {
-                            "in" => CondKind::In,
-                            "isnull" => CondKind::IsNull,
-                            "isnotnull" => CondKind::IsNotNull,
-                            op => CondKind::Compare(CompareOp::from_sql(op).unwrap_or(CompareOp::Eq)),
-                        },
-                        expr: c["expr"].as_u64().map(|x| x as usize),
-                        text: c["text"].as_str().unwrap_or("").to_string(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        planned: PruneCounts {
-            files: u("files"),
-            files_skipped: u("files_skipped"),
-            row_groups: u("row_groups"),
-            row_groups_skipped: u("row_groups_skipped"),
-        },
-    }
+    serde_json::from_str(&CStr::from_ptr(s).to_string_lossy()).expect("the plan JSON GetForeignPlan wrote")
 }

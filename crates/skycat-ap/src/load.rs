@@ -28,7 +28,7 @@ pub fn load_night(client: &mut Client, schema: &str, night: &Night, replace: boo
     // A bulk load builds the primary key once, after the rows are in: an index build sorts,
     // while row-by-row maintenance in object_id order (random here, the rows come in ra order)
     // touches a random B-tree page per row.
-    client.batch_execute(&format!("ALTER TABLE {s}.object DROP CONSTRAINT object_pkey"))?;
+    client.execute("SELECT skycat.ap_object_key($1, false)", &[&schema])?;
     let mut order: Vec<usize> = (0..night.objects.len()).collect();
     order.sort_by(|&a, &b| night.objects[a].ra.total_cmp(&night.objects[b].ra));
     copy_csv(client, &format!("COPY {s}.object (object_id, ra, \"dec\") FROM STDIN (FORMAT csv)"), |w| {
@@ -38,7 +38,7 @@ pub fn load_night(client: &mut Client, schema: &str, night: &Night, replace: boo
         }
         Ok(())
     })?;
-    client.batch_execute(&format!("ALTER TABLE {s}.object ADD PRIMARY KEY (object_id, \"dec\")"))?;
+    client.execute("SELECT skycat.ap_object_key($1, true)", &[&schema])?;
     copy_csv(
         client,
         &format!("COPY {s}.moving_object (moving_object_id, ra, \"dec\") FROM STDIN (FORMAT csv)"),

@@ -551,7 +551,7 @@ impl Wcs {
                 return Some(None);
             }
             // Stored bytes are trusted no further than the text form: orders in range.
-            if !(order <= MAX_SIP_ORDER as f64) {
+            if order.is_nan() || order > MAX_SIP_ORDER as f64 {
                 return None;
             }
             let order = order as usize;

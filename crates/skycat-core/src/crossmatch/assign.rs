@@ -159,7 +159,11 @@ fn solve_component(
     let col_pos =
         |j: u32| cols.binary_search_by_key(&(right[j as usize].id, j), |&c| (right[c as usize].id, c)).unwrap();
     let mut edges: Vec<Vec<(usize, f64, Pair)>> = vec![Vec::new(); rows.len()];
-    for (p, c) in &items {
+    for (k, (p, c)) in items.iter().enumerate() {
+        // A component can hold millions of pairs: look at the flag while building it too.
+        if k % 65_536 == 65_535 && cancel.load(AtomicOrdering::Relaxed) {
+            return None;
+        }
         edges[row_pos(p.left)].push((col_pos(p.right), *c, *p));
     }
     let n_right = cols.len();

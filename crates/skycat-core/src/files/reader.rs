@@ -246,14 +246,18 @@ impl CatalogFile {
         (0..keep.len()).filter(|i| keep[*i]).collect()
     }
 
-    /// Streams root columns `projection` (in that order) of row groups `row_groups`.
-    pub fn read(self, projection: &[usize], row_groups: Vec<usize>, batch_size: usize) -> FilesResult<BatchReader> {
+    /// Streams root columns `projection` (in that order) of row groups `row_groups`. The file
+    /// can be read again (other row groups, another projection) without reading its footer
+    /// again.
+    pub fn read(&self, projection: &[usize], row_groups: Vec<usize>, batch_size: usize) -> FilesResult<BatchReader> {
         let path = self.path.clone();
         let inner: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send> =
-            guarded(&path, || match self.source {
+            guarded(&path, || match &self.source {
                 Source::Parquet { file, meta } => {
+                    // A duplicate of the open file: parquet seeks before every read it makes.
+                    let file = file.try_clone().map_err(|e| io_error(&path, &e))?;
                     let mask = ProjectionMask::roots(meta.parquet_schema(), projection.iter().copied());
-                    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+                    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
                         .with_projection(mask)
                         .with_row_groups(row_groups)
                         .with_batch_size(batch_size)
