@@ -56,6 +56,7 @@ test-e2e:
 	@$(CLUSTER) start test >/dev/null
 	@. target/clusters/test.env && \
 	  SKYCAT_TEST_DSN="host=$$PGHOST port=$$PGPORT user=$$PGUSER dbname=postgres" \
+	  SKYCAT_PYTHON="$(CURDIR)/target/pyenv/bin/python" \
 	  cargo test -p skycat-e2e --release -- --test-threads=1 --skip fuzz_every_skycat_function
 
 # Randomised calls of every SQL function with special values under a short statement_timeout:

@@ -92,8 +92,9 @@ mod tests {
             })
             .collect();
         let expected = format!(
-            "_calibration_exprs:sufalse _leaf_tables:sufalse ap_associate:vufalse ap_create:vufalse \
-             ap_daytime:vufalse ap_policy:sutrue ap_post_night:vufalse ap_post_visit:vufalse \
+            "_ap_band_column_defs:isfalse _ap_column_list:isfalse _ap_object_key:isfalse \
+             _calibration_exprs:sufalse _leaf_tables:sufalse _policy:sutrue ap_associate:vufalse ap_create:vufalse \
+             ap_daytime:vufalse ap_object_key:vutrue ap_policy:sutrue ap_post_night:vufalse ap_post_visit:vufalse \
              ap_prepare_night:vufalse ap_prepare_visit:vufalse calibrate_sources:vufalse create_stripe_partitions:vutrue \
              crossmatch:vrtrue crossmatch_input_rows:vrtrue crossmatch_marked:vrtrue drp_add_columns:vufalse \
              drp_apply_recalibration:vufalse drp_create:vufalse drp_deduplicate_objects:vufalse drp_export:vufalse \

@@ -344,3 +344,96 @@ fn values_postgres_cannot_store_are_errors_naming_file_row_group_and_column() {
     let n: i64 = c.query_one("SELECT count(*) FROM t_nul", &[]).unwrap().get(0);
     assert_eq!(n, 28, "count(*) reads no column");
 }
+
+/// Equal as JSON, numbers compared as numbers: Python prints 1.0 where PostgreSQL prints 1,
+/// and a float4 widened to double differs from PostgreSQL's float4 text in the last digits.
+fn same_json(g: &Value, w: &Value) -> bool {
+    match (g, w) {
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y)),
+        _ => match (g.as_f64(), w.as_f64()) {
+            (Some(a), Some(b)) => a == b || (a - b).abs() <= 1e-6 * b.abs(),
+            _ => g == w,
+        },
+    }
+}
+
+/// The Python with pyarrow that `make test` sets up (`SKYCAT_PYTHON`).
+fn pyarrow_python() -> String {
+    std::env::var("SKYCAT_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/pyenv/bin/python").into())
+}
+
+#[test]
+fn write_parquet_files_read_back_in_pyarrow() {
+    // What skycat writes, read by an independent implementation: every mapped type, NULLs,
+    // NaN, negative and fractional timestamps, a name, arrays with NULL elements, a type
+    // written as text, several row groups.
+    let dir = ServerDir::new("pyarrow");
+    let mut db = ScratchDb::new("files_pyarrow");
+    let c = &mut db.client;
+    c.batch_execute("CREATE EXTENSION IF NOT EXISTS skycat").unwrap();
+    let path = dir.0.join("out/w.parquet");
+    let query = "SELECT g::bigint AS id, g::int2 AS small, (g * 7)::int AS mid, (g % 3 = 0) AS flag,
+                        CASE WHEN g % 10 = 0 THEN NULL WHEN g % 10 = 1 THEN 'NaN'::float8 ELSE g / 7.0::float8 END AS x,
+                        (g / 3.0)::float4 AS y, CASE WHEN g % 5 = 0 THEN NULL ELSE 'b' || g END AS label,
+                        ('n' || g)::name AS nm, decode(lpad(to_hex(g), 4, '0'), 'hex') AS raw,
+                        date '1969-12-30' + g AS d, timestamp '1969-12-31 23:59:59.999999' + g * interval '1 hour' AS ts,
+                        timestamptz '2026-12-04 12:00:00.5+00' - g * interval '1 day' AS tstz,
+                        CASE WHEN g % 4 = 0 THEN NULL ELSE ARRAY[g::float8, NULL, -g] END AS arr,
+                        (g || ' days')::interval AS span
+                   FROM generate_series(1, 250) g";
+    let n: i64 =
+        c.query_one("SELECT skycat.write_parquet($1, $2, 100)", &[&query, &path.to_str().unwrap()]).unwrap().get(0);
+    assert_eq!(n, 250);
+    let out = std::process::Command::new(pyarrow_python())
+        .arg(fixture("read_parquet.py"))
+        .arg(&path)
+        .output()
+        .expect("run pyarrow (make test sets up target/pyenv)");
+    assert!(out.status.success(), "pyarrow: {}", String::from_utf8_lossy(&out.stderr));
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["row_groups"], 3, "250 rows in row groups of 100");
+    let schema = &read["schema"];
+    for (col, t) in [
+        ("id", "int64"),
+        ("small", "int16"),
+        ("mid", "int32"),
+        ("flag", "bool"),
+        ("x", "double"),
+        ("y", "float"),
+        ("label", "string"),
+        ("nm", "string"),
+        ("raw", "binary"),
+        ("d", "date32[day]"),
+        ("ts", "timestamp[us]"),
+        ("tstz", "timestamp[us, tz=UTC]"),
+        ("arr", "list<item: double>"),
+        ("span", "string"),
+    ] {
+        assert_eq!(schema[col], t, "type of {col}");
+    }
+    // The same values computed by PostgreSQL, encoded the way read_parquet.py encodes them.
+    let expected = c
+        .query(
+            &format!(
+                "SELECT json_build_object(
+                   'id', id, 'small', small, 'mid', mid, 'flag', flag,
+                   'x', CASE WHEN x = 'NaN' THEN to_json('NaN'::text) ELSE to_json(x) END, 'y', y, 'label', label,
+                   'nm', nm, 'raw', encode(raw, 'hex'), 'd', d - date '1970-01-01',
+                   'ts', (extract(epoch FROM ts - timestamp '1970-01-01') * 1000000)::bigint,
+                   'tstz', (extract(epoch FROM tstz) * 1000000)::bigint,
+                   'arr', arr, 'span', span::text)::text FROM ({query}) q ORDER BY id"
+            ),
+            &[],
+        )
+        .unwrap();
+    let rows = read["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for (got, want) in rows.iter().zip(&expected) {
+        let want: Value = serde_json::from_str(&want.get::<_, String>(0)).unwrap();
+        for (col, w) in want.as_object().unwrap() {
+            let g = &got[col];
+            assert!(same_json(g, w), "row {} column {col}: pyarrow read {g}, PostgreSQL has {w}", want["id"]);
+        }
+    }
+}
