@@ -9,6 +9,7 @@
 # The cluster lives in target/clusters/NAME (or /tmp when the postgres user cannot reach the
 # repository), listens only on a Unix socket in that directory and on localhost at a free
 # port, and is owned by the `postgres` OS user when run as root (initdb refuses root).
+# PG_EXTRA_OPTS adds server options at start (scripts/citus-cluster.sh preloads Citus with it).
 set -euo pipefail
 
 cmd=${1:?usage: pg-cluster.sh start|stop|destroy|env NAME}
@@ -60,7 +61,7 @@ start)
   port=${PGPORT_WANTED:-54329}
   while ! port_free "$port"; do port=$((port + 1)); done
   as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=localhost -c unix_socket_directories='$dir' -c max_worker_processes=8 -c max_parallel_workers_per_gather=2" \
+    -o "-p $port -c listen_addresses=localhost -c unix_socket_directories='$dir' -c max_worker_processes=8 -c max_parallel_workers_per_gather=2 ${PG_EXTRA_OPTS:-}" \
     start >/dev/null || { tail -20 "$dir/server.log" >&2; exit 1; }
   cat >"$envfile" <<ENV
 export PGHOST=$dir

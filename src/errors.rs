@@ -17,7 +17,7 @@ impl<T> OrSqlError<T> for Result<T, SkyError> {
     }
 }
 
-fn raise(function: &str, e: &SkyError) -> ! {
+pub fn raise(function: &str, e: &SkyError) -> ! {
     let code = match e {
         SkyError::InvalidArgument { .. } | SkyError::InvalidRow { .. } => {
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE

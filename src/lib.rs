@@ -15,6 +15,7 @@ mod geometry;
 mod gucs;
 mod partitioning;
 mod planner;
+mod scaleout;
 mod skymap;
 mod sqltypes;
 
@@ -81,6 +82,13 @@ pgrx::extension_sql_file!(
         skymap::polygon_contains,
         files_fdw::write_parquet::write_parquet
     ]
+);
+
+// Scale-out on a Citus cluster: distributed sky tables, margins, the distributed cross-match.
+pgrx::extension_sql_file!(
+    "../sql/scaleout.sql",
+    name = "scaleout",
+    requires = ["crossmatch", "chunk_id", partitioning::chunks_in_circle, scaleout::crossmatch_chunk]
 );
 
 // Every skycat function, type and aggregate is for pipeline roles too, not only the superuser

@@ -6,6 +6,29 @@
 -- now (the result type changes, which CREATE OR REPLACE refuses).
 DROP FUNCTION ap_ra_ranges(float8, float8, float8);
 
+-- The registry of distributed sky tables (scale-out on Citus), before the functions that use
+-- its row type.
+CREATE TABLE sky_tables (
+    table_name       text    PRIMARY KEY,
+    id_column        name    NOT NULL,
+    ra_column        name    NOT NULL,
+    dec_column       name    NOT NULL,
+    chunk_column     name    NOT NULL,
+    num_stripes      int     NOT NULL,
+    num_sub_stripes  int     NOT NULL,
+    parent           text,
+    margin_table     text,
+    margin_arcsec    float8
+);
+COMMENT ON TABLE sky_tables IS
+  'Sky tables distributed by skycat.distribute_sky_table: keys, chunk layout and margins.';
+SELECT pg_catalog.pg_extension_config_dump('sky_tables', '');
+ALTER TABLE sky_tables ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sky_tables_writers ON sky_tables
+  USING (pg_catalog.has_table_privilege(pg_catalog.to_regclass(table_name), 'INSERT'))
+  WITH CHECK (pg_catalog.has_table_privilege(pg_catalog.to_regclass(table_name), 'INSERT'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON sky_tables TO PUBLIC;
+
 -- @recreate-functions
 
 -- Every role may run calibrate_sources: the progress table is shared, row by row limited to

@@ -553,6 +553,8 @@ fn plausible(p: &Param, rng: &mut Rng, scratch: &Scratch) -> Arg {
             float_array_arg(&v)
         }
         ("double precision[]", _) => float_array_arg(&[Some(1.0), Some(2.0), Some(3.0)]),
+        ("bigint[]", _) => Arg::raw("'{1,2,3}'::bigint[]"),
+        ("boolean[]", _) => Arg::raw(rng.pick_str(&["'{}'::boolean[]", "'{true,false,true}'::boolean[]"]).to_string()),
         ("skycat.wcs", _) => wcs_arg(rng, true),
         ("skycat.photo_calib", _) => photo_calib_arg(rng, true),
         ("regclass", _) => Arg::raw("'fz_part'::regclass"),
@@ -575,6 +577,21 @@ fn special(p: &Param, rng: &mut Rng, scratch: &Scratch) -> Arg {
         "text" if p.name.ends_with("query") => xm_odd_query(rng),
         "text" => special_text(rng),
         "double precision[]" => special_float_array(rng),
+        "bigint[]" => Arg::raw(match rng.below(6) {
+            0 => "NULL::bigint[]",
+            1 => "'{}'::bigint[]",
+            2 => "'{NULL,2,3}'::bigint[]",
+            3 => "'{7,7,7}'::bigint[]",
+            4 => "ARRAY(SELECT generate_series(1, 3000000))::bigint[]",
+            _ => "'{-9223372036854775808,0,9223372036854775807}'::bigint[]",
+        }),
+        "boolean[]" => Arg::raw(match rng.below(5) {
+            0 => "NULL::boolean[]",
+            1 => "'{}'::boolean[]",
+            2 => "'{NULL,true,true}'::boolean[]",
+            3 => "'{true}'::boolean[]",
+            _ => "'{true,true,true}'::boolean[]",
+        }),
         "skycat.wcs" => wcs_arg(rng, false),
         "skycat.photo_calib" => photo_calib_arg(rng, false),
         "regclass" => Arg::raw(match rng.below(6) {
@@ -1529,6 +1546,10 @@ fn state_allowed(function: &str, state: &str) -> bool {
         }
         "create_stripe_partitions" => {
             ["42P01", "42809", "42703", "42804", "55000", "42622", "42P07", "42P16", "54011"].contains(&state)
+        }
+        // Scale-out: 55000 without Citus, and the table checks.
+        "distribute_sky_table" | "build_margin" | "crossmatch_distributed" => {
+            ["55000", "42P01", "42809", "42703", "42804", "42P07", "42622", "23503"].contains(&state)
         }
         "skycat_files_validator" => state.starts_with("HV") || ["42501", "42P01"].contains(&state),
         _ => false,

@@ -9,6 +9,7 @@
 //!    ([`assign`]).
 
 pub mod assign;
+pub mod chunked;
 pub mod zones;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

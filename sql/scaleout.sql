@@ -1,0 +1,370 @@
+-- Scale-out on a Citus cluster (docs/scale-out.md): sky tables distributed by Qserv chunk,
+-- their margins, and the cross-match of two distributed sky tables chunk by chunk on the
+-- workers. Orchestration only: chunk ids, margins and matching are skycat's C functions.
+-- Citus's functions (create_distributed_table ...) live in pg_catalog.
+
+-- The distributed sky tables: how each is keyed and partitioned, and its margin.
+CREATE TABLE sky_tables (
+    table_name       text    PRIMARY KEY,    -- schema-qualified
+    id_column        name    NOT NULL,
+    ra_column        name    NOT NULL,
+    dec_column       name    NOT NULL,
+    chunk_column     name    NOT NULL,
+    num_stripes      int     NOT NULL,
+    num_sub_stripes  int     NOT NULL,
+    parent           text,                   -- rows follow this table's chunks (NULL: their own position's)
+    margin_table     text,
+    margin_arcsec    float8
+);
+COMMENT ON TABLE sky_tables IS
+  'Sky tables distributed by skycat.distribute_sky_table: keys, chunk layout and margins.';
+SELECT pg_catalog.pg_extension_config_dump('sky_tables', '');
+-- Every role may distribute its tables: a row is visible and writable to the roles that may
+-- write its table.
+ALTER TABLE sky_tables ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sky_tables_writers ON sky_tables
+  USING (pg_catalog.has_table_privilege(pg_catalog.to_regclass(table_name), 'INSERT'))
+  WITH CHECK (pg_catalog.has_table_privilege(pg_catalog.to_regclass(table_name), 'INSERT'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON sky_tables TO PUBLIC;
+
+-- 55000 unless Citus is installed in this database.
+CREATE FUNCTION _require_citus(caller text) RETURNS void
+  STABLE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+    RAISE EXCEPTION 'skycat.%: Citus is not installed in this database', caller
+      USING ERRCODE = '55000', HINT = 'CREATE EXTENSION citus (docs/scale-out.md)';
+  END IF;
+END
+$$;
+
+-- The registry row of a distributed sky table; 22023 when the table is not one.
+CREATE FUNCTION _sky_table(tbl regclass, caller text) RETURNS sky_tables
+  STABLE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  t skycat.sky_tables;
+BEGIN
+  SELECT * INTO t FROM skycat.sky_tables s WHERE s.table_name = skycat._qualified(tbl);
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'skycat.%: % is not a distributed sky table', caller, tbl
+      USING ERRCODE = '22023', HINT = 'distribute it with skycat.distribute_sky_table';
+  END IF;
+  RETURN t;
+END
+$$;
+
+-- A table's schema-qualified, quoted name.
+CREATE FUNCTION _qualified(tbl regclass) RETURNS text
+  STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = tbl
+$$;
+
+-- 42703 unless `tbl` has column `col` (of one of `types`, when given).
+CREATE FUNCTION _require_column(tbl regclass, col name, types regtype[], caller text) RETURNS void
+  STABLE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  t regtype;
+BEGIN
+  SELECT a.atttypid::regtype INTO t FROM pg_attribute a
+   WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'skycat.%: table % has no column %', caller, tbl, quote_ident(col) USING ERRCODE = '42703';
+  END IF;
+  IF types IS NOT NULL AND NOT t = ANY (types) THEN
+    RAISE EXCEPTION 'skycat.%: column % of % is %, expected one of %', caller, quote_ident(col), tbl, t, types
+      USING ERRCODE = '42804';
+  END IF;
+END
+$$;
+
+-- Citus enforces a primary key or unique constraint only shard by shard, so it must hold the
+-- distribution column: each one of `tbl` without `chunk` is rebuilt as (its columns, chunk).
+-- Returns how many were rebuilt.
+CREATE FUNCTION _keys_with_chunk(tbl regclass) RETURNS int
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  con record;
+  n int := 0;
+BEGIN
+  FOR con IN
+    SELECT c.conname, c.contype,
+           (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
+              FROM unnest(c.conkey) WITH ORDINALITY AS k(num, ord)
+              JOIN pg_attribute a ON a.attrelid = tbl AND a.attnum = k.num) AS cols
+      FROM pg_constraint c
+     WHERE c.conrelid = tbl AND c.contype IN ('p', 'u')
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'chunk' AND a.attnum = ANY (c.conkey))
+  LOOP
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (%s, chunk)', tbl, con.conname, con.conname,
+                   CASE con.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, con.cols);
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$$;
+
+-- Distributes a catalog table (and the tables whose rows belong to its rows) over the Citus
+-- cluster by Qserv chunk. `tbl` gets a column `chunk` = skycat.chunk_id of its position
+-- (checked by a constraint); every table of `children` gets `chunk` = the chunk of its row's
+-- parent (`child_key` = `id_column` of tbl; a child row without a parent takes its own
+-- position's chunk when it has the position columns), and all are co-located, so a join of
+-- an object and its sources never leaves a worker. One row per table distributed.
+CREATE FUNCTION distribute_sky_table(
+    tbl regclass, children regclass[] DEFAULT '{}', child_key name DEFAULT 'object_id',
+    id_column name DEFAULT 'id', ra_column name DEFAULT 'ra', dec_column name DEFAULT 'dec',
+    num_stripes int DEFAULT 340, num_sub_stripes int DEFAULT 3, shard_count int DEFAULT NULL)
+  RETURNS TABLE (table_name text, rows bigint, shards int)
+  VOLATILE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  me constant text := 'distribute_sky_table';
+  child regclass;
+  orphans bigint;
+  has_position boolean;
+  n bigint;
+BEGIN
+  PERFORM skycat._require_citus(me);
+  IF tbl IS NULL OR id_column IS NULL OR ra_column IS NULL OR dec_column IS NULL OR num_stripes IS NULL
+     OR num_sub_stripes IS NULL OR child_key IS NULL THEN
+    RAISE EXCEPTION 'skycat.%: only children and shard_count may be NULL', me USING ERRCODE = '22004';
+  END IF;
+  PERFORM skycat.chunk_id(0, 0, num_stripes, num_sub_stripes);   -- 22023 for a bad layout
+  IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+    RAISE EXCEPTION 'skycat.%: argument "shard_count" must be in [1, 64000], got %', me, shard_count
+      USING ERRCODE = '22023';
+  END IF;
+  PERFORM skycat._require_column(tbl, id_column, '{bigint,integer}', me);
+  PERFORM skycat._require_column(tbl, ra_column, '{double precision}', me);
+  PERFORM skycat._require_column(tbl, dec_column, '{double precision}', me);
+  FOREACH child IN ARRAY coalesce(children, '{}') LOOP
+    PERFORM skycat._require_column(child, child_key, '{bigint,integer}', me);
+  END LOOP;
+  IF EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = ANY (tbl || coalesce(children, '{}'))) THEN
+    RAISE EXCEPTION 'skycat.%: % or one of its children is already distributed', me, tbl USING ERRCODE = '55000';
+  END IF;
+
+  -- The chunk of every row, while the tables are still local (Citus never changes a row's
+  -- distribution value afterwards).
+  EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS chunk int', tbl);
+  EXECUTE format('UPDATE %s SET chunk = skycat.chunk_id(%I, %I, $1, $2)', tbl, ra_column, dec_column)
+    USING num_stripes, num_sub_stripes;
+  EXECUTE format('ALTER TABLE %s ALTER COLUMN chunk SET NOT NULL, ADD CONSTRAINT %I CHECK (chunk = skycat.chunk_id(%I, %I, %s, %s))',
+                 tbl, left('chunk_is_position_chunk_' || (tbl::oid)::text, 63), ra_column, dec_column,
+                 num_stripes, num_sub_stripes);
+  FOREACH child IN ARRAY coalesce(children, '{}') LOOP
+    EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS chunk int', child);
+    EXECUTE format('UPDATE %s c SET chunk = p.chunk FROM %s p WHERE p.%I = c.%I', child, tbl, id_column, child_key);
+    has_position := EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = child AND a.attname = ra_column AND NOT a.attisdropped)
+                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = child AND a.attname = dec_column AND NOT a.attisdropped);
+    IF has_position THEN
+      EXECUTE format('UPDATE %s SET chunk = skycat.chunk_id(%I, %I, $1, $2) WHERE chunk IS NULL', child, ra_column, dec_column)
+        USING num_stripes, num_sub_stripes;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s WHERE chunk IS NULL', child) INTO orphans;
+    IF orphans > 0 THEN
+      RAISE EXCEPTION 'skycat.%: % rows of % have no parent row in % and no position', me, orphans, child, tbl
+        USING ERRCODE = '23503';
+    END IF;
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN chunk SET NOT NULL', child);
+  END LOOP;
+
+  PERFORM skycat._keys_with_chunk(t) FROM unnest(tbl || coalesce(children, '{}')) t;
+  PERFORM create_distributed_table(tbl, 'chunk', shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));
+  INSERT INTO skycat.sky_tables VALUES (skycat._qualified(tbl), id_column, ra_column, dec_column, 'chunk',
+                                        num_stripes, num_sub_stripes, NULL, NULL, NULL);
+  FOREACH child IN ARRAY coalesce(children, '{}') LOOP
+    PERFORM create_distributed_table(child, 'chunk', colocate_with => tbl::text);
+    INSERT INTO skycat.sky_tables VALUES (skycat._qualified(child), child_key, ra_column, dec_column, 'chunk',
+                                          num_stripes, num_sub_stripes, skycat._qualified(tbl), NULL, NULL);
+  END LOOP;
+  FOR table_name, child IN SELECT skycat._qualified(t), t FROM unnest(tbl || coalesce(children, '{}')) t LOOP
+    EXECUTE format('SELECT count(*) FROM %s', child) INTO n;
+    rows := n;
+    shards := (SELECT count(*) FROM pg_dist_shard s WHERE s.logicalrelid = child);
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+
+-- Builds (or refreshes) the margin of a distributed sky table: `<table>_margin`, co-located,
+-- holding for every chunk the rows of other chunks within `margin_arcsec` of it (Qserv's
+-- overlap; a row near a corner is in the margin of several chunks). Same columns as the
+-- table; `chunk` is the chunk the row is a margin of and `home_chunk` its own. Returns the
+-- number of margin rows.
+CREATE FUNCTION build_margin(tbl regclass, margin_arcsec float8) RETURNS bigint
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  me constant text := 'build_margin';
+  t skycat.sky_tables;
+  margin regclass;
+  margin_name text;
+  schema_name text;
+  cols text;
+  n bigint;
+BEGIN
+  PERFORM skycat._require_citus(me);
+  t := skycat._sky_table(tbl, me);
+  IF NOT (margin_arcsec > 0 AND margin_arcsec <= 36000) THEN
+    RAISE EXCEPTION 'skycat.%: argument "margin_arcsec" must be a number of arcseconds in (0, 36000], got %', me, margin_arcsec
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT c.relname || '_margin', c.relnamespace::regnamespace::text INTO margin_name, schema_name
+    FROM pg_class c WHERE c.oid = tbl;
+  IF octet_length(margin_name) > 63 THEN
+    RAISE EXCEPTION 'skycat.%: the name of % is too long to derive its margin table name', me, tbl USING ERRCODE = '42622';
+  END IF;
+  margin := to_regclass(format('%s.%I', schema_name, margin_name));
+  IF margin IS NULL THEN
+    EXECUTE format('CREATE TABLE %s.%I (LIKE %s INCLUDING DEFAULTS)', schema_name, margin_name, tbl);
+    margin := to_regclass(format('%s.%I', schema_name, margin_name));
+    EXECUTE format('ALTER TABLE %s ADD COLUMN home_chunk int NOT NULL', margin);
+    PERFORM create_distributed_table(margin, 'chunk', colocate_with => tbl::text);
+  ELSE
+    EXECUTE format('TRUNCATE %s', margin);
+  END IF;
+  SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+    FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> t.chunk_column;
+  EXECUTE format('INSERT INTO %1$s (%2$s, chunk, home_chunk)
+                  SELECT %2$s, m.c, t.chunk FROM %3$s t, unnest(skycat.chunks_in_circle(t.%4$I, t.%5$I, $1, $2, $3)) AS m(c)
+                   WHERE m.c <> t.chunk', margin, cols, tbl, t.ra_column, t.dec_column)
+    USING margin_arcsec, t.num_stripes, t.num_sub_stripes;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  UPDATE skycat.sky_tables s SET margin_table = skycat._qualified(margin), margin_arcsec = build_margin.margin_arcsec
+   WHERE s.table_name = t.table_name;
+  RETURN n;
+END
+$$;
+
+-- The cross-match of two distributed sky tables, chunk by chunk on the workers
+-- (skycat.crossmatch_chunk per chunk, with the right table's margin), equal to
+-- skycat.crossmatch on the same rows. greedy and optimal: the assignment components that
+-- reach across a chunk edge are solved once more together on the coordinator. Returns the
+-- rows, or with `into_table` writes them into a new table distributed with the left table
+-- (columns chunk = the left row's chunk, left_id, right_id, sep_arcsec, rank; an unqualified name
+-- is created in the left table's schema) and returns none.
+CREATE FUNCTION crossmatch_distributed(left_table regclass, right_table regclass, radius_arcsec float8,
+                                       mode text DEFAULT 'all', into_table text DEFAULT NULL)
+  RETURNS TABLE (left_id bigint, right_id bigint, sep_arcsec float8, rank int)
+  VOLATILE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  me constant text := 'crossmatch_distributed';
+  l skycat.sky_tables;
+  r skycat.sky_tables;
+  m text := lower(mode);
+  one_to_one boolean;
+  edge_l text := 'false';
+  edge_r text := 'false';
+  per_chunk text;
+  into_rel regclass;
+  into_name text[];
+BEGIN
+  PERFORM skycat._require_citus(me);
+  IF left_table IS NULL OR right_table IS NULL OR radius_arcsec IS NULL OR mode IS NULL THEN
+    RAISE EXCEPTION 'skycat.%: only into_table may be NULL', me USING ERRCODE = '22004';
+  END IF;
+  l := skycat._sky_table(left_table, me);
+  r := skycat._sky_table(right_table, me);
+  IF NOT m = ANY ('{all,nearest,greedy,optimal}') THEN
+    RAISE EXCEPTION 'skycat.%: argument "mode" must be one of ''all'', ''nearest'', ''greedy'', ''optimal'', got %', me, quote_literal(mode)
+      USING ERRCODE = '22023';
+  END IF;
+  IF NOT (radius_arcsec > 0 AND radius_arcsec <= 36000) THEN
+    RAISE EXCEPTION 'skycat.%: argument "radius_arcsec" must be a number of arcseconds in (0, 36000], got %', me, radius_arcsec
+      USING ERRCODE = '22023';
+  END IF;
+  IF (l.num_stripes, l.num_sub_stripes) IS DISTINCT FROM (r.num_stripes, r.num_sub_stripes)
+     OR (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = left_table)
+        IS DISTINCT FROM (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = right_table) THEN
+    RAISE EXCEPTION 'skycat.%: % and % are not co-located by the same chunks', me, left_table, right_table
+      USING ERRCODE = '22023', HINT = 'distribute both with skycat.distribute_sky_table and the same chunk layout';
+  END IF;
+  IF r.margin_table IS NULL OR r.margin_arcsec < radius_arcsec THEN
+    RAISE EXCEPTION 'skycat.%: % has no margin of at least % arcsec (it has %)', me, right_table, radius_arcsec,
+                    coalesce(r.margin_arcsec::text || ' arcsec', 'none')
+      USING ERRCODE = '22023', HINT = format('SELECT skycat.build_margin(%L, %s)', r.table_name, radius_arcsec);
+  END IF;
+  one_to_one := m IN ('greedy', 'optimal');
+  IF one_to_one THEN
+    -- Edge rows: their circle of the radius reaches another chunk.
+    edge_l := format('cardinality(skycat.chunks_in_circle(%I, %I, $1, $3, $4)) > 1', l.ra_column, l.dec_column);
+    edge_r := format('cardinality(skycat.chunks_in_circle(%I, %I, $1, $3, $4)) > 1', r.ra_column, r.dec_column);
+  END IF;
+  -- One row per chunk of the left table joined to its right rows and margin, matched by
+  -- crossmatch_chunk: grouped and joined by the distribution column, so Citus runs it shard
+  -- by shard on the workers.
+  per_chunk := format(
+    'SELECT lc.chunk, x.* FROM
+       (SELECT chunk, array_agg(%2$I::bigint) AS i, array_agg(%3$I) AS ra, array_agg(%4$I) AS de, array_agg(%5$s) AS e
+          FROM %1$s GROUP BY chunk) lc
+       JOIN (SELECT chunk, array_agg(i) AS i, array_agg(ra) AS ra, array_agg(de) AS de, array_agg(e) AS e
+               FROM (SELECT chunk, %7$I::bigint AS i, %8$I AS ra, %9$I AS de, %10$s AS e FROM %6$s
+                     UNION ALL
+                     SELECT chunk, %7$I::bigint, %8$I, %9$I, true FROM %11$s) u
+              GROUP BY chunk) rc ON rc.chunk = lc.chunk,
+       LATERAL skycat.crossmatch_chunk(lc.i, lc.ra, lc.de, lc.e, rc.i, rc.ra, rc.de, rc.e, $1, $2) x',
+    left_table, l.id_column, l.ra_column, l.dec_column, edge_l,
+    right_table, r.id_column, r.ra_column, r.dec_column, edge_r, r.margin_table);
+
+  IF into_table IS NOT NULL THEN
+    -- A name as the caller writes it (schema.table or table): parse_ident checks it, %I quotes it.
+    into_name := parse_ident(into_table);
+    IF cardinality(into_name) > 2 THEN
+      RAISE EXCEPTION 'skycat.%: argument "into_table" must be table or schema.table, got %', me, into_table
+        USING ERRCODE = '22023';
+    END IF;
+    -- An unqualified name goes into the left table's schema (this function's search_path is fixed).
+    IF cardinality(into_name) = 1 THEN
+      into_name := ARRAY[(SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE c.oid = left_table)] || into_name;
+    END IF;
+    into_table := format('%I.%I', into_name[1], into_name[2]);
+    IF to_regclass(into_table) IS NOT NULL THEN
+      RAISE EXCEPTION 'skycat.%: table % already exists', me, into_table USING ERRCODE = '42P07';
+    END IF;
+    EXECUTE format('CREATE TABLE %s (chunk int NOT NULL, left_id bigint NOT NULL, right_id bigint NOT NULL, sep_arcsec float8 NOT NULL, rank int NOT NULL)',
+                   into_table);
+    into_rel := to_regclass(into_table);
+    PERFORM create_distributed_table(into_rel, 'chunk', colocate_with => left_table::text);
+    -- Deferred pairs are kept with rank 0 until the coordinator has solved them.
+    EXECUTE format('INSERT INTO %s SELECT chunk, left_id, right_id, sep_arcsec, CASE WHEN deferred THEN 0 ELSE rank END FROM (%s) p',
+                   into_rel, per_chunk) USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
+    IF one_to_one THEN
+      DROP TABLE IF EXISTS pg_temp.skycat_xm_left, pg_temp.skycat_xm_right;
+      EXECUTE format('CREATE TEMP TABLE skycat_xm_left AS SELECT DISTINCT t.%2$I::bigint AS id, t.%3$I AS ra, t.%4$I AS dec
+                        FROM %1$s t JOIN %5$s x ON x.chunk = t.chunk AND x.left_id = t.%2$I WHERE x.rank = 0',
+                     left_table, l.id_column, l.ra_column, l.dec_column, into_rel);
+      EXECUTE format('CREATE TEMP TABLE skycat_xm_right AS SELECT DISTINCT t.i AS id, t.ra, t.dec
+                        FROM (SELECT chunk, %2$I::bigint AS i, %3$I AS ra, %4$I AS dec FROM %1$s
+                              UNION ALL SELECT chunk, %2$I::bigint, %3$I, %4$I FROM %6$s) t
+                        JOIN %5$s x ON x.chunk = t.chunk AND x.right_id = t.i WHERE x.rank = 0',
+                     right_table, r.id_column, r.ra_column, r.dec_column, into_rel, r.margin_table);
+      EXECUTE format('DELETE FROM %s WHERE rank = 0', into_rel);
+      EXECUTE format('INSERT INTO %s SELECT skycat.chunk_id(l.ra, l.dec, $3, $4), x.left_id, x.right_id, x.sep_arcsec, x.rank
+                        FROM skycat.crossmatch(''SELECT id, ra, dec FROM pg_temp.skycat_xm_left'',
+                                               ''SELECT id, ra, dec FROM pg_temp.skycat_xm_right'', $1, $2) x
+                        JOIN pg_temp.skycat_xm_left l ON l.id = x.left_id', into_rel)
+        USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
+      DROP TABLE pg_temp.skycat_xm_left, pg_temp.skycat_xm_right;
+    END IF;
+    RETURN;
+  END IF;
+
+  IF NOT one_to_one THEN
+    RETURN QUERY EXECUTE format('SELECT left_id, right_id, sep_arcsec, rank FROM (%s) p', per_chunk) USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
+    RETURN;
+  END IF;
+  DROP TABLE IF EXISTS pg_temp.skycat_xm_pairs, pg_temp.skycat_xm_left, pg_temp.skycat_xm_right;
+  EXECUTE format('CREATE TEMP TABLE skycat_xm_pairs AS %s', per_chunk) USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
+  CREATE TEMP TABLE skycat_xm_left AS
+    SELECT DISTINCT p.left_id AS id, p.left_ra AS ra, p.left_dec AS dec FROM pg_temp.skycat_xm_pairs p WHERE p.deferred;
+  CREATE TEMP TABLE skycat_xm_right AS
+    SELECT DISTINCT p.right_id AS id, p.right_ra AS ra, p.right_dec AS dec FROM pg_temp.skycat_xm_pairs p WHERE p.deferred;
+  RETURN QUERY
+    SELECT p.left_id, p.right_id, p.sep_arcsec, p.rank FROM pg_temp.skycat_xm_pairs p WHERE NOT p.deferred
+    UNION ALL
+    SELECT x.left_id, x.right_id, x.sep_arcsec, x.rank
+      FROM skycat.crossmatch('SELECT id, ra, dec FROM pg_temp.skycat_xm_left',
+                             'SELECT id, ra, dec FROM pg_temp.skycat_xm_right', radius_arcsec, m) x;
+  DROP TABLE pg_temp.skycat_xm_pairs, pg_temp.skycat_xm_left, pg_temp.skycat_xm_right;
+END
+$$;

@@ -1,0 +1,246 @@
+//! A survey's catalogs on a Citus cluster (a coordinator and two workers, started by
+//! `make test-cluster`): objects and sources distributed by Qserv chunk with their children
+//! co-located, cone searches pruned to the chunks' shards, margins, and the distributed
+//! cross-match in every mode equal to the single-node `skycat.crossmatch` on the same rows.
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use postgres::error::SqlState;
+use postgres::{Client, Config, NoTls};
+use skycat_sim::sky::{self, SimSource};
+
+/// The coordinator's connection string (set by `make test-cluster`).
+fn coordinator_dsn() -> String {
+    std::env::var("SKYCAT_CITUS_DSN")
+        .unwrap_or_else(|_| panic!("SKYCAT_CITUS_DSN is not set: run the cluster tier with `make test-cluster`"))
+}
+
+/// A schema of its own on the cluster, dropped (with its shards) at the end; the client keeps
+/// the server's notices.
+struct Scratch {
+    client: Client,
+    schema: String,
+    notices: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let notices = Arc::new(Mutex::new(Vec::new()));
+        let sink = notices.clone();
+        let mut config = Config::from_str(&coordinator_dsn()).unwrap();
+        // Citus' remote command log: the command in the message, the node in the detail.
+        config.notice_callback(move |n| {
+            let line = format!("{} {}", n.message(), n.detail().unwrap_or(""));
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(line)
+        });
+        let mut client = config.connect(NoTls).expect("connect to the Citus coordinator");
+        let schema = format!("e2e_{name}_{}", std::process::id());
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path = {schema}, public"
+            ))
+            .unwrap();
+        Scratch { client, schema, notices }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("SKYCAT_KEEP").is_some() {
+            return;
+        }
+        let _ = self.client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+    }
+}
+
+fn load(c: &mut Client, table: &str, rows: &[SimSource]) {
+    c.batch_execute(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, ra float8, dec float8)")).unwrap();
+    let mut w = c.copy_in(&format!("COPY {table} FROM STDIN (FORMAT csv)")).unwrap();
+    for s in rows {
+        writeln!(w, "{},{},{}", s.id, s.ra, s.dec).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+type Row = (i64, i64, u64, i32);
+
+fn rows(c: &mut Client, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> Vec<Row> {
+    let mut v: Vec<Row> = c
+        .query(sql, params)
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get::<_, f64>(2).to_bits(), r.get(3)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Two fields (one across RA 0/360, one at the north pole), each spanning dozens of chunks.
+fn sky_and_sources() -> (Vec<SimSource>, Vec<SimSource>) {
+    let mut objects = sky::in_field(12_000, 21, 1, 0.2, -10.0, 1.5);
+    objects.extend(sky::in_field(4_000, 22, 100_001, 40.0, 89.4, 0.6));
+    // Re-observed with 4" of extra noise, plus unrelated sources: at the radii below many
+    // sources have several candidates, so one-to-one assignments compete across chunk edges.
+    let sources = sky::reobserve(&objects, 23, 1_000_000, 0.8, 4.0, 0);
+    let mut more = sky::in_field(4_000, 24, 2_000_000, 0.2, -10.0, 1.5);
+    more.extend(sky::in_field(1_000, 25, 2_100_000, 40.0, 89.4, 0.6));
+    (objects, sources.into_iter().chain(more).collect())
+}
+
+#[test]
+fn cluster_catalogs_cones_and_crossmatch_equal_one_node() {
+    let mut s = Scratch::new("xmatch");
+    let c = &mut s.client;
+    let (objects, sources) = sky_and_sources();
+    load(c, "object", &objects);
+    load(c, "source", &sources);
+    // Single-node copies of the same rows: the reference.
+    c.batch_execute(
+        "CREATE TABLE object_one AS SELECT * FROM object; CREATE TABLE source_one AS SELECT * FROM source;
+         CREATE TABLE forced (object_id bigint, mjd float8, flux float8);
+         INSERT INTO forced SELECT id, 60000 + k, k FROM object, generate_series(1, 3) k;",
+    )
+    .unwrap();
+
+    // Objects with their forced sources co-located; sources by their own position.
+    let dist =
+        c.query("SELECT table_name, rows, shards FROM skycat.distribute_sky_table('object', '{forced}')", &[]).unwrap();
+    let got: Vec<(String, i64)> = dist.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![
+            (format!("{}.object", s.schema), objects.len() as i64),
+            (format!("{}.forced", s.schema), 3 * objects.len() as i64)
+        ]
+    );
+    c.query("SELECT skycat.distribute_sky_table('source')", &[]).unwrap();
+    // Every row is on its chunk: objects by position (a constraint checks it), forced sources by object.
+    let misplaced: i64 = c
+        .query_one("SELECT count(*) FROM forced f JOIN object o ON o.id = f.object_id AND o.chunk = f.chunk", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(misplaced, 3 * objects.len() as i64);
+    let wrong: i64 =
+        c.query_one("SELECT count(*) FROM object WHERE chunk <> skycat.chunk_id(ra, dec)", &[]).unwrap().get(0);
+    assert_eq!(wrong, 0);
+    let e = c.batch_execute("INSERT INTO object VALUES (-1, 10, 10, 0)").unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::CHECK_VIOLATION), "{e}");
+    // An object joined to its forced sources stays on the workers (no repartition).
+    let plan: Vec<String> = c
+        .query("EXPLAIN SELECT o.id, count(*) FROM object o JOIN forced f ON f.chunk = o.chunk AND f.object_id = o.id GROUP BY o.id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plan.iter().any(|l| l.contains("Task Count: 32")), "{plan:#?}");
+    assert!(!plan.iter().any(|l| l.contains("Repartition") || l.contains("MERGE")), "{plan:#?}");
+
+    // Cone searches: the documented chunk predicate prunes to the chunks' shards, and the
+    // result equals the single-node one.
+    // (One statement per call: Citus forwards a DDL statement's text to the workers.)
+    c.batch_execute("CREATE INDEX ON object (skycat.sky_key(ra, dec))").unwrap();
+    c.batch_execute("CREATE INDEX ON object_one (skycat.sky_key(ra, dec))").unwrap();
+    for (ra, dec, r) in [(0.0, -10.0, 600.0), (359.8, -9.5, 300.0), (40.0, 89.9, 1200.0)] {
+        let cone = "SELECT id, 0::bigint, 0::float8, 0 FROM object
+                     WHERE chunk = ANY (skycat.chunks_in_circle($1, $2, $3)) AND skycat.dwithin(ra, dec, $1, $2, $3)";
+        let one = "SELECT id, 0::bigint, 0::float8, 0 FROM object_one WHERE skycat.dwithin(ra, dec, $1, $2, $3)";
+        let expected = rows(c, one, &[&ra, &dec, &r]);
+        assert!(!expected.is_empty());
+        assert_eq!(rows(c, cone, &[&ra, &dec, &r]), expected, "cone at ({ra}, {dec}) r {r}");
+        let tasks: i64 = c
+            .query(
+                &format!(
+                    "EXPLAIN {}",
+                    cone.replace("$1", &ra.to_string()).replace("$2", &dec.to_string()).replace("$3", &r.to_string())
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|x| x.get::<_, String>(0))
+            .find_map(|l| l.trim().strip_prefix("Task Count: ").map(|n| n.parse().unwrap()))
+            .unwrap();
+        let chunks: i64 = c
+            .query_one("SELECT cardinality(skycat.chunks_in_circle($1, $2, $3))::int8", &[&ra, &dec, &r])
+            .unwrap()
+            .get(0);
+        assert!(tasks <= chunks && tasks < 32, "cone at ({ra}, {dec}): {tasks} tasks for {chunks} chunks");
+    }
+
+    // The margin: every row of another chunk within 30" of a chunk, exactly (brute force in SQL
+    // over the single-node copy: a row belongs to the margin of each chunk its circle reaches).
+    let n_margin: i64 = c.query_one("SELECT skycat.build_margin('object', 30)", &[]).unwrap().get(0);
+    let expected_margin: i64 = c
+        .query_one(
+            "SELECT count(*) FROM object_one o, unnest(skycat.chunks_in_circle(o.ra, o.dec, 30)) m(c) WHERE m.c <> skycat.chunk_id(o.ra, o.dec)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n_margin, expected_margin);
+    assert!(n_margin > 500, "{n_margin}");
+
+    // The distributed cross-match equals the single-node one, pair for pair and bit for bit.
+    let e = c.query("SELECT * FROM skycat.crossmatch_distributed('source', 'object', 31)", &[]).unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::INVALID_PARAMETER_VALUE), "{e}");
+    let message = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+    assert!(message.contains("margin"), "{message}");
+    c.batch_execute("SET citus.log_remote_commands = on").unwrap();
+    for r in [5.0f64, 20.0] {
+        for mode in ["all", "nearest", "greedy", "optimal"] {
+            let expected = rows(
+                c,
+                "SELECT * FROM skycat.crossmatch('SELECT id, ra, dec FROM source_one', 'SELECT id, ra, dec FROM object_one', $1, $2)",
+                &[&r, &mode],
+            );
+            assert!(expected.len() > 2_000, "{mode} at {r}: {}", expected.len());
+            s.notices.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            let got = rows(c, "SELECT * FROM skycat.crossmatch_distributed('source', 'object', $1, $2)", &[&r, &mode]);
+            assert_eq!(got.len(), expected.len(), "{mode} at {r}");
+            assert!(got == expected, "{mode} at {r}: the distributed cross-match differs");
+            // It ran chunk by chunk on both workers.
+            let notices = s.notices.lock().unwrap_or_else(|p| p.into_inner());
+            for w in ["citus-w1", "citus-w2"] {
+                assert!(
+                    notices.iter().any(|n| n.contains(w) && n.contains("crossmatch_chunk")),
+                    "{mode}: no crossmatch_chunk sent to {w}"
+                );
+            }
+        }
+    }
+    c.batch_execute("SET citus.log_remote_commands = off").unwrap();
+
+    // A large result stays distributed: written to a table co-located with the left one.
+    for mode in ["all", "greedy"] {
+        let table = format!("xm_{mode}");
+        c.query("SELECT * FROM skycat.crossmatch_distributed('source', 'object', 20, $1, $2)", &[&mode, &table])
+            .unwrap();
+        let expected = rows(
+            c,
+            "SELECT * FROM skycat.crossmatch('SELECT id, ra, dec FROM source_one', 'SELECT id, ra, dec FROM object_one', 20, $1)",
+            &[&mode],
+        );
+        assert_eq!(
+            rows(c, &format!("SELECT left_id, right_id, sep_arcsec, rank FROM {table}"), &[]),
+            expected,
+            "{mode} into a table"
+        );
+        // Each row sits with its left row's chunk (a co-located join finds every one).
+        let with_left: i64 = c
+            .query_one(
+                &format!("SELECT count(*) FROM {table} x JOIN source s ON s.chunk = x.chunk AND s.id = x.left_id"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(with_left as usize, expected.len());
+    }
+    let e = c
+        .query("SELECT * FROM skycat.crossmatch_distributed('source', 'object', 20, 'all', 'xm_all')", &[])
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::DUPLICATE_TABLE), "{e}");
+    let e = c.query("SELECT * FROM skycat.crossmatch_distributed('source', 'object_one', 20)", &[]).unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::INVALID_PARAMETER_VALUE), "{e}");
+}
