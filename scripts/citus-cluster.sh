@@ -39,8 +39,13 @@ start)
     if [ "$(psql_on "$n" postgres -tAc "SELECT count(*) FROM pg_database WHERE datname = '$CITUS_DB'")" = 0 ]; then
       psql_on "$n" postgres -c "CREATE DATABASE $CITUS_DB"
     fi
-    # Citus first: it must be the first extension created in a database.
-    psql_on "$n" "$CITUS_DB" -c "CREATE EXTENSION IF NOT EXISTS citus" -c "CREATE EXTENSION IF NOT EXISTS skycat"
+    # Citus first: it must be the first extension created in a database. (Only when missing: a
+    # worker that already belongs to the cluster refuses DDL, even CREATE ... IF NOT EXISTS.)
+    for ext in citus skycat; do
+      if [ "$(psql_on "$n" "$CITUS_DB" -tAc "SELECT count(*) FROM pg_extension WHERE extname = '$ext'")" = 0 ]; then
+        psql_on "$n" "$CITUS_DB" -c "CREATE EXTENSION $ext"
+      fi
+    done
   done
   coord_host=$(. "$repo/target/clusters/citus-coord.env" && echo "$PGHOST")
   coord_port=$(. "$repo/target/clusters/citus-coord.env" && echo "$PGPORT")

@@ -45,12 +45,22 @@ DECLARE
   t skycat.sky_tables;
 BEGIN
   SELECT * INTO t FROM skycat.sky_tables s WHERE s.table_name = skycat._qualified(tbl);
-  IF NOT FOUND THEN
+  -- (A row of a table dropped and created again under the same name is not this table.)
+  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = tbl) THEN
     RAISE EXCEPTION 'skycat.%: % is not a distributed sky table', caller, tbl
       USING ERRCODE = '22023', HINT = 'distribute it with skycat.distribute_sky_table';
   END IF;
   RETURN t;
 END
+$$;
+
+-- Records a distributed sky table, replacing the row a dropped table of the same name left.
+CREATE FUNCTION _register_sky_table(t sky_tables) RETURNS void
+  VOLATILE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  INSERT INTO skycat.sky_tables VALUES (t.*)
+  ON CONFLICT (table_name) DO UPDATE SET id_column = EXCLUDED.id_column, ra_column = EXCLUDED.ra_column,
+    dec_column = EXCLUDED.dec_column, chunk_column = EXCLUDED.chunk_column, num_stripes = EXCLUDED.num_stripes,
+    num_sub_stripes = EXCLUDED.num_sub_stripes, parent = EXCLUDED.parent, margin_table = NULL, margin_arcsec = NULL
 $$;
 
 -- A table's schema-qualified, quoted name.
@@ -170,12 +180,14 @@ BEGIN
 
   PERFORM skycat._keys_with_chunk(t) FROM unnest(tbl || coalesce(children, '{}')) t;
   PERFORM create_distributed_table(tbl, 'chunk', shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));
-  INSERT INTO skycat.sky_tables VALUES (skycat._qualified(tbl), id_column, ra_column, dec_column, 'chunk',
-                                        num_stripes, num_sub_stripes, NULL, NULL, NULL);
+  -- Rows of tables that no longer exist go (a dropped table leaves its row behind).
+  DELETE FROM skycat.sky_tables s WHERE to_regclass(s.table_name) IS NULL;
+  PERFORM skycat._register_sky_table(ROW(skycat._qualified(tbl), id_column, ra_column, dec_column, 'chunk',
+                                         num_stripes, num_sub_stripes, NULL, NULL, NULL)::skycat.sky_tables);
   FOREACH child IN ARRAY coalesce(children, '{}') LOOP
     PERFORM create_distributed_table(child, 'chunk', colocate_with => tbl::text);
-    INSERT INTO skycat.sky_tables VALUES (skycat._qualified(child), child_key, ra_column, dec_column, 'chunk',
-                                          num_stripes, num_sub_stripes, skycat._qualified(tbl), NULL, NULL);
+    PERFORM skycat._register_sky_table(ROW(skycat._qualified(child), child_key, ra_column, dec_column, 'chunk',
+                                           num_stripes, num_sub_stripes, skycat._qualified(tbl), NULL, NULL)::skycat.sky_tables);
   END LOOP;
   FOR table_name, child IN SELECT skycat._qualified(t), t FROM unnest(tbl || coalesce(children, '{}')) t LOOP
     EXECUTE format('SELECT count(*) FROM %s', child) INTO n;

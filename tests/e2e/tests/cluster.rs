@@ -51,7 +51,10 @@ impl Drop for Scratch {
         if std::env::var_os("SKYCAT_KEEP").is_some() {
             return;
         }
-        let _ = self.client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        // A fresh session: this one may hold a dead connection to a worker that was restarted.
+        if let Ok(mut c) = Client::connect(&coordinator_dsn(), NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
     }
 }
 
@@ -243,4 +246,128 @@ fn cluster_catalogs_cones_and_crossmatch_equal_one_node() {
     assert_eq!(e.code(), Some(&SqlState::DUPLICATE_TABLE), "{e}");
     let e = c.query("SELECT * FROM skycat.crossmatch_distributed('source', 'object_one', 20)", &[]).unwrap_err();
     assert_eq!(e.code(), Some(&SqlState::INVALID_PARAMETER_VALUE), "{e}");
+}
+
+/// The repository's scripts/ (the test stops and restarts a worker with them).
+fn script(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts").join(name)
+}
+
+fn run_script(args: &[&str]) {
+    let (name, rest) = args.split_first().unwrap();
+    let out = std::process::Command::new(script(name)).args(rest).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+/// Starts every node again when dropped: a failing scenario leaves no worker stopped.
+struct RestartOnDrop;
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(script("citus-cluster.sh")).arg("start").output();
+    }
+}
+
+#[test]
+fn cluster_worker_stopped_mid_operation_leaves_nothing_and_the_retry_equals_one_node() {
+    let mut s = Scratch::new("fault");
+    let _restart = RestartOnDrop; // dropped first: the nodes are up again when the schema goes
+    let schema = s.schema.clone();
+    let c = &mut s.client;
+    let (objects, sources) = sky_and_sources();
+    load(c, "object", &objects);
+    load(c, "source", &sources);
+    c.batch_execute("CREATE TABLE object_one AS SELECT * FROM object").unwrap();
+    c.batch_execute("CREATE TABLE source_one AS SELECT * FROM source").unwrap();
+    let expected = rows(
+        c,
+        "SELECT * FROM skycat.crossmatch('SELECT id, ra, dec FROM source_one', 'SELECT id, ra, dec FROM object_one', 20, 'greedy')",
+        &[],
+    );
+    let worker = |c: &mut Client| -> (String, i32) {
+        let r =
+            c.query_one("SELECT nodename, nodeport FROM pg_dist_node WHERE nodename LIKE '%/citus-w1'", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+
+    // 1. A worker down while a table is distributed: the call fails, the table stays local
+    //    and whole (no chunk column, every row); with the worker back, the same call works.
+    run_script(&["pg-cluster.sh", "stop", "citus-w1"]);
+    let e = c.query("SELECT skycat.distribute_sky_table('object')", &[]).unwrap_err();
+    assert!(e.as_db_error().is_some(), "{e}");
+    assert_eq!(count(c, "SELECT count(*) FROM object"), objects.len() as i64);
+    assert_eq!(
+        count(c, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'object'::regclass AND attname = 'chunk'"),
+        0
+    );
+    let registered = format!("SELECT count(*) FROM skycat.sky_tables WHERE table_name = '{schema}.object'");
+    assert_eq!(count(c, &registered), 0);
+    run_script(&["citus-cluster.sh", "start"]);
+    c.query("SELECT skycat.distribute_sky_table('object')", &[]).unwrap();
+    c.query("SELECT skycat.distribute_sky_table('source')", &[]).unwrap();
+    c.query("SELECT skycat.build_margin('object', 20)", &[]).unwrap();
+
+    // 2. A worker stopped in the middle of a distributed cross-match into a table: a session
+    //    on the worker holds a lock on one of its shards, so the cross-match is under way and
+    //    waiting there when the worker stops. Nothing of it remains: no result table, no
+    //    half-written shards, no prepared transactions left behind.
+    let (host, port) = worker(c);
+    let shard: String = c
+        .query_one(
+            "SELECT shard_name FROM citus_shards WHERE table_name = 'object'::regclass AND nodename = $1 LIMIT 1",
+            &[&host],
+        )
+        .unwrap()
+        .get(0);
+    let mut locker = Client::connect(&format!("host={host} port={port} user=postgres dbname=skycat"), NoTls).unwrap();
+    locker.batch_execute(&format!("BEGIN; SET search_path = {schema}; SET LOCAL citus.enable_manual_changes_to_shards = on; LOCK TABLE {shard} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    let dsn = coordinator_dsn();
+    let search_path = format!("SET search_path = {schema}, public");
+    let matcher = std::thread::spawn(move || {
+        let mut c = Client::connect(&dsn, NoTls).unwrap();
+        c.batch_execute(&search_path).unwrap();
+        c.query("SELECT skycat.crossmatch_distributed('source', 'object', 20, 'greedy', 'xm_fault')", &[]).map(|_| ())
+    });
+    // Wait until the cross-match is blocked on the worker (creating its result's shards next
+    // to the locked one, or reading it).
+    let mut waiting = false;
+    for _ in 0..100 {
+        // (The locker is inside a transaction: drop its cached activity snapshot each time.)
+        locker.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
+        waiting = locker
+            .query_one(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(waiting, "the cross-match never reached the locked shard");
+    run_script(&["pg-cluster.sh", "stop", "citus-w1"]);
+    let e = matcher.join().unwrap().unwrap_err();
+    assert!(e.as_db_error().is_some(), "{e}");
+    // A new session (this one's cached connection to the stopped worker is gone).
+    let mut c = Client::connect(&coordinator_dsn(), NoTls).unwrap();
+    let c = &mut c;
+    c.batch_execute(&format!("SET search_path = {schema}, public")).unwrap();
+    assert_eq!(count(c, "SELECT count(*) FROM pg_class WHERE relname = 'xm_fault'"), 0);
+    run_script(&["citus-cluster.sh", "start"]);
+    c.batch_execute("SELECT recover_prepared_transactions()").unwrap();
+    let left_prepared: i64 = c
+        .query_one("SELECT sum(result::int8)::int8 FROM run_command_on_workers('SELECT count(*) FROM pg_prepared_xacts')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(left_prepared, 0);
+
+    // 3. The same call again: the result equals the single-node one.
+    c.query("SELECT skycat.crossmatch_distributed('source', 'object', 20, 'greedy', 'xm_fault')", &[]).unwrap();
+    assert_eq!(rows(c, "SELECT left_id, right_id, sep_arcsec, rank FROM xm_fault", &[]), expected);
 }
