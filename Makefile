@@ -10,12 +10,12 @@ CLUSTER    := scripts/pg-cluster.sh
 SUDO       := $(if $(filter 0,$(shell id -u)),,--sudo)
 AS_ROOT    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup setup-citus build install package test test-core test-pgrx test-regress test-e2e test-fuzz test-cluster test-package demo demo-stop cluster-start cluster-stop bench bench-ap bench-drp fmt lint clean-clusters
+.PHONY: help setup setup-citus build install package test test-core test-pgrx test-regress test-e2e test-fuzz test-cluster test-package demo demo-stop cluster-start cluster-stop bench bench-ap bench-drp bench-cluster fmt lint clean-clusters
 
 help:
 	@echo "make demo   - set up, install skycat and run a scripted session on a private cluster"
 	@echo "make test   - set up and run every test tier (core, pg_test, pg_regress, end-to-end, fuzz)"
-	@echo "make bench  - benchmarks; results go to docs/benchmarks/ (make bench-ap: the nightly AP only; make bench-drp: DRP post-processing)"
+	@echo "make bench  - benchmarks; results go to docs/benchmarks/ (make bench-ap: the nightly AP only; make bench-drp: DRP post-processing; make bench-cluster: one node vs Citus)"
 	@echo "make install - build and install the extension into $(PG_CONFIG)'s PostgreSQL"
 	@echo "make package - build the Debian package postgresql-15-skycat into target/packages/"
 	@echo "make cluster-start / cluster-stop - a private Citus cluster (coordinator + 2 workers) with skycat"
@@ -130,6 +130,10 @@ bench-ap: install
 
 bench-drp: install
 	BENCH=drp bench/run.sh
+
+# One node vs the local Citus cluster (docs/benchmarks/cluster.md).
+bench-cluster: setup-citus install
+	BENCH=cluster bench/run.sh
 
 # ---------------------------------------------------------------- housekeeping
 fmt:

@@ -18,8 +18,9 @@ BUILD_DIR=${CITUS_BUILD_DIR:-$repo/target/citus-build}
 # krb5: gssapi.h
 BUILD_PACKAGES=("postgresql-server-dev-$PG_MAJOR" libzstd-dev liblz4-dev libkrb5-dev gcc make patch)
 
-say() { printf '\033[1m[citus]\033[0m %s\n' "$*"; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+SAY_PREFIX=citus
+# shellcheck source=scripts/lib.sh
+. "$repo/scripts/lib.sh"
 
 libdir=$("$PG_CONFIG" --pkglibdir)
 sharedir=$("$PG_CONFIG" --sharedir)
@@ -46,15 +47,7 @@ MSG
   exit 1
 fi
 
-missing=()
-for p in "${BUILD_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing build packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_ensure "Citus build packages" "${BUILD_PACKAGES[@]}"
 
 name=$(basename "$tarball" .tar.gz)
 say "building $name from $tarball (about ten minutes; log in $BUILD_DIR/build.log)"

@@ -16,23 +16,11 @@ APT_PACKAGES=(
   "postgresql-$PG_MAJOR-q3c"
 )
 
-say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+SAY_PREFIX=setup
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing apt packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-  say "apt packages present"
-fi
+apt_ensure "apt packages" "${APT_PACKAGES[@]}"
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust (https://rustup.rs) first" >&2

@@ -362,7 +362,10 @@ fn cluster_worker_stopped_mid_operation_leaves_nothing_and_the_retry_equals_one_
     run_script(&["citus-cluster.sh", "start"]);
     c.batch_execute("SELECT recover_prepared_transactions()").unwrap();
     let left_prepared: i64 = c
-        .query_one("SELECT sum(result::int8)::int8 FROM run_command_on_workers('SELECT count(*) FROM pg_prepared_xacts')", &[])
+        .query_one(
+            "SELECT sum(result::int8)::int8 FROM run_command_on_workers('SELECT count(*) FROM pg_prepared_xacts')",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(left_prepared, 0);

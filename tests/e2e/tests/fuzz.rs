@@ -1603,7 +1603,7 @@ fn check_generic(case: &Case, t: &Table) -> Result<(), String> {
     let name = case.function.split('(').next().unwrap_or("").trim_start_matches("skycat.");
     let nonfinite_ok = case.nonfinite_input || nan_documented(&case.function);
     // Ids from the caller's rows, and rings (-1 is the south cap, documented).
-    let signed_ints = ["crossmatch", "crossmatch_marked", "skymap_tract_region"].contains(&name);
+    let signed_ints = ["crossmatch", "crossmatch_marked", "crossmatch_chunk", "skymap_tract_region"].contains(&name);
     for row in &t.rows {
         for (i, v) in row.iter().enumerate() {
             let cname = &t.columns[i];
