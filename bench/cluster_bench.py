@@ -115,9 +115,9 @@ def main():
             deferred = int(q(f"""
               SELECT count(*) FILTER (WHERE x.deferred) FROM
                 (SELECT chunk, array_agg(id) i, array_agg(ra) ra, array_agg(dec) de,
-                        array_agg(cardinality(skycat.chunks_in_circle(ra, dec, {RADIUS})) > 1) e FROM bench_src GROUP BY chunk) l
+                        array_agg(skycat.chunk_edge(ra, dec, {RADIUS})) e FROM bench_src GROUP BY chunk) l
                 JOIN (SELECT chunk, array_agg(id) i, array_agg(ra) ra, array_agg(dec) de, array_agg(e) e
-                        FROM (SELECT chunk, id, ra, dec, cardinality(skycat.chunks_in_circle(ra, dec, {RADIUS})) > 1 AS e FROM bench_obj
+                        FROM (SELECT chunk, id, ra, dec, skycat.chunk_edge(ra, dec, {RADIUS}) AS e FROM bench_obj
                               UNION ALL SELECT chunk, id, ra, dec, true FROM bench_obj_margin) u GROUP BY chunk) r USING (chunk),
                 LATERAL skycat.crossmatch_chunk(l.i, l.ra, l.de, l.e, r.i, r.ra, r.de, r.e, {RADIUS}, 'greedy') x"""))
         moved[mode] = (n, deferred)

@@ -298,8 +298,8 @@ BEGIN
   one_to_one := m IN ('greedy', 'optimal');
   IF one_to_one THEN
     -- Edge rows: their circle of the radius reaches another chunk.
-    edge_l := format('cardinality(skycat.chunks_in_circle(%I, %I, $1, $3, $4)) > 1', l.ra_column, l.dec_column);
-    edge_r := format('cardinality(skycat.chunks_in_circle(%I, %I, $1, $3, $4)) > 1', r.ra_column, r.dec_column);
+    edge_l := format('skycat.chunk_edge(%I, %I, $1, $3, $4)', l.ra_column, l.dec_column);
+    edge_r := format('skycat.chunk_edge(%I, %I, $1, $3, $4)', r.ra_column, r.dec_column);
   END IF;
   -- One row per chunk of the left table joined to its right rows and margin, matched by
   -- crossmatch_chunk: grouped and joined by the distribution column, so Citus runs it shard

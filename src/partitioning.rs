@@ -99,6 +99,23 @@ fn chunks_in_circle(
 }
 
 scalar_fn! {
+    /// Whether the circle reaches a chunk other than its centre's (`chunks_in_circle` has more
+    /// than one element), without building the array: the edge test of a distributed cross-match.
+    sql_name = "chunk_edge";
+    sql = "CREATE FUNCTION chunk_edge(ra float8, \"dec\" float8, radius_arcsec float8, num_stripes int DEFAULT 340, num_sub_stripes int DEFAULT 3)
+           RETURNS boolean IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'chunk_edge';
+           COMMENT ON FUNCTION chunk_edge(float8, float8, float8, int, int) IS
+             'True when the circle of radius_arcsec around (ra, dec) reaches another Qserv chunk than its centre''s.';";
+    fn chunk_edge(ra: f64, dec: f64, radius_arcsec: f64, num_stripes: i32, num_sub_stripes: i32) -> bool {
+        let (ra, dec) = position("chunk_edge", "ra", ra, "dec", dec);
+        let r = radius("chunk_edge", radius_arcsec);
+        chunker("chunk_edge", num_stripes, num_sub_stripes)
+            .circle_leaves_chunk(ra, dec, r)
+            .or_sql_error("chunk_edge")
+    }
+}
+
+scalar_fn! {
     /// H3 cell (lat = dec, lng = ra wrapped to [-180, 180)) at `resolution` 0..15.
     sql_name = "h3_cell";
     sql = "CREATE FUNCTION h3_cell(ra float8, \"dec\" float8, resolution int) RETURNS bigint

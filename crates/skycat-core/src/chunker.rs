@@ -185,6 +185,14 @@ impl Chunker {
         (lo, hi)
     }
 
+    /// Whether the circle of `radius_arcsec` around (ra, dec) reaches a chunk other than the
+    /// centre's own: the rows near a chunk edge, whose neighbours within the radius may lie in
+    /// another chunk (a distributed cross-match defers their assignment). Exact as
+    /// [`Chunker::chunks_in_circle`].
+    pub fn circle_leaves_chunk(&self, ra: f64, dec: f64, radius_arcsec: f64) -> SkyResult<bool> {
+        Ok(self.chunks_in_circle(ra, dec, radius_arcsec)?.len() > 1)
+    }
+
     /// Every chunk that the circle of `radius_arcsec` around (ra, dec) touches, ascending.
     /// `ra` must be in [0, 360), `dec` in [-90, 90]. `TooLarge` when more than
     /// [`validate::MAX_RESULT_ELEMENTS`] chunks are candidates (checked before the search).

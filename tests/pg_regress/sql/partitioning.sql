@@ -34,7 +34,23 @@ SELECT count(DISTINCT c.ra) AS circles, count(*) > 1000 AS many_points,
                        greatest(-90, least(90, c.dec + (random() - 0.5) * 0.5))::float8 AS dec
                   FROM generate_series(1, 500)) p
  WHERE skycat.sep_arcsec(c.ra, c.dec, p.ra, p.dec) <= 1800;
+-- chunk_edge: does the circle reach another chunk? Dec 0 is a stripe edge at 340 stripes; at
+-- (10, 0.26) the nearest edge is 0.058 degree away.
+SELECT skycat.chunk_edge(10, 0.0001, 1) AS at_stripe_edge, skycat.chunk_edge(10, 0.26, 1) AS inside,
+       skycat.chunk_edge(10, 0.26, 300) AS wide;
+-- The same answer as the cover having more than one chunk, and true whenever a point of the
+-- circle lies in another chunk.
+SELECT setseed(0.2);
+WITH p AS MATERIALIZED (SELECT (random() * 360)::float8 AS ra, (random() * 180 - 90)::float8 AS dec,
+                               (random() * 3000)::float8 + 0.01 AS r
+                          FROM generate_series(1, 2000))
+SELECT bool_and(skycat.chunk_edge(ra, dec, r) = (cardinality(skycat.chunks_in_circle(ra, dec, r)) > 1)) AS same_as_cover,
+       count(*) FILTER (WHERE skycat.chunk_edge(ra, dec, r)) BETWEEN 100 AND 1900 AS both_kinds,
+       bool_and(skycat.chunk_edge(ra, dec, r)
+                OR skycat.chunk_id(ra, dec) = skycat.chunk_id(ra, least(90, dec + 0.99 * r / 3600))) AS north_point_agrees
+  FROM p;
 -- Errors.
+SELECT error_of($$SELECT skycat.chunk_edge(0, 0, 0)$$);
 SELECT error_of($$SELECT skycat.stripe(91, 1)$$);
 SELECT error_of($$SELECT skycat.stripe(0, 0)$$);
 SELECT error_of($$SELECT skycat.stripe(0, -1)$$);
