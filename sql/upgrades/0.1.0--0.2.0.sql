@@ -1,6 +1,7 @@
 -- skycat 0.1.0 -> 0.2.0 (ALTER EXTENSION skycat UPDATE TO '0.2.0').
--- scripts/sql-upgrade.py expands the marker below into every function and procedure of 0.2.0
--- (CREATE OR REPLACE, with comments and grants); this file holds what that cannot do.
+-- scripts/sql-upgrade.py expands the markers below: `@copy-table` into a new table's statements
+-- from the 0.2.0 install script, `@recreate-functions` into every function and procedure of
+-- 0.2.0 (CREATE OR REPLACE, with comments and grants); this file holds what that cannot do.
 
 -- ap_ra_ranges was a SQL function returning one record; it is a C function returning a set
 -- now (the result type changes, which CREATE OR REPLACE refuses).
@@ -8,26 +9,7 @@ DROP FUNCTION ap_ra_ranges(float8, float8, float8);
 
 -- The registry of distributed sky tables (scale-out on Citus), before the functions that use
 -- its row type.
-CREATE TABLE sky_tables (
-    table_name       text    PRIMARY KEY,
-    id_column        name    NOT NULL,
-    ra_column        name    NOT NULL,
-    dec_column       name    NOT NULL,
-    chunk_column     name    NOT NULL,
-    num_stripes      int     NOT NULL,
-    num_sub_stripes  int     NOT NULL,
-    parent           text,
-    margin_table     text,
-    margin_arcsec    float8
-);
-COMMENT ON TABLE sky_tables IS
-  'Sky tables distributed by skycat.distribute_sky_table: keys, chunk layout and margins.';
-SELECT pg_catalog.pg_extension_config_dump('sky_tables', '');
-ALTER TABLE sky_tables ENABLE ROW LEVEL SECURITY;
-CREATE POLICY sky_tables_writers ON sky_tables
-  USING (pg_catalog.has_table_privilege(pg_catalog.to_regclass(table_name), 'INSERT'))
-  WITH CHECK (pg_catalog.has_table_privilege(pg_catalog.to_regclass(table_name), 'INSERT'));
-GRANT SELECT, INSERT, UPDATE, DELETE ON sky_tables TO PUBLIC;
+-- @copy-table sky_tables
 
 -- @recreate-functions
 

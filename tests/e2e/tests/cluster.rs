@@ -107,6 +107,14 @@ fn cluster_catalogs_cones_and_crossmatch_equal_one_node() {
     )
     .unwrap();
 
+    // A forced source whose object is missing has no chunk to follow (and no position): the
+    // call fails naming the count, and nothing changes.
+    c.batch_execute("INSERT INTO forced VALUES (-5, 60000, 1)").unwrap();
+    let e = c.query("SELECT * FROM skycat.distribute_sky_table('object', '{forced}')", &[]).unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{e}");
+    assert_eq!(count(c, "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'object'::regclass"), 0);
+    c.batch_execute("DELETE FROM forced WHERE object_id = -5").unwrap();
+
     // Objects with their forced sources co-located; sources by their own position.
     let dist =
         c.query("SELECT table_name, rows, shards FROM skycat.distribute_sky_table('object', '{forced}')", &[]).unwrap();
