@@ -10,7 +10,7 @@ CLUSTER    := scripts/pg-cluster.sh
 SUDO       := $(if $(filter 0,$(shell id -u)),,--sudo)
 AS_ROOT    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup setup-citus build install package test test-core test-pgrx test-regress test-e2e test-fuzz test-cluster test-package demo demo-stop cluster-start cluster-stop bench bench-ap bench-drp bench-cluster fmt lint clean-clusters
+.PHONY: help setup setup-citus build install package test test-core test-pgrx test-regress test-e2e test-fuzz test-cluster test-package demo demo-stop demo-cluster cluster-start cluster-stop bench bench-ap bench-drp bench-cluster fmt lint clean-clusters
 
 help:
 	@echo "make demo   - set up, install skycat and run a scripted session on a private cluster"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench  - benchmarks; results go to docs/benchmarks/ (make bench-ap: the nightly AP only; make bench-drp: DRP post-processing; make bench-cluster: one node vs Citus)"
 	@echo "make install - build and install the extension into $(PG_CONFIG)'s PostgreSQL"
 	@echo "make package - build the Debian package postgresql-15-skycat into target/packages/"
+	@echo "make demo-cluster - the scale-out demo on a private Citus cluster (coordinator + 2 workers)"
 	@echo "make cluster-start / cluster-stop - a private Citus cluster (coordinator + 2 workers) with skycat"
 
 setup:
@@ -113,6 +114,16 @@ demo: install
 
 demo-stop:
 	@$(CLUSTER) destroy demo
+
+# The scale-out demo on a private Citus cluster (a coordinator and two workers; docs/scale-out.md).
+demo-cluster: setup-citus install
+	cargo build --release -p skycat-sim
+	@scripts/citus-cluster.sh start >/dev/null
+	@. target/clusters/citus.env && psql -X -q -f demo/cluster.sql
+	@. target/clusters/citus.env && echo && \
+	  echo "The cluster is still running. Connect to its coordinator with:" && \
+	  echo "    psql -h $$PGHOST -p $$PGPORT -U postgres skycat" && \
+	  echo "Stop it with 'make cluster-stop' (its data is deleted)."
 
 cluster-start: setup-citus install
 	@scripts/citus-cluster.sh start

@@ -63,6 +63,21 @@ CREATE FUNCTION _register_sky_table(t sky_tables) RETURNS void
     num_sub_stripes = EXCLUDED.num_sub_stripes, parent = EXCLUDED.parent, margin_table = NULL, margin_arcsec = NULL
 $$;
 
+-- Drops this session's temporary tables of these names that exist (quietly: no notice for
+-- the others, as DROP TABLE IF EXISTS would give).
+CREATE FUNCTION _drop_temp_tables(names text[]) RETURNS void
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  n text;
+BEGIN
+  FOREACH n IN ARRAY names LOOP
+    IF to_regclass(format('pg_temp.%I', n)) IS NOT NULL THEN
+      EXECUTE format('DROP TABLE pg_temp.%I', n);
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- A table's schema-qualified, quoted name.
 CREATE FUNCTION _qualified(tbl regclass) RETURNS text
   STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
@@ -341,7 +356,7 @@ BEGIN
     EXECUTE format('INSERT INTO %s SELECT chunk, left_id, right_id, sep_arcsec, CASE WHEN deferred THEN 0 ELSE rank END FROM (%s) p',
                    into_rel, per_chunk) USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
     IF one_to_one THEN
-      DROP TABLE IF EXISTS pg_temp.skycat_xm_left, pg_temp.skycat_xm_right;
+      PERFORM skycat._drop_temp_tables('{skycat_xm_left,skycat_xm_right}');
       EXECUTE format('CREATE TEMP TABLE skycat_xm_left AS SELECT DISTINCT t.%2$I::bigint AS id, t.%3$I AS ra, t.%4$I AS dec
                         FROM %1$s t JOIN %5$s x ON x.chunk = t.chunk AND x.left_id = t.%2$I WHERE x.rank = 0',
                      left_table, l.id_column, l.ra_column, l.dec_column, into_rel);
@@ -365,7 +380,7 @@ BEGIN
     RETURN QUERY EXECUTE format('SELECT left_id, right_id, sep_arcsec, rank FROM (%s) p', per_chunk) USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
     RETURN;
   END IF;
-  DROP TABLE IF EXISTS pg_temp.skycat_xm_pairs, pg_temp.skycat_xm_left, pg_temp.skycat_xm_right;
+  PERFORM skycat._drop_temp_tables('{skycat_xm_pairs,skycat_xm_left,skycat_xm_right}');
   EXECUTE format('CREATE TEMP TABLE skycat_xm_pairs AS %s', per_chunk) USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
   CREATE TEMP TABLE skycat_xm_left AS
     SELECT DISTINCT p.left_id AS id, p.left_ra AS ra, p.left_dec AS dec FROM pg_temp.skycat_xm_pairs p WHERE p.deferred;
