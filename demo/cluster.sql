@@ -26,8 +26,10 @@ SELECT (SELECT count(*) FROM object) AS objects, (SELECT count(*) FROM source) A
 
 \echo
 \echo '== 3. Distributed by Qserv chunk: forced sources follow their object (co-located), sources by position'
+SET client_min_messages = warning;  -- (Citus reports each table's copy to its shards)
 SELECT * FROM skycat.distribute_sky_table('object', '{forced_source}', id_column => 'object_id');
 SELECT * FROM skycat.distribute_sky_table('source', id_column => 'source_id');
+SET client_min_messages = notice;
 SELECT regexp_replace(nodename, '.*/', '') AS node, count(*) AS shards, pg_size_pretty(sum(shard_size)) AS size
   FROM citus_shards WHERE table_name IN ('object'::regclass, 'source'::regclass, 'forced_source'::regclass)
  GROUP BY 1 ORDER BY 1;
