@@ -65,12 +65,41 @@ pub fn gaussian_nll(l: &Source, r: &Source) -> f64 {
     0.5 * (dx * dx / sx2 + dy * dy / sy2) + 0.5 * (sx2 * sy2).ln()
 }
 
-/// Union-find over left and right indexes.
-struct Components {
+/// The connected components of the bipartite candidate graph: union-find over left indexes
+/// `0..n_left` and right indexes offset by `n_left`.
+pub(super) struct Components {
     parent: Vec<u32>,
+    n_left: u32,
 }
 
 impl Components {
+    pub(super) fn of_pairs(n_left: usize, n_right: usize, pairs: &[Pair]) -> Components {
+        let n_left = n_left as u32;
+        let mut uf = Components { parent: (0..n_left + n_right as u32).collect(), n_left };
+        for p in pairs {
+            let (a, b) = (uf.find(p.left), uf.find(n_left + p.right));
+            if a != b {
+                uf.parent[a.max(b) as usize] = a.min(b);
+            }
+        }
+        uf
+    }
+
+    /// The component of left row `k`.
+    pub(super) fn of_left(&mut self, k: u32) -> u32 {
+        self.find(k)
+    }
+
+    /// The component of right row `k`.
+    pub(super) fn of_right(&mut self, k: u32) -> u32 {
+        self.find(self.n_left + k)
+    }
+
+    /// Components are numbered below this.
+    pub(super) fn len(&self) -> usize {
+        self.parent.len()
+    }
+
     fn find(&mut self, mut x: u32) -> u32 {
         while self.parent[x as usize] != x {
             self.parent[x as usize] = self.parent[self.parent[x as usize] as usize];
@@ -110,16 +139,9 @@ pub fn optimal(
             "a non-finite cost",
         ));
     }
-    // Connected components of the bipartite candidate graph (right nodes offset by left.len()).
-    let nl = left.len() as u32;
-    let mut uf = Components { parent: (0..nl + right.len() as u32).collect() };
-    for p in pairs {
-        let (a, b) = (uf.find(p.left), uf.find(nl + p.right));
-        if a != b {
-            uf.parent[a.max(b) as usize] = a.min(b);
-        }
-    }
-    let mut by_comp: Vec<(u32, usize)> = pairs.iter().enumerate().map(|(k, p)| (uf.find(p.left), k)).collect();
+    let mut components = Components::of_pairs(left.len(), right.len(), pairs);
+    let mut by_comp: Vec<(u32, usize)> =
+        pairs.iter().enumerate().map(|(k, p)| (components.of_left(p.left), k)).collect();
     if cancel.load(AtomicOrdering::Relaxed) {
         return Err(SkyError::Cancelled);
     }

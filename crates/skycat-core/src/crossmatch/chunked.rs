@@ -16,6 +16,7 @@
 //! touching one of their rows is deferred by whichever chunk finds it). The result equals the
 //! cross-match of the whole inputs.
 
+use super::assign::Components;
 use super::{checked_candidates, ranked, select, zones, Control, Mode, Pair, Source};
 use crate::error::{SkyError, SkyResult};
 use crate::validate;
@@ -70,7 +71,6 @@ pub fn crossmatch_chunk(
 }
 
 /// For every left row: is its component of the candidate graph deferred (holds an edge row)?
-/// Union-find over left rows `0..n_left` and right rows `n_left..`.
 fn deferred_components(
     n_left: usize,
     n_right: usize,
@@ -78,28 +78,15 @@ fn deferred_components(
     left_edge: &[bool],
     right_edge: &[bool],
 ) -> Vec<bool> {
-    let mut parent: Vec<u32> = (0..(n_left + n_right) as u32).collect();
-    fn find(parent: &mut [u32], mut x: u32) -> u32 {
-        while parent[x as usize] != x {
-            parent[x as usize] = parent[parent[x as usize] as usize];
-            x = parent[x as usize];
-        }
-        x
+    let mut components = Components::of_pairs(n_left, n_right, pairs);
+    let mut has_edge_row = vec![false; components.len()];
+    for (k, _) in left_edge.iter().enumerate().filter(|(_, e)| **e) {
+        has_edge_row[components.of_left(k as u32) as usize] = true;
     }
-    for p in pairs {
-        let (a, b) = (find(&mut parent, p.left), find(&mut parent, n_left as u32 + p.right));
-        if a != b {
-            parent[a.max(b) as usize] = a.min(b);
-        }
+    for (k, _) in right_edge.iter().enumerate().filter(|(_, e)| **e) {
+        has_edge_row[components.of_right(k as u32) as usize] = true;
     }
-    let mut edge_root = vec![false; n_left + n_right];
-    let left_flagged = left_edge.iter().enumerate().filter(|(_, e)| **e).map(|(k, _)| k);
-    let right_flagged = right_edge.iter().enumerate().filter(|(_, e)| **e).map(|(k, _)| n_left + k);
-    for node in left_flagged.chain(right_flagged) {
-        let root = find(&mut parent, node as u32);
-        edge_root[root as usize] = true;
-    }
-    (0..n_left as u32).map(|l| edge_root[find(&mut parent, l) as usize]).collect()
+    (0..n_left as u32).map(|l| has_edge_row[components.of_left(l) as usize]).collect()
 }
 
 #[cfg(test)]
