@@ -233,7 +233,7 @@ BEGIN
     USING tract, r.ring, r.ra_center, r.dec_center, r.poly_ra, r.poly_dec;
 
   -- The tract's calibrations: a temporary table (parsed WCS, analysed), and the calib table.
-  IF to_regclass('pg_temp.drp_tract_calib') IS NOT NULL THEN DROP TABLE pg_temp.drp_tract_calib; END IF;
+  PERFORM skycat._drop_temp_tables('{drp_tract_calib}');
   EXECUTE format('CREATE TEMP TABLE drp_tract_calib ON COMMIT DROP AS
                     SELECT visit, detector, band, mjd, calib_mean, calib_err, wcs::skycat.wcs AS wcs
                       FROM %I.files_calib WHERE tract = $1', schema) USING tract;
@@ -442,7 +442,7 @@ BEGIN
   IF pg_size_bytes(wm) > pg_size_bytes(old_wm) THEN
     PERFORM set_config('work_mem', wm, true);
   END IF;
-  IF to_regclass('pg_temp.drp_summary') IS NOT NULL THEN DROP TABLE pg_temp.drp_summary; END IF;
+  PERFORM skycat._drop_temp_tables('{drp_summary}');
   EXECUTE format('CREATE TEMP TABLE drp_summary AS
                     SELECT object_id, "dec", %s FROM %s f %s GROUP BY object_id, "dec"',
                  skycat.drp_summary_columns('aggregate', bands), part,
@@ -580,7 +580,7 @@ BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('skycat.drp.' || schema), -1);
 
   -- The objects whose light curves change, before their rows do.
-  IF to_regclass('pg_temp.drp_affected') IS NOT NULL THEN DROP TABLE pg_temp.drp_affected; END IF;
+  PERFORM skycat._drop_temp_tables('{drp_affected}');
   EXECUTE format('CREATE TEMP TABLE drp_affected ON COMMIT DROP AS
                     SELECT DISTINCT t.object_id FROM %I.forced_source t JOIN %s c ON c.visit = t.visit AND c.detector = t.detector
                      WHERE %s', schema, new_calib, changed);
@@ -654,7 +654,7 @@ BEGIN
       USING ERRCODE = '55000';
   END IF;
 
-  IF to_regclass('pg_temp.drp_export') IS NOT NULL THEN DROP TABLE pg_temp.drp_export; END IF;
+  PERFORM skycat._drop_temp_tables('{drp_export}');
   IF table_name = 'object' THEN
     EXECUTE format('CREATE TEMP TABLE drp_export AS
                       SELECT skycat.chunk_id(t.ra, t."dec", $1, $2) AS "chunkId",
@@ -678,7 +678,7 @@ BEGIN
   CREATE INDEX ON pg_temp.drp_export ("chunkId");
   ANALYZE pg_temp.drp_export;
 
-  IF to_regclass('pg_temp.drp_overlap') IS NOT NULL THEN DROP TABLE pg_temp.drp_overlap; END IF;
+  PERFORM skycat._drop_temp_tables('{drp_overlap}');
   CREATE TEMP TABLE drp_overlap (target_chunk int, LIKE pg_temp.drp_export);
   IF table_name = 'object' AND overlap_deg > 0 THEN
     EXECUTE 'INSERT INTO pg_temp.drp_overlap

@@ -3,13 +3,13 @@
 -- workers. Orchestration only: chunk ids, margins and matching are skycat's C functions.
 -- Citus's functions (create_distributed_table ...) live in pg_catalog.
 
--- The distributed sky tables: how each is keyed and partitioned, and its margin.
+-- The distributed sky tables: how each is keyed and partitioned, and its margin. (Each is
+-- distributed by its column `chunk`.)
 CREATE TABLE sky_tables (
     table_name       text    PRIMARY KEY,    -- schema-qualified
     id_column        name    NOT NULL,
     ra_column        name    NOT NULL,
     dec_column       name    NOT NULL,
-    chunk_column     name    NOT NULL,
     num_stripes      int     NOT NULL,
     num_sub_stripes  int     NOT NULL,
     parent           text,                   -- rows follow this table's chunks (NULL: their own position's)
@@ -59,23 +59,8 @@ CREATE FUNCTION _register_sky_table(t sky_tables) RETURNS void
   VOLATILE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
   INSERT INTO skycat.sky_tables VALUES (t.*)
   ON CONFLICT (table_name) DO UPDATE SET id_column = EXCLUDED.id_column, ra_column = EXCLUDED.ra_column,
-    dec_column = EXCLUDED.dec_column, chunk_column = EXCLUDED.chunk_column, num_stripes = EXCLUDED.num_stripes,
+    dec_column = EXCLUDED.dec_column, num_stripes = EXCLUDED.num_stripes,
     num_sub_stripes = EXCLUDED.num_sub_stripes, parent = EXCLUDED.parent, margin_table = NULL, margin_arcsec = NULL
-$$;
-
--- Drops this session's temporary tables of these names that exist (quietly: no notice for
--- the others, as DROP TABLE IF EXISTS would give).
-CREATE FUNCTION _drop_temp_tables(names text[]) RETURNS void
-  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
-DECLARE
-  n text;
-BEGIN
-  FOREACH n IN ARRAY names LOOP
-    IF to_regclass(format('pg_temp.%I', n)) IS NOT NULL THEN
-      EXECUTE format('DROP TABLE pg_temp.%I', n);
-    END IF;
-  END LOOP;
-END
 $$;
 
 -- A table's schema-qualified, quoted name.
@@ -85,15 +70,20 @@ CREATE FUNCTION _qualified(tbl regclass) RETURNS text
    WHERE c.oid = tbl
 $$;
 
+-- The type of column `col` of `tbl`; NULL when it has none.
+CREATE FUNCTION _column_type(tbl regclass, col name) RETURNS regtype
+  STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT a.atttypid::regtype FROM pg_attribute a
+   WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
 -- 42703 unless `tbl` has column `col` (of one of `types`, when given).
 CREATE FUNCTION _require_column(tbl regclass, col name, types regtype[], caller text) RETURNS void
   STABLE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
-  t regtype;
+  t regtype := skycat._column_type(tbl, col);
 BEGIN
-  SELECT a.atttypid::regtype INTO t FROM pg_attribute a
-   WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
-  IF NOT FOUND THEN
+  IF t IS NULL THEN
     RAISE EXCEPTION 'skycat.%: table % has no column %', caller, tbl, quote_ident(col) USING ERRCODE = '42703';
   END IF;
   IF types IS NOT NULL AND NOT t = ANY (types) THEN
@@ -145,7 +135,6 @@ DECLARE
   me constant text := 'distribute_sky_table';
   child regclass;
   orphans bigint;
-  has_position boolean;
   n bigint;
 BEGIN
   PERFORM skycat._require_citus(me);
@@ -179,9 +168,7 @@ BEGIN
   FOREACH child IN ARRAY coalesce(children, '{}') LOOP
     EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS chunk int', child);
     EXECUTE format('UPDATE %s c SET chunk = p.chunk FROM %s p WHERE p.%I = c.%I', child, tbl, id_column, child_key);
-    has_position := EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = child AND a.attname = ra_column AND NOT a.attisdropped)
-                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = child AND a.attname = dec_column AND NOT a.attisdropped);
-    IF has_position THEN
+    IF skycat._column_type(child, ra_column) IS NOT NULL AND skycat._column_type(child, dec_column) IS NOT NULL THEN
       EXECUTE format('UPDATE %s SET chunk = skycat.chunk_id(%I, %I, $1, $2) WHERE chunk IS NULL', child, ra_column, dec_column)
         USING num_stripes, num_sub_stripes;
     END IF;
@@ -197,11 +184,11 @@ BEGIN
   PERFORM create_distributed_table(tbl, 'chunk', shard_count => coalesce(shard_count, current_setting('citus.shard_count')::int));
   -- Rows of tables that no longer exist go (a dropped table leaves its row behind).
   DELETE FROM skycat.sky_tables s WHERE to_regclass(s.table_name) IS NULL;
-  PERFORM skycat._register_sky_table(ROW(skycat._qualified(tbl), id_column, ra_column, dec_column, 'chunk',
+  PERFORM skycat._register_sky_table(ROW(skycat._qualified(tbl), id_column, ra_column, dec_column,
                                          num_stripes, num_sub_stripes, NULL, NULL, NULL)::skycat.sky_tables);
   FOREACH child IN ARRAY coalesce(children, '{}') LOOP
     PERFORM create_distributed_table(child, 'chunk', colocate_with => tbl::text);
-    PERFORM skycat._register_sky_table(ROW(skycat._qualified(child), child_key, ra_column, dec_column, 'chunk',
+    PERFORM skycat._register_sky_table(ROW(skycat._qualified(child), child_key, ra_column, dec_column,
                                            num_stripes, num_sub_stripes, skycat._qualified(tbl), NULL, NULL)::skycat.sky_tables);
   END LOOP;
   FOR table_name, child IN SELECT skycat._qualified(t), t FROM unnest(tbl || coalesce(children, '{}')) t LOOP
@@ -250,7 +237,7 @@ BEGIN
     EXECUTE format('TRUNCATE %s', margin);
   END IF;
   SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
-    FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> t.chunk_column;
+    FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'chunk';
   EXECUTE format('INSERT INTO %1$s (%2$s, chunk, home_chunk)
                   SELECT %2$s, m.c, t.chunk FROM %3$s t, unnest(skycat.chunks_in_circle(t.%4$I, t.%5$I, $1, $2, $3)) AS m(c)
                    WHERE m.c <> t.chunk', margin, cols, tbl, t.ra_column, t.dec_column)
@@ -279,11 +266,12 @@ DECLARE
   r skycat.sky_tables;
   m text := lower(mode);
   one_to_one boolean;
-  edge_l text := 'false';
-  edge_r text := 'false';
+  edge_l text := '''{}''::boolean[]';   -- the flag arrays: none unless one-to-one
+  edge_r text := '''{}''::boolean[]';
   per_chunk text;
   into_rel regclass;
   into_name text[];
+  deferred bigint;
 BEGIN
   PERFORM skycat._require_citus(me);
   IF left_table IS NULL OR right_table IS NULL OR radius_arcsec IS NULL OR mode IS NULL THEN
@@ -312,19 +300,19 @@ BEGIN
   END IF;
   one_to_one := m IN ('greedy', 'optimal');
   IF one_to_one THEN
-    -- Edge rows: their circle of the radius reaches another chunk.
-    edge_l := format('skycat.chunk_edge(%I, %I, $1, $3, $4)', l.ra_column, l.dec_column);
-    edge_r := format('skycat.chunk_edge(%I, %I, $1, $3, $4)', r.ra_column, r.dec_column);
+    -- Edge rows: their circle of the radius reaches another chunk (every margin row does).
+    edge_l := format('array_agg(skycat.chunk_edge(%I, %I, $1, $3, $4))', l.ra_column, l.dec_column);
+    edge_r := 'array_agg(u.margin OR skycat.chunk_edge(u.ra, u.de, $1, $3, $4))';
   END IF;
   -- One row per chunk of the left table joined to its right rows and margin, matched by
   -- crossmatch_chunk: grouped and joined by the distribution column, so Citus runs it shard
   -- by shard on the workers.
   per_chunk := format(
     'SELECT lc.chunk, x.* FROM
-       (SELECT chunk, array_agg(%2$I::bigint) AS i, array_agg(%3$I) AS ra, array_agg(%4$I) AS de, array_agg(%5$s) AS e
+       (SELECT chunk, array_agg(%2$I::bigint) AS i, array_agg(%3$I) AS ra, array_agg(%4$I) AS de, %5$s AS e
           FROM %1$s GROUP BY chunk) lc
-       JOIN (SELECT chunk, array_agg(i) AS i, array_agg(ra) AS ra, array_agg(de) AS de, array_agg(e) AS e
-               FROM (SELECT chunk, %7$I::bigint AS i, %8$I AS ra, %9$I AS de, %10$s AS e FROM %6$s
+       JOIN (SELECT chunk, array_agg(i) AS i, array_agg(ra) AS ra, array_agg(de) AS de, %10$s AS e
+               FROM (SELECT chunk, %7$I::bigint AS i, %8$I AS ra, %9$I AS de, false AS margin FROM %6$s
                      UNION ALL
                      SELECT chunk, %7$I::bigint, %8$I, %9$I, true FROM %11$s) u
               GROUP BY chunk) rc ON rc.chunk = lc.chunk,
@@ -366,6 +354,8 @@ BEGIN
                         JOIN %5$s x ON x.chunk = t.chunk AND x.right_id = t.i WHERE x.rank = 0',
                      right_table, r.id_column, r.ra_column, r.dec_column, into_rel, r.margin_table);
       EXECUTE format('DELETE FROM %s WHERE rank = 0', into_rel);
+      GET DIAGNOSTICS deferred = ROW_COUNT;
+      RAISE DEBUG 'skycat.%: % pairs across chunk edges solved on the coordinator', me, deferred;
       EXECUTE format('INSERT INTO %s SELECT skycat.chunk_id(l.ra, l.dec, $3, $4), x.left_id, x.right_id, x.sep_arcsec, x.rank
                         FROM skycat.crossmatch(''SELECT id, ra, dec FROM pg_temp.skycat_xm_left'',
                                                ''SELECT id, ra, dec FROM pg_temp.skycat_xm_right'', $1, $2) x
@@ -382,6 +372,8 @@ BEGIN
   END IF;
   PERFORM skycat._drop_temp_tables('{skycat_xm_pairs,skycat_xm_left,skycat_xm_right}');
   EXECUTE format('CREATE TEMP TABLE skycat_xm_pairs AS %s', per_chunk) USING radius_arcsec, m, l.num_stripes, l.num_sub_stripes;
+  SELECT count(*) INTO deferred FROM pg_temp.skycat_xm_pairs p WHERE p.deferred;
+  RAISE DEBUG 'skycat.%: % pairs across chunk edges solved on the coordinator', me, deferred;
   CREATE TEMP TABLE skycat_xm_left AS
     SELECT DISTINCT p.left_id AS id, p.left_ra AS ra, p.left_dec AS dec FROM pg_temp.skycat_xm_pairs p WHERE p.deferred;
   CREATE TEMP TABLE skycat_xm_right AS

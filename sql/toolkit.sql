@@ -111,3 +111,18 @@ CREATE FUNCTION _calibration_changed(row_alias text, calib text, calib_err text)
   SELECT format('(%1$s.calib_applied IS DISTINCT FROM %2$s OR %1$s.calib_err_applied IS DISTINCT FROM %3$s)',
                 row_alias, calib, calib_err)
 $$;
+
+-- Drops this session's temporary tables of these names that exist (quietly: no notice for
+-- the others, as DROP TABLE IF EXISTS would give).
+CREATE FUNCTION _drop_temp_tables(names text[]) RETURNS void
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  n text;
+BEGIN
+  FOREACH n IN ARRAY names LOOP
+    IF to_regclass(format('pg_temp.%I', n)) IS NOT NULL THEN
+      EXECUTE format('DROP TABLE pg_temp.%I', n);
+    END IF;
+  END LOOP;
+END
+$$;

@@ -88,7 +88,8 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/scaleout.sql",
     name = "scaleout",
-    requires = ["crossmatch", "chunk_id", "chunk_edge", partitioning::chunks_in_circle, scaleout::crossmatch_chunk]
+    requires =
+        ["toolkit", "crossmatch", "chunk_id", "chunk_edge", partitioning::chunks_in_circle, scaleout::crossmatch_chunk]
 );
 
 // Every skycat function, type and aggregate is for pipeline roles too, not only the superuser

@@ -93,7 +93,7 @@ mod tests {
             .collect();
         let expected = format!(
             "_ap_band_column_defs:isfalse _ap_column_list:isfalse _ap_object_key:isfalse \
-             _calibration_exprs:sufalse _drop_temp_tables:vutrue _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _register_sky_table:vutrue _require_citus:sutrue \
+             _calibration_exprs:sufalse _column_type:sutrue _drop_temp_tables:vutrue _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _register_sky_table:vutrue _require_citus:sutrue \
              _require_column:sufalse _sky_table:sutrue ap_associate:vufalse ap_create:vufalse \
              ap_daytime:vufalse ap_object_key:vutrue ap_policy:sutrue ap_post_night:vufalse ap_post_visit:vufalse \
              ap_prepare_night:vufalse ap_prepare_visit:vufalse build_margin:vutrue calibrate_sources:vufalse create_stripe_partitions:vutrue \
