@@ -196,6 +196,10 @@ DECLARE
   r record;
   n_calib bigint; n_obj bigint; n_src bigint; n_dia bigint; n_fs bigint; n_files bigint;
   bad text;
+  -- On a Citus cluster (skycat.drp_distribute) every row also gets its chunk: the chunk of
+  -- its object (from the tract's objects), or of its own position.
+  layout skycat.sky_tables := skycat._drp_layout(schema);
+  ck text := CASE WHEN layout IS NULL THEN '' ELSE ', chunk' END;
   -- The calibrated flux columns of sources and DIASources (from the subquery s).
   calibrated text := skycat._calibrated_fluxes(ARRAY['psf'], 's', 's.calib_mean', 's.calib_err');
   -- pixel_to_sky once per row: the OFFSET 0 subquery is not flattened into the outer query,
@@ -258,45 +262,57 @@ BEGIN
   GET DIAGNOSTICS n_calib = ROW_COUNT;
 
   -- Every object the tract measured, duplicates included; drp_deduplicate_objects picks.
-  EXECUTE format('INSERT INTO %I.object_staging (object_id, tract, ra, "dec")
-                    SELECT object_id, $1, ra, "dec" FROM %I.files_object WHERE tract = $1', schema, schema) USING tract;
+  -- Read once into a temporary table, which the tract's sources and forced sources join.
+  PERFORM skycat._drop_temp_tables('{drp_tract_object}');
+  EXECUTE format('CREATE TEMP TABLE drp_tract_object ON COMMIT DROP AS
+                    SELECT object_id, ra, "dec", %s AS chunk FROM %I.files_object WHERE tract = $1',
+                 CASE WHEN layout IS NULL THEN 'NULL::int' ELSE 'skycat.chunk_id(ra, "dec", $2, $3)' END, schema)
+    USING tract, layout.num_stripes, layout.num_sub_stripes;
+  ALTER TABLE pg_temp.drp_tract_object ADD PRIMARY KEY (object_id);
+  ANALYZE pg_temp.drp_tract_object;
+  EXECUTE format('INSERT INTO %I.object_staging (object_id, tract, ra, "dec"%s)
+                    SELECT object_id, $1, ra, "dec"%s FROM pg_temp.drp_tract_object', schema, ck, ck) USING tract;
   GET DIAGNOSTICS n_obj = ROW_COUNT;
 
   EXECUTE format('INSERT INTO %1$I.forced_source (object_id, tract, visit, detector, band, mjd, ra, "dec", x, y,
-                    psf_flux, psf_flux_err, calib_applied, calib_err_applied)
+                    psf_flux, psf_flux_err, calib_applied, calib_err_applied%3$s)
                   SELECT f.object_id, $1, f.visit, f.detector, c.band, c.mjd, f.ra, f."dec", f.x, f.y, %2$s,
                          COALESCE(c.calib_mean, skycat.drp_missing_calibration(''forced_source'', $1, f.visit, f.detector)),
-                         c.calib_err
+                         c.calib_err%4$s
                     FROM %1$I.files_forced_source f
-                    LEFT JOIN pg_temp.drp_tract_calib c ON c.visit = f.visit AND c.detector = f.detector
+                    LEFT JOIN pg_temp.drp_tract_calib c ON c.visit = f.visit AND c.detector = f.detector%5$s
                    WHERE f.tract = $1 AND skycat.polygon_contains($2, $3, f.ra, f."dec")',
-                 schema, skycat._calibrated_fluxes(ARRAY['psf'], 'f', 'c.calib_mean', 'c.calib_err'))
-    USING tract, r.poly_ra, r.poly_dec;
+                 schema, skycat._calibrated_fluxes(ARRAY['psf'], 'f', 'c.calib_mean', 'c.calib_err'), ck,
+                 CASE WHEN layout IS NULL THEN '' ELSE ', COALESCE(o.chunk, skycat.chunk_id(f.ra, f."dec", $4, $5))' END,
+                 CASE WHEN layout IS NULL THEN '' ELSE ' LEFT JOIN pg_temp.drp_tract_object o ON o.object_id = f.object_id' END)
+    USING tract, r.poly_ra, r.poly_dec, layout.num_stripes, layout.num_sub_stripes;
   GET DIAGNOSTICS n_fs = ROW_COUNT;
 
   EXECUTE format('INSERT INTO %1$I.source (source_id, object_id, tract, visit, detector, band, mjd, x, y, ra, "dec",
-                    ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied)
+                    ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied%4$s)
                   SELECT s.source_id, s.object_id, $1, s.visit, s.detector, s.band, s.mjd, s.x, s.y, s.ra, s."dec",
                          (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov, %3$s,
-                         s.calib_mean, s.calib_err
-                    FROM (%2$s) s JOIN %1$I.object_staging o ON o.object_id = s.object_id
-                   WHERE o.tract = $1 AND skycat.polygon_contains($2, $3, o.ra, o."dec")',
-                 schema, format(sky_src, schema, tract, 'source', 'files_source'), calibrated)
+                         s.calib_mean, s.calib_err%5$s
+                    FROM (%2$s) s JOIN pg_temp.drp_tract_object o ON o.object_id = s.object_id
+                   WHERE skycat.polygon_contains($2, $3, o.ra, o."dec")',
+                 schema, format(sky_src, schema, tract, 'source', 'files_source'), calibrated, ck,
+                 CASE WHEN layout IS NULL THEN '' ELSE ', o.chunk' END)
     USING tract, r.poly_ra, r.poly_dec;
   GET DIAGNOSTICS n_src = ROW_COUNT;
 
   EXECUTE format('INSERT INTO %1$I.dia_source (dia_source_id, tract, visit, detector, band, mjd, x, y, ra, "dec",
-                    ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied)
+                    ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied%4$s)
                   SELECT s.dia_source_id, $1, s.visit, s.detector, s.band, s.mjd, s.x, s.y, s.ra, s."dec",
                          (s.cov).ra_err_arcsec, (s.cov).dec_err_arcsec, (s.cov).ra_dec_cov, %3$s,
-                         s.calib_mean, s.calib_err
+                         s.calib_mean, s.calib_err%5$s
                     FROM (%2$s) s
                    WHERE skycat.polygon_contains($2, $3, s.ra, s."dec")',
-                 schema, format(sky_src, schema, tract, 'dia_source', 'files_dia_source'), calibrated)
-    USING tract, r.poly_ra, r.poly_dec;
+                 schema, format(sky_src, schema, tract, 'dia_source', 'files_dia_source'), calibrated, ck,
+                 CASE WHEN layout IS NULL THEN '' ELSE ', skycat.chunk_id(s.ra, s."dec", $4, $5)' END)
+    USING tract, r.poly_ra, r.poly_dec, layout.num_stripes, layout.num_sub_stripes;
   GET DIAGNOSTICS n_dia = ROW_COUNT;
 
-  DROP TABLE pg_temp.drp_tract_calib;
+  DROP TABLE pg_temp.drp_tract_calib, pg_temp.drp_tract_object;
   -- Fresh statistics for the staged objects, which drp_deduplicate_objects and the next
   -- tract's ingest join. Not for source, dia_source and forced_source: ANALYZE samples every
   -- partition of a table, so analysing them after each tract costs more with every tract
@@ -326,23 +342,28 @@ CREATE FUNCTION drp_deduplicate_objects(schema name)
   SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   n_ins bigint; n_del bigint; n_staged bigint; n_kept bigint;
+  -- On a Citus cluster the object and its staged copies share a chunk: every statement below
+  -- joins on it too and runs shard by shard on the workers.
+  distributed boolean := skycat._drp_distributed(schema);
+  ck text := CASE WHEN distributed THEN ', chunk' ELSE '' END;
+  primary_staged text := format('%1$I.object_staging s JOIN %1$I.tract t ON t.tract = s.tract
+                                  WHERE skycat.polygon_contains(t.poly_ra, t.poly_dec, s.ra, s."dec")', schema);
 BEGIN
   PERFORM skycat._policy(schema, 'drp');
-  EXECUTE format('CREATE TEMP TABLE drp_primary ON COMMIT DROP AS
-                    SELECT s.object_id, s.tract, s.ra, s."dec" FROM %1$I.object_staging s JOIN %1$I.tract t USING (tract)
-                     WHERE skycat.polygon_contains(t.poly_ra, t.poly_dec, s.ra, s."dec")', schema);
-  GET DIAGNOSTICS n_kept = ROW_COUNT;
-  EXECUTE format('SELECT count(*) FROM %I.object_staging', schema) INTO n_staged;
-  ALTER TABLE pg_temp.drp_primary ADD PRIMARY KEY (object_id);
-  ANALYZE pg_temp.drp_primary;
-  EXECUTE format('DELETE FROM %I.object o WHERE NOT EXISTS (SELECT 1 FROM pg_temp.drp_primary p
-                    WHERE p.object_id = o.object_id AND p."dec" = o."dec" AND p.tract = o.tract)', schema);
+  EXECUTE format('DELETE FROM %I.object o WHERE NOT EXISTS (SELECT 1 FROM %s
+                    AND s.object_id = o.object_id AND s."dec" = o."dec" AND s.tract = o.tract%s)',
+                 schema, primary_staged, CASE WHEN distributed THEN ' AND s.chunk = o.chunk' ELSE '' END);
   GET DIAGNOSTICS n_del = ROW_COUNT;
-  EXECUTE format('INSERT INTO %I.object (object_id, tract, ra, "dec")
-                    SELECT object_id, tract, ra, "dec" FROM pg_temp.drp_primary ORDER BY "dec", ra
-                  ON CONFLICT (object_id, "dec") DO NOTHING', schema);
+  -- (In dec order on one node: the stripe partitions fill in sky order.)
+  EXECUTE format('INSERT INTO %1$I.object (object_id, tract, ra, "dec"%2$s)
+                    SELECT s.object_id, s.tract, s.ra, s."dec"%3$s FROM %4$s %5$s
+                  ON CONFLICT (object_id, "dec"%2$s) DO NOTHING',
+                 schema, ck, replace(ck, ', ', ', s.'), primary_staged,
+                 CASE WHEN distributed THEN '' ELSE 'ORDER BY s."dec", s.ra' END);
   GET DIAGNOSTICS n_ins = ROW_COUNT;
-  DROP TABLE pg_temp.drp_primary;
+  -- object now holds exactly the primary staged objects.
+  EXECUTE format('SELECT count(*) FROM %I.object', schema) INTO n_kept;
+  EXECUTE format('SELECT count(*) FROM %I.object_staging', schema) INTO n_staged;
   -- Planner statistics for what follows (joins on object in summaries, updates, exports).
   EXECUTE format('ANALYZE %I.object', schema);
   RAISE NOTICE 'skycat.drp_deduplicate_objects: % staged, % primary kept, % duplicates or outside every ingested tract dropped (% inserted, % deleted)',
@@ -409,8 +430,10 @@ BEGIN
                  schema, (SELECT string_agg(format('%I', c), ', ') FROM unnest(cols) c),
                  (SELECT string_agg(format('u.%I', c), ', ') FROM unnest(cols) c), updates);
   GET DIAGNOSTICS n = ROW_COUNT;
-  EXECUTE format('SELECT count(*) FROM %s u WHERE NOT EXISTS (SELECT 1 FROM %I.object o WHERE o.object_id = u.object_id)',
-                 updates, schema) INTO unmatched;
+  -- Each row names one object at most, so the rows not applied are the rest. (Counted so, not
+  -- by an anti-join, which Citus cannot run between a coordinator table and a distributed one.)
+  EXECUTE format('SELECT count(*) FROM %s', updates) INTO unmatched;
+  unmatched := unmatched - n;
   IF unmatched > 0 THEN
     RAISE WARNING 'skycat.drp_update_objects: % rows of % name no object and were not applied', unmatched, updates;
   END IF;
@@ -477,8 +500,8 @@ CREATE FUNCTION drp_stripes(schema name, tbl text)
    ORDER BY b.dec_min
 $$;
 
--- Summarise forced_source into object's per-band columns: one full scan, stripe by stripe,
--- each stripe committed (with `commit`) and recorded in <schema>.progress, so another session
+-- Summarise forced_source into object's per-band columns: one full scan, stripe by stripe
+-- (on a Citus cluster: shard group by shard group, on the workers), each committed (with `commit`) and recorded in <schema>.progress, so another session
 -- can watch it and an interrupted run can simply be called again (every stripe's result is
 -- recomputed from scratch: re-running changes nothing).
 --
@@ -502,33 +525,51 @@ DECLARE
   ests bigint[] := '{}';
   k int;
   caller_path text := pg_catalog.current_setting('search_path');
+  -- On a Citus cluster: the units are groups of shards (one shard per worker each), given as
+  -- the chunks they hold, rather than stripes.
+  distributed boolean;
+  groups text[] := '{}';   -- each unit's chunks (int[] as text: the units differ in length)
+  units text[] := '{}';    -- each unit's name, for the progress
 BEGIN
   -- The procedure's own "SET search_path", for this transaction (see above).
   PERFORM pg_catalog.set_config('search_path', 'pg_catalog, skycat, pg_temp', true);
   PERFORM skycat._policy(schema, 'drp');
-  -- Row estimates for the percentages: a stripe never analysed is analysed now (one sample
-  -- of that partition, not of the whole table).
-  FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') WHERE est_rows < 0 LOOP
-    EXECUTE pg_catalog.format('ANALYZE %s', s.part);
-  END LOOP;
-  FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
-    parts := parts || s.part; los := los || s.dec_lo; his := his || s.dec_hi; ests := ests || s.est_rows;
-  END LOOP;
+  distributed := skycat._drp_distributed(schema);
+  IF distributed THEN
+    FOR s IN SELECT * FROM skycat._drp_shard_groups(schema) LOOP
+      groups := groups || s.chunks::text; ests := ests || s.est_rows;
+      units := units || pg_catalog.format('shard group %s (%s chunks)', s.shard_group, pg_catalog.cardinality(s.chunks));
+    END LOOP;
+  ELSE
+    -- Row estimates for the percentages: a stripe never analysed is analysed now (one sample
+    -- of that partition, not of the whole table).
+    FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') WHERE est_rows < 0 LOOP
+      EXECUTE pg_catalog.format('ANALYZE %s', s.part);
+    END LOOP;
+    FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
+      parts := parts || s.part; los := los || s.dec_lo; his := his || s.dec_hi; ests := ests || s.est_rows;
+      units := units || pg_catalog.format('stripe [%s, %s)', s.dec_lo, s.dec_hi);
+    END LOOP;
+  END IF;
   SELECT COALESCE(pg_catalog.sum(e), 0) INTO total FROM pg_catalog.unnest(ests) e;
   EXECUTE pg_catalog.format('DELETE FROM %I.progress WHERE step = $1', schema) USING 'summarize_forced_sources';
-  FOR k IN 1 .. pg_catalog.cardinality(parts) LOOP
+  FOR k IN 1 .. pg_catalog.cardinality(ests) LOOP
     CONTINUE WHEN ests[k] = 0;
-    r := skycat.drp_summarize_partition(schema, parts[k], los[k], his[k]);
+    IF distributed THEN
+      r := skycat._drp_summarize_chunks(schema, groups[k]::int[]);
+    ELSE
+      r := skycat.drp_summarize_partition(schema, parts[k], los[k], his[k]);
+    END IF;
     n_obj := n_obj + r.objects;
     n_rows := n_rows + r.rows;
     done := done + ests[k];
     EXECUTE pg_catalog.format('INSERT INTO %I.progress (step, part, rows_done, rows_total, seconds) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT (step, part) DO UPDATE SET rows_done = EXCLUDED.rows_done, rows_total = EXCLUDED.rows_total,
                       seconds = EXCLUDED.seconds, updated_at = pg_catalog.now()', schema)
-      USING 'summarize_forced_sources', parts[k]::text, done, total,
+      USING 'summarize_forced_sources', units[k], done, total,
             EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0);
-    RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (about % of % rows), stripe [%, %): % forced sources, % objects, % s',
-      pg_catalog.round(100.0 * done / GREATEST(total, 1), 1), done, total, los[k], his[k], r.rows, r.objects,
+    RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (about % of % rows), %: % forced sources, % objects, % s',
+      pg_catalog.round(100.0 * done / GREATEST(total, 1), 1), done, total, units[k], r.rows, r.objects,
       pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
     IF commit_stripes THEN
       COMMIT;
@@ -562,6 +603,12 @@ DECLARE
   s record;
   sets text := skycat._recalibration_sets(ARRAY['psf'], 't', 'c.calib_mean', 'COALESCE(c.calib_err, 0)');
   changed text := skycat._calibration_changed('t', 'c.calib_mean', 'COALESCE(c.calib_err, 0)');
+  -- On a Citus cluster the new calibrations are first copied to every node (the reference
+  -- table recalibration_calib), and the objects to summarise again are kept next to their
+  -- rows (recalibrated_object): every statement then runs on the workers.
+  distributed boolean := skycat._drp_distributed(schema);
+  calib_src text := new_calib::text;
+  chunks int[];
 BEGIN
   PERFORM skycat._policy(schema, 'drp');
   IF (SELECT count(*) FROM pg_attribute WHERE attrelid = new_calib AND NOT attisdropped
@@ -580,31 +627,48 @@ BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('skycat.drp.' || schema), -1);
 
   -- The objects whose light curves change, before their rows do.
-  PERFORM skycat._drop_temp_tables('{drp_affected}');
-  EXECUTE format('CREATE TEMP TABLE drp_affected ON COMMIT DROP AS
-                    SELECT DISTINCT t.object_id FROM %I.forced_source t JOIN %s c ON c.visit = t.visit AND c.detector = t.detector
-                     WHERE %s', schema, new_calib, changed);
-  ALTER TABLE pg_temp.drp_affected ADD PRIMARY KEY (object_id);
-  ANALYZE pg_temp.drp_affected;
+  IF distributed THEN
+    calib_src := format('%I.recalibration_calib', schema);
+    EXECUTE format('DELETE FROM %1$s; DELETE FROM %2$I.recalibrated_object;
+                    INSERT INTO %1$s SELECT visit, detector, calib_mean, COALESCE(calib_err, 0) FROM %3$s',
+                   calib_src, schema, new_calib);
+    EXECUTE format('INSERT INTO %1$I.recalibrated_object
+                      SELECT DISTINCT t.chunk, t.object_id FROM %1$I.forced_source t JOIN %2$s c ON c.visit = t.visit AND c.detector = t.detector
+                       WHERE %3$s', schema, calib_src, changed);
+  ELSE
+    PERFORM skycat._drop_temp_tables('{drp_affected}');
+    EXECUTE format('CREATE TEMP TABLE drp_affected ON COMMIT DROP AS
+                      SELECT DISTINCT t.object_id FROM %I.forced_source t JOIN %s c ON c.visit = t.visit AND c.detector = t.detector
+                       WHERE %s', schema, new_calib, changed);
+    ALTER TABLE pg_temp.drp_affected ADD PRIMARY KEY (object_id);
+    ANALYZE pg_temp.drp_affected;
+  END IF;
 
   FOREACH tbl IN ARRAY ARRAY['source', 'dia_source', 'forced_source'] LOOP
     EXECUTE format('UPDATE %I.%I t SET %s FROM %s c WHERE c.visit = t.visit AND c.detector = t.detector AND %s',
-                   schema, tbl, sets, new_calib, changed);
+                   schema, tbl, sets, calib_src, changed);
     GET DIAGNOSTICS n = ROW_COUNT;
     CASE tbl WHEN 'source' THEN n_src := n; WHEN 'dia_source' THEN n_dia := n; ELSE n_fs := n; END CASE;
   END LOOP;
   EXECUTE format('UPDATE %I.calib k SET calib_mean = c.calib_mean, calib_err = COALESCE(c.calib_err, 0) FROM %s c
                    WHERE c.visit = k.visit AND c.detector = k.detector
                      AND (k.calib_mean IS DISTINCT FROM c.calib_mean OR k.calib_err IS DISTINCT FROM COALESCE(c.calib_err, 0))',
-                 schema, new_calib);
+                 schema, calib_src);
   GET DIAGNOSTICS n_cal = ROW_COUNT;
 
-  IF EXISTS (SELECT 1 FROM pg_temp.drp_affected) THEN
-    FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
-      n_obj := n_obj + (skycat.drp_summarize_partition(schema, s.part, s.dec_lo, s.dec_hi, 'pg_temp.drp_affected'::regclass)).objects;
-    END LOOP;
+  IF distributed THEN
+    EXECUTE format('SELECT array_agg(DISTINCT chunk) FROM %I.recalibrated_object', schema) INTO chunks;
+    IF chunks IS NOT NULL THEN
+      n_obj := (skycat._drp_summarize_chunks(schema, chunks, true)).objects;
+    END IF;
+  ELSE
+    IF EXISTS (SELECT 1 FROM pg_temp.drp_affected) THEN
+      FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
+        n_obj := n_obj + (skycat.drp_summarize_partition(schema, s.part, s.dec_lo, s.dec_hi, 'pg_temp.drp_affected'::regclass)).objects;
+      END LOOP;
+    END IF;
+    DROP TABLE pg_temp.drp_affected;
   END IF;
-  DROP TABLE pg_temp.drp_affected;
   EXECUTE format('INSERT INTO %I.recalibration_log (calib_table, n_calib, n_source, n_dia_source, n_forced_source, n_objects, seconds)
                   VALUES ($1, $2, $3, $4, $5, $6, $7)', schema)
     USING new_calib::text, n_cal, n_src, n_dia, n_fs, n_obj, extract(epoch FROM clock_timestamp() - t0);
@@ -636,6 +700,9 @@ DECLARE
   n_total bigint := 0;
   n_files int := 0;
   missing bigint;
+  -- On a Citus cluster a row and its object share a chunk: joined on it, Citus joins them on the
+  -- workers. The rows then come to the coordinator, which writes the files.
+  same_chunk text := CASE WHEN skycat._drp_distributed(schema) THEN ' AND o.chunk = t.chunk' ELSE '' END;
 BEGIN
   PERFORM skycat._policy(schema, 'drp');
   IF table_name IS NULL OR table_name NOT IN ('object', 'source', 'forced_source') THEN
@@ -662,8 +729,8 @@ BEGIN
                         FROM %I.object t ORDER BY 1, 2, t.object_id', schema) USING num_stripes, num_sub_stripes;
   ELSE
     -- An anti-join (hashed), not a per-row probe of every object partition's primary key.
-    EXECUTE format('SELECT count(*) FROM %1$I.%2$I t LEFT JOIN %1$I.object o ON o.object_id = t.object_id
-                     WHERE o.object_id IS NULL', schema, table_name)
+    EXECUTE format('SELECT count(*) FROM %1$I.%2$I t LEFT JOIN %1$I.object o ON o.object_id = t.object_id%3$s
+                     WHERE o.object_id IS NULL', schema, table_name, same_chunk)
       INTO missing;
     IF missing > 0 THEN
       RAISE EXCEPTION 'skycat.drp_export: % rows of %.% have no object in %.object (run skycat.drp_deduplicate_objects first)',
@@ -672,8 +739,14 @@ BEGIN
     EXECUTE format('CREATE TEMP TABLE drp_export AS
                       SELECT skycat.chunk_id(o.ra, o."dec", $1, $2) AS "chunkId",
                              skycat.sub_chunk_id(o.ra, o."dec", $1, $2) AS "subChunkId", t.*
-                        FROM %1$I.%2$I t JOIN %1$I.object o ON o.object_id = t.object_id ORDER BY 1, 2, t.object_id',
-                   schema, table_name) USING num_stripes, num_sub_stripes;
+                        FROM %1$I.%2$I t JOIN %1$I.object o ON o.object_id = t.object_id%3$s ORDER BY 1, 2, t.object_id, %4$s',
+                   schema, table_name, same_chunk,
+                   -- each row's key: the files are the same whatever plan produced the rows
+                   CASE table_name WHEN 'source' THEN 't.source_id' ELSE 't.visit, t.detector' END)
+      USING num_stripes, num_sub_stripes;
+  END IF;
+  IF same_chunk <> '' THEN
+    ALTER TABLE pg_temp.drp_export DROP COLUMN chunk;   -- the cluster's own column: not exported
   END IF;
   CREATE INDEX ON pg_temp.drp_export ("chunkId");
   ANALYZE pg_temp.drp_export;

@@ -387,3 +387,158 @@ BEGIN
   DROP TABLE pg_temp.skycat_xm_pairs, pg_temp.skycat_xm_left, pg_temp.skycat_xm_right;
 END
 $$;
+
+-- The chunk layout of a distributed DRP schema (the registry row of its object_staging, the
+-- table every other one is co-located with); NULL for a DRP schema on one node.
+CREATE FUNCTION _drp_layout(schema name) RETURNS sky_tables
+  STABLE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  staging regclass := to_regclass(format('%I.object_staging', schema));
+BEGIN
+  IF staging IS NULL OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')
+     OR NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = staging) THEN
+    RETURN NULL;
+  END IF;
+  RETURN skycat._sky_table(staging, 'drp');
+END
+$$;
+
+-- Whether a DRP schema is distributed (skycat.drp_distribute).
+CREATE FUNCTION _drp_distributed(schema name) RETURNS boolean
+  STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT (skycat._drp_layout(schema)).table_name IS NOT NULL
+$$;
+
+-- Spreads a DRP schema (skycat.drp_create) over the Citus cluster: object_staging, object,
+-- source and forced_source distributed by their object's Qserv chunk and co-located,
+-- dia_source by its own position's chunk in the same shards; tract and calib replicated to
+-- every node (reference tables); the policy, progress and logs stay on the coordinator. The
+-- dec stripe partitions give way to the shards (each Citus shard already holds whole chunks,
+-- and a stripe per shard would multiply the shards by the stripes). Best called on the new,
+-- empty schema; rows already there are kept. Every DRP step then runs on the workers.
+CREATE FUNCTION drp_distribute(schema name, shard_count int DEFAULT NULL,
+                               num_stripes int DEFAULT 340, num_sub_stripes int DEFAULT 3)
+  RETURNS TABLE (table_name text, rows bigint, shards int)
+  VOLATILE LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  me constant text := 'drp_distribute';
+  t text;
+  old regclass;
+  idx record;
+BEGIN
+  PERFORM skycat._require_citus(me);
+  PERFORM skycat._policy(schema, 'drp');
+  IF skycat._drp_distributed(schema) THEN
+    RAISE EXCEPTION 'skycat.%: DRP schema % is already distributed', me, schema USING ERRCODE = '55000';
+  END IF;
+  PERFORM skycat.chunk_id(0, 0, num_stripes, num_sub_stripes);   -- 22023 for a bad layout
+  -- Stripe-partitioned tables become plain tables of the same name, columns, keys and indexes.
+  FOREACH t IN ARRAY ARRAY['object', 'source', 'dia_source', 'forced_source'] LOOP
+    old := format('%I.%I', schema, t)::regclass;
+    CONTINUE WHEN (SELECT relkind FROM pg_class WHERE oid = old) <> 'p';
+    FOR idx IN SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = old LOOP
+      EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', schema, idx.relname, left(idx.relname, 50) || '_striped');
+    END LOOP;
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', old, t || '_striped');
+    EXECUTE format('CREATE TABLE %1$I.%2$I (LIKE %1$I.%3$I INCLUDING ALL);
+                    INSERT INTO %1$I.%2$I SELECT * FROM %1$I.%3$I;
+                    DROP TABLE %1$I.%3$I', schema, t, t || '_striped');
+  END LOOP;
+  RETURN QUERY SELECT * FROM skycat.distribute_sky_table(
+    format('%I.object_staging', schema)::regclass,
+    ARRAY[format('%I.object', schema), format('%I.source', schema), format('%I.forced_source', schema)]::regclass[],
+    'object_id', 'object_id', 'ra', 'dec', num_stripes, num_sub_stripes, shard_count);
+  -- Same shard count and key type: Citus co-locates it with object_staging.
+  RETURN QUERY SELECT * FROM skycat.distribute_sky_table(
+    format('%I.dia_source', schema)::regclass, '{}', 'object_id', 'dia_source_id', 'ra', 'dec',
+    num_stripes, num_sub_stripes, shard_count);
+  -- The recalibration's work tables: the new calibrations on every node, the objects whose
+  -- light curves they change next to those objects.
+  EXECUTE format('CREATE TABLE %1$I.recalibration_calib (visit bigint NOT NULL, detector int NOT NULL,
+                    calib_mean float8 NOT NULL, calib_err float8 NOT NULL, PRIMARY KEY (visit, detector));
+                  CREATE TABLE %1$I.recalibrated_object (chunk int NOT NULL, object_id bigint NOT NULL,
+                    PRIMARY KEY (chunk, object_id))', schema);
+  FOREACH t IN ARRAY ARRAY['tract', 'calib', 'recalibration_calib'] LOOP
+    PERFORM create_reference_table(format('%I.%I', schema, t)::regclass);
+  END LOOP;
+  PERFORM create_distributed_table(format('%I.recalibrated_object', schema)::regclass, 'chunk',
+                                   colocate_with => format('%I.object_staging', schema));
+END
+$$;
+
+-- The planner's row count of every shard of a distributed table (reltuples; -1 for a shard
+-- never analysed), asked of each worker once (not once per shard).
+CREATE FUNCTION _shard_reltuples(tbl regclass) RETURNS TABLE (shardid bigint, reltuples float8)
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  names text[] := (SELECT array_agg(shard_name(tbl, s.shardid)) FROM pg_dist_shard s WHERE s.logicalrelid = tbl);
+  per_worker text := format('SELECT pg_catalog.json_object_agg(n, c.reltuples) FROM pg_catalog.unnest(%L::text[]) n
+                               JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(n)', names);
+BEGIN
+  RETURN QUERY
+    SELECT s.shardid, (j.value)::float8
+      FROM run_command_on_workers(per_worker) w, json_each_text(nullif(w.result, '')::json) j
+      JOIN pg_dist_shard s ON shard_name(tbl, s.shardid) = j.key
+     WHERE w.success AND s.logicalrelid = tbl;
+END
+$$;
+
+-- The units of a distributed DRP schema's summarise: its forced_source shards grouped so that
+-- each group holds one shard per worker (so a group runs on every worker at once), with the
+-- chunks of its objects and its forced sources estimated from each shard's statistics
+-- (analysed first when a shard never was).
+CREATE FUNCTION _drp_shard_groups(schema name)
+  RETURNS TABLE (shard_group int, chunks int[], est_rows bigint)
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  fs regclass := format('%I.forced_source', schema)::regclass;
+  all_chunks int[];
+BEGIN
+  IF EXISTS (SELECT 1 FROM skycat._shard_reltuples(fs) r WHERE r.reltuples < 0) THEN
+    EXECUTE format('ANALYZE %s', fs);
+  END IF;
+  EXECUTE format('SELECT array_agg(DISTINCT chunk) FROM %I.object', schema) INTO all_chunks;
+  RETURN QUERY
+    WITH shard AS (
+      SELECT s.shardid, (row_number() OVER (PARTITION BY p.groupid ORDER BY s.shardminvalue::int))::int AS g
+        FROM pg_dist_shard s JOIN pg_dist_placement p ON p.shardid = s.shardid
+       WHERE s.logicalrelid = fs),
+    est AS (SELECT r.shardid, greatest(r.reltuples, 0)::bigint AS n FROM skycat._shard_reltuples(fs) r),
+    chunk AS (SELECT c, get_shard_id_for_distribution_column(fs, c) AS shardid FROM unnest(all_chunks) c)
+    SELECT shard.g, array_agg(chunk.c ORDER BY chunk.c),
+           (SELECT sum(e.n) FROM est e JOIN shard s2 ON s2.shardid = e.shardid WHERE s2.g = shard.g)::bigint
+      FROM chunk JOIN shard ON shard.shardid = chunk.shardid
+     GROUP BY shard.g ORDER BY shard.g;
+END
+$$;
+
+-- Summarises the forced sources of these chunks of a distributed DRP schema into object (the
+-- same statistics as skycat.drp_summarize_partition): one UPDATE whose aggregate is grouped
+-- by chunk, so Citus runs it on the workers shard by shard and no forced source leaves its
+-- worker. With `recalibrated_only`, just the objects in <schema>.recalibrated_object.
+CREATE FUNCTION _drp_summarize_chunks(schema name, chunks int[], recalibrated_only boolean DEFAULT false,
+                                      OUT objects bigint, OUT rows bigint)
+  VOLATILE STRICT LANGUAGE plpgsql SET jit = off SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  p jsonb := skycat._policy(schema, 'drp');
+  bands text[] := (p ->> 'bands')::text[];
+BEGIN
+  -- The workers' hash aggregates get the policy's work_mem, as on one node.
+  SET LOCAL citus.propagate_set_commands = 'local';
+  EXECUTE format('SET LOCAL work_mem = %L', p ->> 'work_mem');
+  EXECUTE format(
+    'WITH u AS (
+       UPDATE %1$I.object o SET %2$s
+         FROM (SELECT chunk, object_id, "dec", %3$s FROM %1$I.forced_source f
+                WHERE f.chunk = ANY ($1)%4$s GROUP BY chunk, object_id, "dec") s
+        WHERE o.chunk = s.chunk AND o.object_id = s.object_id AND o."dec" = s."dec" AND o.chunk = ANY ($1)
+        RETURNING %5$s AS n)
+     SELECT count(*), COALESCE(sum(n), 0) FROM u',
+    schema, skycat.drp_summary_columns('assign', bands), skycat.drp_summary_columns('aggregate', bands),
+    CASE WHEN recalibrated_only THEN format(' AND EXISTS (SELECT 1 FROM %I.recalibrated_object r
+                                                           WHERE r.chunk = f.chunk AND r.object_id = f.object_id)', schema)
+         ELSE '' END,
+    skycat.drp_summary_columns('row_count', bands))
+    INTO objects, rows USING chunks;
+END
+$$;
