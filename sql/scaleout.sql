@@ -395,8 +395,11 @@ CREATE FUNCTION _drp_layout(schema name) RETURNS sky_tables
 DECLARE
   staging regclass := to_regclass(format('%I.object_staging', schema));
 BEGIN
-  IF staging IS NULL OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')
-     OR NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = staging) THEN
+  -- (Two tests: Citus's catalog exists only where Citus is installed.)
+  IF staging IS NULL OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+    RETURN NULL;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = staging) THEN
     RETURN NULL;
   END IF;
   RETURN skycat._sky_table(staging, 'drp');

@@ -382,3 +382,309 @@ fn cluster_worker_stopped_mid_operation_leaves_nothing_and_the_retry_equals_one_
     c.query("SELECT skycat.crossmatch_distributed('source', 'object', 20, 'greedy', 'xm_fault')", &[]).unwrap();
     assert_eq!(rows(c, "SELECT left_id, right_id, sep_arcsec, rank FROM xm_fault", &[]), expected);
 }
+
+/// A DRP schema's tables as comparable digests: every row, every column but the cluster's
+/// own `chunk` (and the timings the steps record).
+fn drp_digests(c: &mut Client, schema: &str) -> Vec<(String, i64, String)> {
+    let mut out = Vec::new();
+    for t in ["object_staging", "object", "source", "dia_source", "forced_source", "calib", "tract"] {
+        let r = c
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '')
+                       FROM (SELECT to_jsonb(r) - 'chunk' - 'ingested_at' - 'ingest_seconds' AS x FROM {schema}.{t} r) a"
+                ),
+                &[],
+            )
+            .unwrap();
+        out.push((t.to_string(), r.get(0), r.get(1)));
+    }
+    out
+}
+
+/// The files of an export directory (name and bytes), sorted by name.
+fn export_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for sub in std::fs::read_dir(dir).unwrap() {
+        let sub = sub.unwrap().path();
+        for f in std::fs::read_dir(&sub).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.strip_prefix(dir).unwrap().display().to_string();
+            files.push((name, std::fs::read(&f).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The DRP schemas and directories of one test, removed at the end.
+struct DrpRelease {
+    schemas: Vec<String>,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl Drop for DrpRelease {
+    fn drop(&mut self) {
+        if std::env::var_os("SKYCAT_KEEP").is_some() {
+            return;
+        }
+        if let Ok(mut c) = Client::connect(&coordinator_dsn(), NoTls) {
+            for s in &self.schemas {
+                let _ = c.batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS {s} CASCADE; DROP SERVER IF EXISTS {s}_files CASCADE"
+                ));
+            }
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A session on a worker holding an exclusive lock on one shard of `table` there, so that a
+/// statement touching that shard waits until the worker is stopped. `pick` orders the
+/// worker's shards (the first is locked).
+fn lock_shard_on_w1(c: &mut Client, table: &str, pick: &str) -> Client {
+    let r = c.query_one("SELECT nodename, nodeport FROM pg_dist_node WHERE nodename LIKE '%/citus-w1'", &[]).unwrap();
+    let (host, port): (String, i32) = (r.get(0), r.get(1));
+    let shard: String = c
+        .query_one(
+            &format!(
+                "SELECT s.shard_name FROM citus_shards s JOIN pg_dist_shard d USING (shardid)
+                  WHERE s.table_name = '{table}'::regclass AND s.nodename = $1 {pick} LIMIT 1"
+            ),
+            &[&host],
+        )
+        .unwrap()
+        .get(0);
+    let mut locker = Client::connect(&format!("host={host} port={port} user=postgres dbname=skycat"), NoTls).unwrap();
+    locker
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL citus.enable_manual_changes_to_shards = on; LOCK TABLE {shard} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .unwrap();
+    locker
+}
+
+/// Runs `sql` on the coordinator in another session, waits until it is blocked on the
+/// locker's shard, stops worker 1 and returns the statement's error.
+fn fails_when_worker_stops(locker: &mut Client, sql: &str) -> postgres::Error {
+    let dsn = coordinator_dsn();
+    let statement = sql.to_string();
+    let runner = std::thread::spawn(move || {
+        let mut c = Client::connect(&dsn, NoTls).unwrap();
+        c.batch_execute(&statement)
+    });
+    let mut waiting = false;
+    for _ in 0..200 {
+        locker.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
+        waiting = locker
+            .query_one(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(waiting, "never reached the locked shard: {sql}");
+    run_script(&["pg-cluster.sh", "stop", "citus-w1"]);
+    let e = runner.join().unwrap().unwrap_err();
+    assert!(e.as_db_error().is_some(), "{e}");
+    e
+}
+
+#[test]
+fn cluster_drp_release_equals_one_node_and_survives_a_stopped_worker() {
+    use skycat_sim::drp::DrpConfig;
+    let _restart = RestartOnDrop;
+    let pid = std::process::id();
+    let one = format!("e2e_drp_one_{pid}");
+    let dist = format!("e2e_drp_dist_{pid}");
+    let root = std::path::PathBuf::from(format!("/tmp/skycat_e2e_cluster_drp_{pid}"));
+    let exports = [root.with_extension("export_one"), root.with_extension("export_dist")];
+    let _cleanup = DrpRelease {
+        schemas: vec![one.clone(), dist.clone()],
+        dirs: vec![root.clone(), exports[0].clone(), exports[1].clone()],
+    };
+    for d in [&root, &exports[0], &exports[1]] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    // A small release: 4 tracts with their overlaps, ~150k forced sources.
+    let config = DrpConfig { objects: 20_000, visits_per_tract: 8, ..DrpConfig::default() };
+    skycat_sim::drp_parquet::write_release(&config, &root, |_, _| {}).unwrap();
+    let tracts = skycat_sim::drp::true_sky(&config).tract_ids;
+
+    let mut config = Config::from_str(&coordinator_dsn()).unwrap();
+    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = notices.clone();
+    config.notice_callback(move |n| sink.lock().unwrap_or_else(|p| p.into_inner()).push(n.message().to_string()));
+    let mut client = config.connect(NoTls).unwrap();
+    let c = &mut client;
+    for s in [&one, &dist] {
+        c.query("SELECT skycat.drp_create($1, $2)", &[s, &root.display().to_string()]).unwrap();
+    }
+    let spread = c.query("SELECT table_name, shards FROM skycat.drp_distribute($1)", &[&dist]).unwrap();
+    assert_eq!(spread.len(), 5, "object_staging, object, source, forced_source, dia_source");
+    assert!(spread.iter().all(|r| r.get::<_, i32>(1) == 32));
+    let e = c.query("SELECT * FROM skycat.drp_distribute($1)", &[&dist]).unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE), "{e}");
+
+    // ---- ingest: the single node, then the cluster; a worker stopped in the middle of a
+    // tract's ingest leaves nothing of it, and the tract ingested again equals the single node.
+    for t in &tracts {
+        c.query("SELECT * FROM skycat.drp_ingest_tract($1, $2)", &[&one, t]).unwrap();
+    }
+    for t in &tracts[..3] {
+        c.query("SELECT * FROM skycat.drp_ingest_tract($1, $2)", &[&dist, t]).unwrap();
+    }
+    let before = drp_digests(c, &dist);
+    {
+        let mut locker = lock_shard_on_w1(c, &format!("{dist}.forced_source"), "ORDER BY d.shardminvalue::int");
+        fails_when_worker_stops(
+            &mut locker,
+            &format!("SELECT * FROM skycat.drp_ingest_tract('{dist}', {})", tracts[3]),
+        );
+    }
+    run_script(&["citus-cluster.sh", "start"]);
+    let mut client = config.connect(NoTls).unwrap();
+    let c = &mut client;
+    c.batch_execute("SELECT recover_prepared_transactions()").unwrap();
+    assert_eq!(drp_digests(c, &dist), before, "a failed ingest left rows behind");
+    c.query("SELECT * FROM skycat.drp_ingest_tract($1, $2)", &[&dist, &tracts[3]]).unwrap();
+    assert_eq!(drp_digests(c, &dist), drp_digests(c, &one), "ingested tables");
+    // Rows sit on their object's chunk (a co-located join finds every one), on both workers.
+    let fs = count(c, &format!("SELECT count(*) FROM {dist}.forced_source"));
+    assert!(fs > 100_000, "{fs}");
+    assert_eq!(
+        count(c, &format!("SELECT count(*) FROM {dist}.forced_source f JOIN {dist}.object_staging o ON o.chunk = f.chunk AND o.object_id = f.object_id")),
+        fs
+    );
+    assert_eq!(
+        count(
+            c,
+            &format!("SELECT count(DISTINCT nodename) FROM citus_shards WHERE table_name = '{dist}.forced_source'::regclass AND shard_size > 8192")
+        ),
+        2
+    );
+
+    // ---- de-duplication
+    for s in [&one, &dist] {
+        c.query("SELECT * FROM skycat.drp_deduplicate_objects($1)", &[s]).unwrap();
+    }
+    assert_eq!(drp_digests(c, &dist), drp_digests(c, &one), "de-duplicated tables");
+
+    // ---- summarise. The aggregate runs on the workers: the plan of the summary statement
+    // (auto_explain) is an UPDATE of the object shards whose forced sources are aggregated
+    // there, shard by shard.
+    c.batch_execute(&format!("CALL skycat.drp_summarize_forced_sources('{one}')")).unwrap();
+    c.batch_execute(&format!("ANALYZE {dist}.forced_source")).unwrap();
+    // A worker stopped in the middle: groups of shards already done are complete, the rest
+    // untouched, no object half-summarised; called again, the result equals the single node.
+    {
+        let mut locker = lock_shard_on_w1(
+            c,
+            &format!("{dist}.forced_source"),
+            &format!(
+                "AND s.shardid IN (SELECT get_shard_id_for_distribution_column('{dist}.forced_source', chunk)
+                                     FROM (SELECT DISTINCT chunk FROM {dist}.object) k)
+                 ORDER BY d.shardminvalue::int DESC"
+            ),
+        );
+        fails_when_worker_stops(&mut locker, &format!("CALL skycat.drp_summarize_forced_sources('{dist}')"));
+    }
+    run_script(&["citus-cluster.sh", "start"]);
+    let mut client = config.connect(NoTls).unwrap();
+    let c = &mut client;
+    c.batch_execute("SELECT recover_prepared_transactions()").unwrap();
+    let summary_cols: Vec<String> = c
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname LIKE '%\\_psf\\_flux\\_%' AND NOT attisdropped",
+            &[&format!("{one}.object")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(summary_cols.len(), 6 * 19);
+    let row_of = |alias: &str| summary_cols.iter().map(|k| format!("{alias}.{k}")).collect::<Vec<_>>().join(", ");
+    let states: Vec<(String, i64)> = c
+        .query(
+            &format!(
+                "SELECT CASE WHEN ROW({d}) IS NOT DISTINCT FROM ROW({o}) THEN 'done'
+                             WHEN ROW({d}) IS NULL THEN 'untouched' ELSE 'half' END AS state, count(*)
+                   FROM {dist}.object d JOIN {one}.object o USING (object_id) GROUP BY 1 ORDER BY 1",
+                d = row_of("d"),
+                o = row_of("o")
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(states.iter().all(|(s, _)| s != "half"), "{states:?}");
+    assert_eq!(states.len(), 2, "some shard groups done before the worker stopped, some not: {states:?}");
+    c.batch_execute(
+        "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on;
+         SET auto_explain.log_level = notice",
+    )
+    .unwrap();
+    notices.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    c.batch_execute(&format!("CALL skycat.drp_summarize_forced_sources('{dist}')")).unwrap();
+    c.batch_execute("RESET auto_explain.log_min_duration; RESET auto_explain.log_level").unwrap();
+    {
+        let notices = notices.lock().unwrap_or_else(|p| p.into_inner());
+        let plan = notices
+            .iter()
+            .find(|n| n.contains("UPDATE") && n.contains("lc_stats") && n.contains("Custom Scan (Citus Adaptive)"))
+            .expect("the summary statement's plan");
+        let update = plan.find(&format!("Update on object_")).expect(plan);
+        let aggregate = plan[update..].find("Aggregate").expect(plan);
+        assert!(plan[update + aggregate..].contains("Seq Scan on forced_source_"), "{plan}");
+        assert!(plan.contains("Node: host=") && plan.contains("citus-w"), "{plan}");
+        // Progress: one notice per shard group.
+        assert!(notices.iter().filter(|n| n.contains("shard group")).count() >= 16, "{notices:#?}");
+    }
+    assert_eq!(drp_digests(c, &dist), drp_digests(c, &one), "summarised tables");
+
+    // ---- recalibration (twice: the second changes nothing), later pipelines' columns
+    c.batch_execute(&format!(
+        "CREATE TABLE public.e2e_calib_{pid} AS SELECT visit, detector, calib_mean * 1.07 AS calib_mean, calib_err
+           FROM {one}.calib WHERE visit % 3 = 0;
+         CREATE TABLE public.e2e_updates_{pid} AS SELECT object_id, object_id * 0.5 AS shape_xx FROM {one}.object WHERE object_id % 5 = 0;"
+    ))
+    .unwrap();
+    for s in [&one, &dist] {
+        let r = c
+            .query_one(&format!("SELECT forced_sources, objects FROM skycat.drp_apply_recalibration('{s}', 'public.e2e_calib_{pid}')"), &[])
+            .unwrap();
+        assert!(r.get::<_, i64>(0) > 1000 && r.get::<_, i64>(1) > 1000);
+        let r = c
+            .query_one(&format!("SELECT forced_sources, objects FROM skycat.drp_apply_recalibration('{s}', 'public.e2e_calib_{pid}')"), &[])
+            .unwrap();
+        assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (0, 0));
+        c.query("SELECT skycat.drp_add_columns($1, '{shape_xx}', '{float8}')", &[s]).unwrap();
+        let n: i64 = c
+            .query_one(&format!("SELECT skycat.drp_update_objects('{s}', 'public.e2e_updates_{pid}')"), &[])
+            .unwrap()
+            .get(0);
+        assert!(n > 1000, "{n}");
+    }
+    c.batch_execute(&format!("DROP TABLE public.e2e_calib_{pid}, public.e2e_updates_{pid}")).unwrap();
+    assert_eq!(drp_digests(c, &dist), drp_digests(c, &one), "recalibrated and updated tables");
+
+    // ---- the Qserv export: the same files, byte for byte
+    for (s, dir) in [(&one, &exports[0]), (&dist, &exports[1])] {
+        for t in ["object", "source", "forced_source"] {
+            c.query("SELECT * FROM skycat.drp_export($1, $2, $3)", &[s, &t, &format!("{}/{t}", dir.display())])
+                .unwrap();
+        }
+    }
+    let (a, b) = (export_files(&exports[0]), export_files(&exports[1]));
+    assert!(a.len() > 100, "{} files", a.len());
+    assert!(a == b, "the exports differ");
+}
