@@ -83,3 +83,24 @@ SELECT count(*) AS differing_pairs FROM (
 \echo '== 8. A large result stays distributed: into a table co-located with the sources'
 SELECT skycat.crossmatch_distributed('source', 'object', 1.0, 'all', into_table => 'source_object_match');
 SELECT count(*) AS rows, count(DISTINCT chunk) AS chunks FROM source_object_match;
+
+\echo
+\echo '== 9. A data release post-processed on the workers: a DRP schema spread by chunk (skycat-sim drp: 4 tracts)'
+\! rm -rf /tmp/skycat_demo_cluster_drp && target/release/skycat-sim drp --dir /tmp/skycat_demo_cluster_drp --objects 20000 >/dev/null
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS demo_drp CASCADE;
+DROP SERVER IF EXISTS demo_drp_files CASCADE;
+SELECT skycat.drp_create('demo_drp', '/tmp/skycat_demo_cluster_drp');
+SELECT * FROM skycat.drp_distribute('demo_drp');
+SELECT t.tract, sum(r.rows) AS rows_ingested
+  FROM (SELECT DISTINCT tract FROM demo_drp.files_calib) t, skycat.drp_ingest_tract('demo_drp', t.tract) r
+ GROUP BY 1 ORDER BY 1;
+SELECT staged, kept, dropped FROM skycat.drp_deduplicate_objects('demo_drp');
+CALL skycat.drp_summarize_forced_sources('demo_drp');
+SET client_min_messages = notice;
+SELECT part, rows_done, rows_total FROM demo_drp.progress ORDER BY updated_at DESC LIMIT 2;
+SELECT regexp_replace(nodename, '.*/', '') AS node, pg_size_pretty(sum(shard_size)) AS forced_source_size
+  FROM citus_shards WHERE table_name = 'demo_drp.forced_source'::regclass GROUP BY 1 ORDER BY 1;
+SELECT object_id, round(g_psf_flux_mean::numeric, 1) AS g_mean_njy, g_psf_flux_ndata AS g_n,
+       round(r_psf_flux_percentile50::numeric, 1) AS r_median_njy
+  FROM demo_drp.object WHERE g_psf_flux_ndata > 0 ORDER BY object_id LIMIT 3;

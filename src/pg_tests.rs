@@ -93,13 +93,14 @@ mod tests {
             .collect();
         let expected = format!(
             "_ap_band_column_defs:isfalse _ap_column_list:isfalse _ap_object_key:isfalse \
-             _calibration_exprs:sufalse _column_type:sutrue _drop_temp_tables:vutrue _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _register_sky_table:vutrue _require_citus:sutrue \
-             _require_column:sufalse _sky_table:sutrue ap_associate:vufalse ap_create:vufalse \
+             _calibration_exprs:sufalse _column_type:sutrue _drop_temp_tables:vutrue _drp_distributed:sutrue _drp_layout:sutrue \
+             _drp_shard_groups:vutrue _drp_summarize_chunks:vutrue _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _register_sky_table:vutrue _require_citus:sutrue \
+             _require_column:sufalse _shard_reltuples:vutrue _sky_table:sutrue ap_associate:vufalse ap_create:vufalse \
              ap_daytime:vufalse ap_object_key:vutrue ap_policy:sutrue ap_post_night:vufalse ap_post_visit:vufalse \
              ap_prepare_night:vufalse ap_prepare_visit:vufalse build_margin:vutrue calibrate_sources:vufalse create_stripe_partitions:vutrue \
              crossmatch:vrtrue crossmatch_distributed:vufalse crossmatch_input_rows:vrtrue crossmatch_marked:vrtrue \
              distribute_sky_table:vufalse drp_add_columns:vufalse \
-             drp_apply_recalibration:vufalse drp_create:vufalse drp_deduplicate_objects:vufalse drp_export:vufalse \
+             drp_apply_recalibration:vufalse drp_create:vufalse drp_deduplicate_objects:vufalse drp_distribute:vufalse drp_export:vufalse \
              drp_ingest_tract:vufalse drp_missing_calibration:vufalse drp_policy:sutrue drp_stripes:sufalse \
              drp_summarize_forced_sources:vufalse drp_summarize_partition:vufalse drp_update_objects:vufalse \
              dwithin_support:vutrue {} recalibrate_sources:vufalse \
