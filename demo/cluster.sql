@@ -86,7 +86,7 @@ SELECT count(*) AS rows, count(DISTINCT chunk) AS chunks FROM source_object_matc
 
 \echo
 \echo '== 9. A data release post-processed on the workers: a DRP schema spread by chunk (skycat-sim drp: 4 tracts)'
-\! rm -rf /tmp/skycat_demo_cluster_drp && target/release/skycat-sim drp --dir /tmp/skycat_demo_cluster_drp --objects 20000 >/dev/null
+\! rm -rf /tmp/skycat_demo_cluster_drp && target/release/skycat-sim drp --dir /tmp/skycat_demo_cluster_drp --objects 20000 >/dev/null 2>&1
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS demo_drp CASCADE;
 DROP SERVER IF EXISTS demo_drp_files CASCADE;
