@@ -642,7 +642,7 @@ fn cluster_drp_release_equals_one_node_and_survives_a_stopped_worker() {
             .iter()
             .find(|n| n.contains("UPDATE") && n.contains("lc_stats") && n.contains("Custom Scan (Citus Adaptive)"))
             .expect("the summary statement's plan");
-        let update = plan.find(&format!("Update on object_")).expect(plan);
+        let update = plan.find("Update on object_").expect(plan);
         let aggregate = plan[update..].find("Aggregate").expect(plan);
         assert!(plan[update + aggregate..].contains("Seq Scan on forced_source_"), "{plan}");
         assert!(plan.contains("Node: host=") && plan.contains("citus-w"), "{plan}");
