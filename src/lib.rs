@@ -15,6 +15,7 @@ mod geometry;
 mod gucs;
 mod partitioning;
 mod planner;
+mod propagation;
 mod scaleout;
 mod skymap;
 mod sqltypes;

@@ -103,12 +103,77 @@ mod tests {
              drp_apply_recalibration:vufalse drp_create:vufalse drp_deduplicate_objects:vufalse drp_distribute:vufalse drp_export:vufalse \
              drp_ingest_tract:vufalse drp_missing_calibration:vufalse drp_policy:sutrue drp_stripes:sufalse \
              drp_summarize_forced_sources:vufalse drp_summarize_partition:vufalse drp_update_objects:vufalse \
-             dwithin_support:vutrue {} recalibrate_sources:vufalse \
+             dwithin_support:vutrue {} propagate:isfalse recalibrate_sources:vufalse \
              skycat_files_handler:vutrue skycat_files_meta:vutrue skycat_files_validator:vutrue write_parquet:vutrue",
             aggregates.join(" ")
         );
         assert_eq!(others, expected);
         assert_eq!(Spi::get_one::<f64>("SELECT skycat.sep_arcsec(NULL, 0, 0, 0)").unwrap(), None);
+    }
+
+    /// The ERFA fixtures (tests/fixtures/propagation, written by astropy/pyerfa) as a table `fx`.
+    fn load_propagation_fixtures() -> usize {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/propagation/propagation.csv");
+        let text = std::fs::read_to_string(path).expect("the propagation fixtures");
+        Spi::run(
+            "CREATE TEMP TABLE fx (ra float8, dec float8, pmra float8, pmdec float8, parallax float8, rv float8,
+                                   epoch_from float8, epoch_to float8, ra_out float8, dec_out float8)",
+        )
+        .unwrap();
+        let rows: Vec<String> = text.lines().skip(1).map(|l| format!("({l})")).collect();
+        Spi::run(&format!("INSERT INTO fx VALUES {}", rows.join(", "))).unwrap();
+        rows.len()
+    }
+
+    #[pg_test]
+    fn propagate_agrees_with_erfa_null_parallax_rv_are_zero() {
+        assert!(load_propagation_fixtures() > 300);
+        // Every fixture within 0.1 mas of ERFA's eraPmsafe (astropy's apply_space_motion).
+        let worst_mas = Spi::get_one::<f64>(
+            "SELECT max(skycat.sep_arcsec((p).ra, (p).dec, ra_out, dec_out)) * 1000
+               FROM (SELECT skycat.propagate(ra, dec, pmra, pmdec, parallax, rv, epoch_from, epoch_to) AS p, ra_out, dec_out
+                       FROM fx) x",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(worst_mas < 0.1, "{worst_mas} mas");
+        // NULL parallax / rv are 0; the short form is parallax 0, rv 0; other NULLs give NULL.
+        let differ = scalar_i64(
+            "SELECT count(*) FROM fx
+              WHERE skycat.propagate(ra, dec, pmra, pmdec, NULL, rv, epoch_from, epoch_to)
+                      IS DISTINCT FROM skycat.propagate(ra, dec, pmra, pmdec, 0, rv, epoch_from, epoch_to)
+                 OR skycat.propagate(ra, dec, pmra, pmdec, parallax, NULL, epoch_from, epoch_to)
+                      IS DISTINCT FROM skycat.propagate(ra, dec, pmra, pmdec, parallax, 0, epoch_from, epoch_to)
+                 OR skycat.propagate(ra, dec, pmra, pmdec, epoch_from, epoch_to)
+                      IS DISTINCT FROM skycat.propagate(ra, dec, pmra, pmdec, 0, 0, epoch_from, epoch_to)",
+        );
+        assert_eq!(differ, 0);
+        let nulls = scalar_i64(
+            "SELECT count(*) FROM (VALUES
+               (skycat.propagate(NULL, 1, 1, 1, 1, 1, 2016, 2000)), (skycat.propagate(1, NULL, 1, 1, 1, 1, 2016, 2000)),
+               (skycat.propagate(1, 1, NULL, 1, 1, 1, 2016, 2000)), (skycat.propagate(1, 1, 1, NULL, 1, 1, 2016, 2000)),
+               (skycat.propagate(1, 1, 1, 1, 1, 1, NULL, 2000)), (skycat.propagate(1, 1, 1, 1, 1, 1, 2016, NULL)),
+               (skycat.propagate(NULL, 1, 1, 1, 2016, 2000))) v(p) WHERE p IS NULL",
+        );
+        assert_eq!(nulls, 7);
+        // Barnard's star, Gaia DR3 (2016.0) to the Hipparcos epoch (1991.25), astropy's answer.
+        let barnard_mas = Spi::get_one::<f64>(
+            "SELECT skycat.sep_arcsec((p).ra, (p).dec, 269.45759620413367, 4.622231256704723) * 1000
+               FROM skycat.propagate(269.452076, 4.693364, -801.551, 10362.394, 546.9759, -110.353, 2016.0, 1991.25) p",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(barnard_mas < 0.1, "{barnard_mas} mas");
+    }
+
+    #[pg_test(error = "skycat.propagate: argument \"dec\" must be a finite number of degrees in [-90, 90], got 90.5")]
+    fn propagate_bad_dec_is_22023() {
+        Spi::run("SELECT skycat.propagate(10, 90.5, 1, 1, 2016, 2000)").unwrap();
+    }
+
+    #[pg_test(error = "skycat.propagate: argument \"pmra\" must be a finite number of mas/yr, got NaN")]
+    fn propagate_non_finite_motion_is_22023() {
+        Spi::run("SELECT skycat.propagate(10, 10, 'NaN', 1, 1, 1, 2016, 2000)").unwrap();
     }
 
     #[pg_test]

@@ -14,6 +14,7 @@ pub mod healpix;
 pub mod interrupt;
 pub mod lightcurve;
 pub mod photometry;
+pub mod propagate;
 pub mod skykey;
 pub mod skymap;
 pub mod sphere;

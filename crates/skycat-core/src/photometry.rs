@@ -327,20 +327,27 @@ const SIGN_SAMPLES_PER_ORDER: usize = 8;
 impl ChebyshevField {
     /// Checks the field is positive over its box: a calibration (nJy per count) that goes
     /// negative or to zero inside the detector would turn fluxes negative there. Checked on a
-    /// grid of `8 (order + 1) + 1` points per axis, corners and edges included (a polynomial of
-    /// order k changes sign at most k times along a line, so the grid is ~8x denser than its
-    /// sign changes).
+    /// grid of about `8 (order + 1)` intervals per axis, corners, edges and centre lines
+    /// included (a polynomial of order k changes sign at most k times along a line, so the grid
+    /// is ~8x denser than its sign changes), and along the first and last pixels' centres. An even
+    /// number of intervals puts the box's centre on the grid: a field that touches zero at
+    /// one point, the centre of a symmetric term such as T2(x) - T0(x), is refused.
     pub fn check_positive(&self) -> SkyResult<()> {
         let [min_x, min_y, max_x, max_y] = self.bbox;
-        let steps = |n: usize| SIGN_SAMPLES_PER_ORDER * n + 1;
+        let steps = |n: usize| 2 * (SIGN_SAMPLES_PER_ORDER * n).div_ceil(2) + 2;
         let (sx, sy) = (steps(self.nx), steps(self.ny));
         // Box2D of the pixel box: [min - 0.5, max + 0.5].
         let (x0, x1) = (min_x as f64 - 0.5, max_x as f64 + 0.5);
         let (y0, y1) = (min_y as f64 - 0.5, max_y as f64 + 0.5);
-        for j in 0..=sy {
-            let y = y0 + (y1 - y0) * j as f64 / sy as f64;
-            for i in 0..=sx {
-                let x = x0 + (x1 - x0) * i as f64 / sx as f64;
+        // The grid lines, plus the lines through the centres of the first and last pixels.
+        let lines = |lo: f64, hi: f64, n: usize, first: i32, last: i32| {
+            let mut v: Vec<f64> = (0..=n).map(|i| lo + (hi - lo) * i as f64 / n as f64).collect();
+            v.extend([first as f64, last as f64]);
+            v
+        };
+        let xs = lines(x0, x1, sx, min_x, max_x);
+        for y in lines(y0, y1, sy, min_y, max_y) {
+            for &x in &xs {
                 let v = self.evaluate(x, y);
                 if !(v > 0.0 && v.is_finite()) {
                     return Err(SkyError::invalid(
@@ -493,6 +500,9 @@ mod tests {
             r#"{"calibrationMean": 1, "bbox": [0, 0, 99, 99], "coefficients": [[0.1, 1.0]]}"#,
             // 1 - T2(y) * 1.5 ... negative at the top and bottom edges (T2(+-1) = 1).
             r#"{"calibrationMean": 1, "bbox": [0, 0, 99, 99], "coefficients": [[1.0], [0.0], [-1.5]]}"#,
+            // T0(x) + T2(x) = 2 x^2: positive everywhere but zero on the box's centre line
+            // (found by the fuzz tier; the grid once had no point there).
+            r#"{"calibrationMean": 1, "bbox": [0, 0, 4095, 4175], "coefficients": [[1e29, 0.0, 1e29]]}"#,
         ] {
             assert!(PhotoCalib::from_json(bad).is_err(), "{bad}");
         }
