@@ -12,7 +12,7 @@
 #                               in 0,200,-5,5: ~2,000 square degrees)
 #   BENCH_AP_VISITS=N, BENCH_AP_PEAK_VISITS=N   visits of 10k and of 40k DIASources (20, 5)
 #   BENCH=cluster (not in all): one node vs the local Citus cluster (bench/cluster_bench.py); knobs
-#                               BENCH_CLUSTER_ROWS (1,000,000), BENCH_CLUSTER_RUNS (3)
+#                               BENCH_CLUSTER_ROWS (1,000,000), BENCH_CLUSTER_RUNS (3), BENCH_CLUSTER_DRP_OBJECTS (100,000)
 #   BENCH=drp (not in all): DRP post-processing; knobs DRP_BENCH_OBJECTS (740,000) and DRP_BENCH_VISITS (96): ~50M forced
 #                               sources), DRP_BENCH_STAGES, DRP_BENCH_REPORT_ONLY=1 ... (bench/drp_bench.py)
 set -euo pipefail

@@ -212,8 +212,7 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
         let key = func(sky_key, pg_sys::INT8OID, &[copy(args[inner.0]), copy(args[inner.1])]);
         // Wide cones get more, finer ranges; matching radii and radii only known at run time get
         // MAX_RANGES (the bound functions are told which).
-        let constant_centre = const_f64(args[outer.0]).is_some() && const_f64(args[outer.1]).is_some();
-        let n_slots = skykey::slots_for(const_f64(args[4]), constant_centre);
+        let n_slots = skykey::slots_for(const_f64(args[4]), is_cone(args[outer.0], args[outer.1]));
         let arm = |lo: *mut Node, hi: *mut Node| {
             bool_expr(
                 pg_sys::BoolExprType::AND_EXPR,
@@ -270,6 +269,13 @@ unsafe fn constant_cone(args: &[*mut Node], outer: (usize, usize), n_slots: usiz
     }
 }
 
+/// Whether a centre (ra, dec) stays fixed during a scan of the other side: no column of this
+/// query level in it (a constant, a parameter, or a column of an outer query, as in a LATERAL
+/// subquery run once per outer row).
+unsafe fn is_cone(ra: *mut Node, dec: *mut Node) -> bool {
+    unsafe { !pg_sys::contain_vars_of_level(ra, 0) && !pg_sys::contain_vars_of_level(dec, 0) }
+}
+
 /// A float8 constant argument, if it is one.
 unsafe fn const_f64(n: *mut Node) -> Option<f64> {
     unsafe {
@@ -297,12 +303,13 @@ unsafe fn selectivity(req: &pg_sys::SupportRequestSelectivity) -> Option<f64> {
         if req.funcid != skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]) {
             return Some(circle);
         }
-        let cone = |a: usize, b: usize| Some((const_f64(args[a])?, const_f64(args[b])?));
-        let already = match cone(2, 3).or_else(|| cone(0, 1)) {
+        let constant = |a: usize, b: usize| Some((const_f64(args[a])?, const_f64(args[b])?));
+        let cone = is_cone(args[2], args[3]) || is_cone(args[0], args[1]);
+        let already = match constant(2, 3).or_else(|| constant(0, 1)) {
             Some((ra, dec)) if dec.abs() <= 90.0 && ra.is_finite() => {
                 skykey::ranges_sky_fraction(&skykey::key_ranges(wrap_ra(ra), dec, r, skykey::slots_for(Some(r), true)))
             }
-            _ => 1.0 - (1.0 - DEFAULT_RANGE_INEQ_SEL).powi(skykey::slots_for(Some(r), false) as i32),
+            _ => 1.0 - (1.0 - DEFAULT_RANGE_INEQ_SEL).powi(skykey::slots_for(Some(r), cone) as i32),
         };
         Some((circle / already.max(circle)).clamp(1e-15, 1.0))
     }
