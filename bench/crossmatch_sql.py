@@ -12,6 +12,7 @@ Data comes from skycat-sim (deterministic); every query's result count is checke
 between the methods it compares, so a fast wrong answer cannot win.
 Writes the markdown body to stdout and plots to OUT_DIR.
 """
+import datetime
 import json
 import os
 import statistics
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from sqlbench import psql, time_query
+from sqlbench import machine, psql, time_query
 
 SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 OUT = sys.argv[2] if len(sys.argv) > 2 else "."
@@ -174,13 +175,24 @@ def main():
     psql("DROP DATABASE IF EXISTS skycat_bench;", db="postgres")
     psql("CREATE DATABASE skycat_bench;", db="postgres")
     psql("CREATE EXTENSION skycat; CREATE EXTENSION q3c;")
+    # When each part was measured (a reused part keeps its own date and commit, and says so).
+    stamps = cached.get("measured", {})
+    now = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {machine()['commit']}"
+    for part in ["bulk", "cone", "association"]:
+        if part in parts or part not in cached:
+            stamps[part] = now
     rows = bulk() if "bulk" in parts or "bulk" not in cached else cached["bulk"]
     c = cone() if "cone" in parts or "cone" not in cached else cached["cone"]
     a = association() if "association" in parts or "association" not in cached else cached["association"]
+
+    def measured(part):
+        when = stamps.get(part, "in an earlier run")
+        return "" if when == now else f"(Measured {when}, in an earlier run of this suite.)\n"
     plotted = plot(rows, os.path.join(OUT, "crossmatch-bulk.png"))
     out = []
     out.append(f"### Bulk: {N_BULK:,} x ~{rows[0]['n_right']:,} (right = the left sky re-observed: 80% re-detected "
                "with astrometric noise, 20% new)\n")
+    out.append(measured("bulk"))
     out.append("Median of 3 runs. Indexes: `q3c_ang2ipix(ra, dec)` and `skycat.sky_key(ra, dec)` on the right table. "
                "Every method returned the same number of pairs. Speed-ups are q3c_join's time divided by the method's.\n")
     out.append("| sky | radius | pairs | read inputs only | crossmatch | dwithin join | q3c_join | crossmatch vs q3c | "
@@ -194,6 +206,7 @@ def main():
     if plotted:
         out.append("\n![bulk cross-match times](crossmatch-bulk.png)\n")
     out.append(f"\n### Cone searches: {c['cones']:,} cones of 10 arcmin on {c['rows']:,} rows\n")
+    out.append(measured("cone"))
     out.append(f"Both methods found the same {c['found']:,} rows in total. First as a client runs them: "
                f"{c['cones']:,} separate statements with constant centres through one psql session (median of 3 runs "
                "after a warm-up; the per-statement client cost is the same for both).\n")
@@ -209,6 +222,7 @@ def main():
         out.append(f"| {label} | {c[key]:.0f} ms | {c['q3c_ms'] / c[key]:.2f} |")
     out.append("\n<details><summary>dwithin plan</summary>\n\n```\n" + c["dwithin_plan"].strip() + "\n```\n</details>\n")
     out.append(f"\n### Association-sized: {a['sources']:,} sources vs {a['objects']:,} objects in a 1.75-degree field, 1 arcsec\n")
+    out.append(measured("association"))
     out.append("With error columns on both sides (so `optimal` minimises the Gaussian negative log-likelihood). Median of 5 runs, "
                "including reading both inputs.\n")
     out.append("| mode | matches | median | target |")
@@ -217,7 +231,7 @@ def main():
     out.append(f"| optimal | {a['optimal_matches']:,} | {a['optimal_ms']:.0f} ms | < 1000 ms |")
     print("\n".join(out))
     with open(cache_path, "w") as f:
-        json.dump(dict(bulk=rows, cone={k: v for k, v in c.items()}, association=a), f, indent=1)
+        json.dump(dict(bulk=rows, cone={k: v for k, v in c.items()}, association=a, measured=stamps), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -287,6 +287,30 @@ mod tests {
     }
 
     #[pg_test]
+    fn dwithin_lateral_cones_get_the_wide_cover_joins_do_not() {
+        Spi::run("SELECT setseed(0.6)").unwrap();
+        make_points("big", 50000, true);
+        make_points("centres", 200, false);
+        Spi::run("ANALYZE centres").unwrap();
+        let exact = scalar_i64(
+            "SELECT count(*) FROM centres c, big b WHERE skycat.sep_arcsec(b.ra, b.dec, c.ra, c.dec) <= 600",
+        );
+        assert!(exact > 0, "the cones must hold points for the comparison to mean something");
+        let arms = |p: &str| p.matches("Bitmap Index Scan on big_sky_key_idx").count();
+        // One cone per outer row (LATERAL): the 16-range cover of a cone search.
+        let lateral = "SELECT sum(n)::int8 FROM centres c CROSS JOIN LATERAL
+                         (SELECT count(*) AS n FROM big b WHERE skycat.dwithin(b.ra, b.dec, c.ra, c.dec, 600)) x";
+        assert_eq!(scalar_i64(lateral), exact);
+        let p = plan(lateral);
+        assert_eq!(arms(&p), 16, "{p}");
+        // The same as a join: 4 ranges, the same rows.
+        let join = "SELECT count(*) FROM centres c JOIN big b ON skycat.dwithin(b.ra, b.dec, c.ra, c.dec, 600)";
+        assert_eq!(scalar_i64(join), exact);
+        let p = plan(join);
+        assert_eq!(arms(&p), 4, "{p}");
+    }
+
+    #[pg_test]
     fn dwithin_without_a_sky_key_index_is_just_exact() {
         Spi::run("SELECT setseed(0.5)").unwrap();
         make_points("plain_pts", 2000, false);

@@ -296,12 +296,6 @@ fn cluster_worker_stopped_mid_operation_leaves_nothing_and_the_retry_equals_one_
         "SELECT * FROM skycat.crossmatch('SELECT id, ra, dec FROM source_one', 'SELECT id, ra, dec FROM object_one', 20, 'greedy')",
         &[],
     );
-    let worker = |c: &mut Client| -> (String, i32) {
-        let r =
-            c.query_one("SELECT nodename, nodeport FROM pg_dist_node WHERE nodename LIKE '%/citus-w1'", &[]).unwrap();
-        (r.get(0), r.get(1))
-    };
-
     // 1. A worker down while a table is distributed: the call fails, the table stays local
     //    and whole (no chunk column, every row); with the worker back, the same call works.
     run_script(&["pg-cluster.sh", "stop", "citus-w1"]);
@@ -323,45 +317,16 @@ fn cluster_worker_stopped_mid_operation_leaves_nothing_and_the_retry_equals_one_
     //    on the worker holds a lock on one of its shards, so the cross-match is under way and
     //    waiting there when the worker stops. Nothing of it remains: no result table, no
     //    half-written shards, no prepared transactions left behind.
-    let (host, port) = worker(c);
-    let shard: String = c
-        .query_one(
-            "SELECT shard_name FROM citus_shards WHERE table_name = 'object'::regclass AND nodename = $1 LIMIT 1",
-            &[&host],
-        )
-        .unwrap()
-        .get(0);
-    let mut locker = Client::connect(&format!("host={host} port={port} user=postgres dbname=skycat"), NoTls).unwrap();
-    locker.batch_execute(&format!("BEGIN; SET search_path = {schema}; SET LOCAL citus.enable_manual_changes_to_shards = on; LOCK TABLE {shard} IN ACCESS EXCLUSIVE MODE")).unwrap();
-    let dsn = coordinator_dsn();
-    let search_path = format!("SET search_path = {schema}, public");
-    let matcher = std::thread::spawn(move || {
-        let mut c = Client::connect(&dsn, NoTls).unwrap();
-        c.batch_execute(&search_path).unwrap();
-        c.query("SELECT skycat.crossmatch_distributed('source', 'object', 20, 'greedy', 'xm_fault')", &[]).map(|_| ())
-    });
-    // Wait until the cross-match is blocked on the worker (creating its result's shards next
-    // to the locked one, or reading it).
-    let mut waiting = false;
-    for _ in 0..100 {
-        // (The locker is inside a transaction: drop its cached activity snapshot each time.)
-        locker.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
-        waiting = locker
-            .query_one(
-                "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if waiting {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    {
+        let mut locker = lock_shard_on_w1(c, "object", "ORDER BY d.shardminvalue::int");
+        fails_when_worker_stops(
+            &mut locker,
+            &format!(
+                "SET search_path = {schema}, public;
+                 SELECT skycat.crossmatch_distributed('source', 'object', 20, 'greedy', 'xm_fault')"
+            ),
+        );
     }
-    assert!(waiting, "the cross-match never reached the locked shard");
-    run_script(&["pg-cluster.sh", "stop", "citus-w1"]);
-    let e = matcher.join().unwrap().unwrap_err();
-    assert!(e.as_db_error().is_some(), "{e}");
     // A new session (this one's cached connection to the stopped worker is gone).
     let mut c = Client::connect(&coordinator_dsn(), NoTls).unwrap();
     let c = &mut c;
@@ -450,7 +415,9 @@ fn lock_shard_on_w1(c: &mut Client, table: &str, pick: &str) -> Client {
     let shard: String = c
         .query_one(
             &format!(
-                "SELECT s.shard_name FROM citus_shards s JOIN pg_dist_shard d USING (shardid)
+                "SELECT format('%I.%I', n.nspname, c.relname || '_' || d.shardid)
+                   FROM citus_shards s JOIN pg_dist_shard d USING (shardid)
+                   JOIN pg_class c ON c.oid = d.logicalrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE s.table_name = '{table}'::regclass AND s.nodename = $1 {pick} LIMIT 1"
             ),
             &[&host],
