@@ -470,7 +470,8 @@ END
 $$;
 
 -- The planner's row count of every shard of a distributed table (reltuples; -1 for a shard
--- never analysed), asked of each worker once (not once per shard).
+-- never analysed), asked of each worker once (not once per shard). run_command_on_workers
+-- takes no parameters, so the shard names (from Citus' catalog) go in quoted by %L.
 CREATE FUNCTION _shard_reltuples(tbl regclass) RETURNS TABLE (shardid bigint, reltuples float8)
   VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
@@ -526,7 +527,9 @@ DECLARE
   p jsonb := skycat._policy(schema, 'drp');
   bands text[] := (p ->> 'bands')::text[];
 BEGIN
-  -- The workers' hash aggregates get the policy's work_mem, as on one node.
+  -- The workers' hash aggregates get the policy's work_mem, as on one node. (A SET statement,
+  -- which Citus forwards to the workers, cannot take a parameter: the value, checked by
+  -- skycat._policy as a size, goes in quoted by %L.)
   SET LOCAL citus.propagate_set_commands = 'local';
   EXECUTE format('SET LOCAL work_mem = %L', p ->> 'work_mem');
   EXECUTE format(
