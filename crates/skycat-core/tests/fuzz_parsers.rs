@@ -1273,5 +1273,14 @@ fn known_bad_inputs_stay_fixed() {
         Ok(Err(d)) => problems.push(format!("hostile Arrow IPC footer: {d}")),
         Err(e) => problems.push(format!("hostile Arrow IPC footer: {e}")),
     }
+    // A Parquet dictionary page whose header claims 2,105,925,552 values in 320 bytes (found by
+    // this fuzzing): parquet would allocate and zero ~17 GB for it; it must be refused at once.
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/hostile/dictionary_page_2e9_values.parquet");
+    let start = std::time::Instant::now();
+    match bounded(move || read_like_the_wrapper(&p, FileFormat::Parquet).map_err(|ReaderDefect(d)| d)) {
+        Ok(Ok(Err(FilesError::Corrupt { message, .. }))) if message.contains("dictionary page") => {}
+        other => problems.push(format!("hostile Parquet dictionary page: {other:?} after {:?}", start.elapsed())),
+    }
     assert!(problems.is_empty(), "known bad inputs:\n{}", problems.join("\n"));
 }

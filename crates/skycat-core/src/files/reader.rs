@@ -146,6 +146,63 @@ fn check_ipc_blocks(path: &Path, file: &mut File) -> FilesResult<()> {
     Ok(())
 }
 
+/// Checks the dictionary pages of the column chunks about to be read: parquet sizes a
+/// dictionary by the value count its page header states (`ColumnValueDecoderImpl::set_dict`
+/// resizes a vector to it), so a corrupt or hostile header (4 billion values in a page of a few
+/// bytes) would make the reader allocate and zero tens of gigabytes, one uninterruptible call.
+/// A page holds at least its values' minimal width each (4 bytes per length-prefixed string);
+/// one that claims more values than that is refused before parquet decodes it. Costs one read
+/// of each dictionary page (already in the OS cache when parquet reads it again).
+fn check_dictionary_pages(
+    path: &Path,
+    file: &File,
+    meta: &ArrowReaderMetadata,
+    leaves: &[usize],
+    row_groups: &[usize],
+) -> FilesResult<()> {
+    use parquet::basic::Type as Physical;
+    use parquet::column::page::{Page, PageReader};
+    use parquet::file::serialized_reader::SerializedPageReader;
+    let file = std::sync::Arc::new(file.try_clone().map_err(|e| io_error(path, &e))?);
+    let metadata = meta.metadata();
+    for &g in row_groups {
+        let rg = metadata.row_group(g);
+        for &c in leaves {
+            let chunk = rg.column(c);
+            if chunk.dictionary_page_offset().is_none() {
+                continue;
+            }
+            let mut pages = SerializedPageReader::new(file.clone(), chunk, rg.num_rows().max(0) as usize, None)
+                .map_err(|e| corrupt(path, e))?;
+            let Some(Page::DictionaryPage { buf, num_values, .. }) =
+                pages.get_next_page().map_err(|e| corrupt(path, e))?
+            else {
+                continue;
+            };
+            let descr = chunk.column_descr();
+            // Minimal encoded size of n values, in bits (booleans are bit-packed).
+            let bits_each: u64 = match descr.physical_type() {
+                Physical::BOOLEAN => 1,
+                Physical::INT32 | Physical::FLOAT | Physical::BYTE_ARRAY => 32,
+                Physical::INT64 | Physical::DOUBLE => 64,
+                Physical::INT96 => 96,
+                Physical::FIXED_LEN_BYTE_ARRAY => 8 * descr.type_length().max(1) as u64,
+            };
+            if u64::from(num_values) * bits_each > 8 * buf.len() as u64 {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "the dictionary page of column {} in row group {g} claims {num_values} values in {} bytes",
+                        descr.path(),
+                        buf.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl CatalogFile {
     pub fn open(path: &Path, format: FileFormat) -> FilesResult<Self> {
         let file = open_regular(path)?;
@@ -257,6 +314,9 @@ impl CatalogFile {
                     // A duplicate of the open file: parquet seeks before every read it makes.
                     let file = file.try_clone().map_err(|e| io_error(&path, &e))?;
                     let mask = ProjectionMask::roots(meta.parquet_schema(), projection.iter().copied());
+                    let leaves: Vec<usize> =
+                        (0..meta.parquet_schema().num_columns()).filter(|&c| mask.leaf_included(c)).collect();
+                    check_dictionary_pages(&path, &file, meta, &leaves, &row_groups)?;
                     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
                         .with_projection(mask)
                         .with_row_groups(row_groups)
