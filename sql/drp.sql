@@ -501,9 +501,10 @@ CREATE FUNCTION drp_stripes(schema name, tbl text)
 $$;
 
 -- Summarise forced_source into object's per-band columns: one full scan, stripe by stripe
--- (on a Citus cluster: shard group by shard group, on the workers), each committed (with `commit`) and recorded in <schema>.progress, so another session
--- can watch it and an interrupted run can simply be called again (every stripe's result is
--- recomputed from scratch: re-running changes nothing).
+-- (on a Citus cluster: shard group by shard group, on the workers), each committed (with
+-- `commit`) and recorded in <schema>.progress, so another session can watch it and an
+-- interrupted run can simply be called again (every unit's result is recomputed from
+-- scratch: re-running changes nothing).
 --
 -- PostgreSQL forbids COMMIT in a procedure with a SET clause, so instead of "SET search_path"
 -- the procedure fixes its search_path itself with set_config(..., true) at the start of every

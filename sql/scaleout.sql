@@ -497,9 +497,14 @@ CREATE FUNCTION _drp_shard_groups(schema name)
 DECLARE
   fs regclass := format('%I.forced_source', schema)::regclass;
   all_chunks int[];
+  shard_ids bigint[];
+  shard_rows float8[];
 BEGIN
-  IF EXISTS (SELECT 1 FROM skycat._shard_reltuples(fs) r WHERE r.reltuples < 0) THEN
+  -- Each worker is asked once (twice after an ANALYZE).
+  SELECT array_agg(r.shardid), array_agg(r.reltuples) INTO shard_ids, shard_rows FROM skycat._shard_reltuples(fs) r;
+  IF EXISTS (SELECT 1 FROM unnest(shard_rows) n WHERE n < 0) THEN
     EXECUTE format('ANALYZE %s', fs);
+    SELECT array_agg(r.shardid), array_agg(r.reltuples) INTO shard_ids, shard_rows FROM skycat._shard_reltuples(fs) r;
   END IF;
   EXECUTE format('SELECT array_agg(DISTINCT chunk) FROM %I.object', schema) INTO all_chunks;
   RETURN QUERY
@@ -507,7 +512,7 @@ BEGIN
       SELECT s.shardid, (row_number() OVER (PARTITION BY p.groupid ORDER BY s.shardminvalue::int))::int AS g
         FROM pg_dist_shard s JOIN pg_dist_placement p ON p.shardid = s.shardid
        WHERE s.logicalrelid = fs),
-    est AS (SELECT r.shardid, greatest(r.reltuples, 0)::bigint AS n FROM skycat._shard_reltuples(fs) r),
+    est AS (SELECT e.shardid, greatest(e.n, 0)::bigint AS n FROM unnest(shard_ids, shard_rows) AS e(shardid, n)),
     chunk AS (SELECT c, get_shard_id_for_distribution_column(fs, c) AS shardid FROM unnest(all_chunks) c)
     SELECT shard.g, array_agg(chunk.c ORDER BY chunk.c),
            (SELECT sum(e.n) FROM est e JOIN shard s2 ON s2.shardid = e.shardid WHERE s2.g = shard.g)::bigint

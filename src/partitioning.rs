@@ -100,7 +100,8 @@ fn chunks_in_circle(
 
 scalar_fn! {
     /// Whether the circle reaches a chunk other than its centre's (`chunks_in_circle` has more
-    /// than one element), without building the array: the edge test of a distributed cross-match.
+    /// than one element), without returning an array to SQL: the edge test of a distributed
+    /// cross-match.
     sql_name = "chunk_edge";
     sql = "CREATE FUNCTION chunk_edge(ra float8, \"dec\" float8, radius_arcsec float8, num_stripes int DEFAULT 340, num_sub_stripes int DEFAULT 3)
            RETURNS boolean IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'chunk_edge';
