@@ -73,10 +73,127 @@ scalar_fn! {
     }
 }
 
+// The bounds of dwithin's index condition, as types of their own. A `sky_key >= bound` whose
+// bound comes from the other table of a join is, to PostgreSQL, an inequality between two
+// tables, estimated at 1/3 of the table per inequality (1/9 per range): the planner then
+// expected every probe to return a ninth of the table and preferred testing every pair. With
+// the bound typed `keybound` the comparison is an operator of skycat's with skycat's estimator
+// (the sky fraction of a range of the cover, src/planner.rs), and since the operators are
+// members of the btree family of bigint (cross-type, with btint8cmp as their order function)
+// an ordinary index on `sky_key(ra, dec)` still accepts them as index conditions. `decbound`
+// does the same for the declination band of the circle on a declination-partitioned table
+// (float8's btree family), so that run-time partition pruning keeps only the stripes the circle
+// meets; its estimator says 1 (the band is implied by the circle, already counted).
+// The functions are PostgreSQL's own (LANGUAGE internal): the types are int8 and float8 in all
+// but name.
+pgrx::extension_sql!(
+    r#"
+CREATE TYPE keybound;
+CREATE FUNCTION keybound_in(cstring) RETURNS keybound IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'int8in';
+CREATE FUNCTION keybound_out(keybound) RETURNS cstring IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'int8out';
+CREATE TYPE keybound (INPUT = keybound_in, OUTPUT = keybound_out, LIKE = pg_catalog.int8);
+COMMENT ON TYPE keybound IS 'Internal: a sky_key bound of dwithin''s index condition (an int8 with skycat''s estimates).';
+CREATE FUNCTION keybound_ge(bigint, keybound) RETURNS boolean IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'int8ge';
+CREATE FUNCTION keybound_le(bigint, keybound) RETURNS boolean IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'int8le';
+CREATE FUNCTION keybound_cmp(bigint, keybound) RETURNS integer IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'btint8cmp';
+CREATE OPERATOR >= (LEFTARG = bigint, RIGHTARG = keybound, FUNCTION = keybound_ge,
+                    RESTRICT = bound_restrict_sel, JOIN = bound_join_sel);
+CREATE OPERATOR <= (LEFTARG = bigint, RIGHTARG = keybound, FUNCTION = keybound_le,
+                    RESTRICT = bound_restrict_sel, JOIN = bound_join_sel);
+ALTER OPERATOR FAMILY pg_catalog.integer_ops USING btree ADD
+  OPERATOR 2 skycat.<= (bigint, keybound),
+  OPERATOR 4 skycat.>= (bigint, keybound),
+  FUNCTION 1 (bigint, keybound) keybound_cmp(bigint, keybound);
+
+CREATE TYPE decbound;
+CREATE FUNCTION decbound_in(cstring) RETURNS decbound IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'float8in';
+CREATE FUNCTION decbound_out(decbound) RETURNS cstring IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'float8out';
+CREATE TYPE decbound (INPUT = decbound_in, OUTPUT = decbound_out, LIKE = pg_catalog.float8);
+COMMENT ON TYPE decbound IS 'Internal: a declination bound of dwithin''s partition-pruning condition (a float8 estimated as implied).';
+CREATE FUNCTION decbound_ge(float8, decbound) RETURNS boolean IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'float8ge';
+CREATE FUNCTION decbound_le(float8, decbound) RETURNS boolean IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'float8le';
+CREATE FUNCTION decbound_cmp(float8, decbound) RETURNS integer IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'btfloat8cmp';
+CREATE OPERATOR >= (LEFTARG = float8, RIGHTARG = decbound, FUNCTION = decbound_ge,
+                    RESTRICT = bound_restrict_sel, JOIN = bound_join_sel);
+CREATE OPERATOR <= (LEFTARG = float8, RIGHTARG = decbound, FUNCTION = decbound_le,
+                    RESTRICT = bound_restrict_sel, JOIN = bound_join_sel);
+ALTER OPERATOR FAMILY pg_catalog.float_ops USING btree ADD
+  OPERATOR 2 skycat.<= (float8, decbound),
+  OPERATOR 4 skycat.>= (float8, decbound),
+  FUNCTION 1 (float8, decbound) decbound_cmp(float8, decbound);
+"#,
+    name = "bound_types",
+    requires = ["bound_restrict_sel", "bound_join_sel"]
+);
+
+scalar_fn! {
+    /// Lower bound of key range `slot` of a cone's cover, typed for dwithin's index condition.
+    sql_name = "sky_key_bound_lo";
+    requires = ["bound_types"];
+    sql = "CREATE FUNCTION sky_key_bound_lo(ra float8, \"dec\" float8, radius_arcsec float8, slot int, n_slots int) RETURNS keybound
+           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_bound_lo';
+           COMMENT ON FUNCTION sky_key_bound_lo(float8, float8, float8, int, int) IS
+             'Internal: sky_key_range_lo as a keybound (dwithin''s index condition in joins and cone searches).';";
+    fn sky_key_bound_lo(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: i32) -> i64 {
+        range_bound("dwithin", ra, dec, radius_arcsec, slot, n_slots, false)
+    }
+}
+
+scalar_fn! {
+    /// Upper bound of key range `slot` of a cone's cover, typed for dwithin's index condition.
+    sql_name = "sky_key_bound_hi";
+    requires = ["bound_types"];
+    sql = "CREATE FUNCTION sky_key_bound_hi(ra float8, \"dec\" float8, radius_arcsec float8, slot int, n_slots int) RETURNS keybound
+           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_bound_hi';
+           COMMENT ON FUNCTION sky_key_bound_hi(float8, float8, float8, int, int) IS
+             'Internal: sky_key_range_hi as a keybound (dwithin''s index condition in joins and cone searches).';";
+    fn sky_key_bound_hi(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: i32) -> i64 {
+        range_bound("dwithin", ra, dec, radius_arcsec, slot, n_slots, true)
+    }
+}
+
+/// Lowest (or, when `upper`, highest) declination of the circle, a hair wider so that rounding
+/// never leaves a point on its rim outside; with the same errors dwithin raises for the centre.
+fn dec_band(dec: f64, radius_arcsec: f64, upper: bool) -> f64 {
+    let (_, dec) = position("dwithin", "ra", 0.0, "dec", dec);
+    let r = radius_or_zero("dwithin", radius_arcsec) * sphere::DEG_PER_ARCSEC + 1e-9;
+    if upper {
+        dec + r
+    } else {
+        dec - r
+    }
+}
+
+scalar_fn! {
+    /// Lowest declination of a circle (dwithin's partition-pruning condition).
+    sql_name = "dec_band_lo";
+    requires = ["bound_types"];
+    sql = "CREATE FUNCTION dec_band_lo(\"dec\" float8, radius_arcsec float8) RETURNS decbound
+           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'dec_band_lo';
+           COMMENT ON FUNCTION dec_band_lo(float8, float8) IS
+             'Internal: the lowest declination of a circle, as a decbound (dwithin''s partition pruning).';";
+    fn dec_band_lo(dec: f64, radius_arcsec: f64) -> f64 {
+        dec_band(dec, radius_arcsec, false)
+    }
+}
+
+scalar_fn! {
+    /// Highest declination of a circle (dwithin's partition-pruning condition).
+    sql_name = "dec_band_hi";
+    requires = ["bound_types"];
+    sql = "CREATE FUNCTION dec_band_hi(\"dec\" float8, radius_arcsec float8) RETURNS decbound
+           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'dec_band_hi';
+           COMMENT ON FUNCTION dec_band_hi(float8, float8) IS
+             'Internal: the highest declination of a circle, as a decbound (dwithin''s partition pruning).';";
+    fn dec_band_hi(dec: f64, radius_arcsec: f64) -> f64 {
+        dec_band(dec, radius_arcsec, true)
+    }
+}
+
 scalar_fn! {
     /// The exact within-radius test, never rewritten (dwithin's rewrite ends in a call to it).
     sql_name = "dwithin_exact";
-    requires = ["sky_key", "sky_key_range_lo", "sky_key_range_hi"];
+    requires = ["sky_key", "sky_key_range_lo", "sky_key_range_hi", "sky_key_bound_lo", "sky_key_bound_hi", "dec_band_lo", "dec_band_hi"];
     sql = "CREATE FUNCTION dwithin_support(internal) RETURNS internal
            LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'dwithin_support';
            CREATE FUNCTION dwithin_exact(ra1 float8, dec1 float8, ra2 float8, dec2 float8, radius_arcsec float8)

@@ -14,6 +14,7 @@ mod files_fdw;
 mod geometry;
 mod gucs;
 mod partitioning;
+mod plan_hooks;
 mod planner;
 mod propagation;
 mod scaleout;
@@ -25,6 +26,8 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::register();
     // Long loops in skycat-core poll PostgreSQL's interrupt flags.
     skycat_core::interrupt::install(errors::interrupt_pending);
+    // dwithin joins on declination-partitioned tables: realistic costs, no JIT.
+    plan_hooks::install();
 }
 
 // Hand-written SQL shipped with the extension (see sql/).

@@ -6,8 +6,14 @@
 //!   from the other side) AND `dwithin_exact(...)`. This is how "whichever argument pair is the
 //!   indexed one" works: the side is chosen here, by looking at the indexes. The exact call is
 //!   a different function so the rewrite never applies to its own output.
+//!   When that table is partitioned, the rewrite also bounds its declination to the circle's
+//!   band (`dec >= dec_band_lo(...) AND dec <= dec_band_hi(...)`), so that run-time partition
+//!   pruning keeps only the declination stripes a probe's circle meets.
 //! * `SupportRequestSelectivity` on both: the fraction of the sky inside the circle, so joins
 //!   and cone searches get row estimates of the right order (see `selectivity`).
+//! * `bound_restrict_sel` / `bound_join_sel`: the estimators of the `keybound` and `decbound`
+//!   operators of that condition (src/dwithin.rs says why they exist): a range of the cover
+//!   of a typical circle of the radius, and 1 for the declination band.
 //!
 //! Everything here is about PostgreSQL nodes and catalogs; the geometry is in skycat-core.
 
@@ -18,10 +24,11 @@ use pgrx::pg_sys::{Datum, Node, NodeTag, Oid};
 use skycat_core::skykey;
 use skycat_core::sphere::{self, wrap_ra};
 
-/// PostgreSQL's selectivity of `key >= $lo AND key <= $hi` with non-constant bounds is
-/// DEFAULT_RANGE_INEQ_SEL (0.005) per arm; the OR of n arms is 1 - (1 - 0.005)^n.
-/// The rewritten clause multiplies that in, so the exact test divides it back out.
-const DEFAULT_RANGE_INEQ_SEL: f64 = 0.005;
+/// The radius estimates assume when it is not a constant at planning time (a parameter of a
+/// generic plan, a column): a generous matching radius, so a probe still looks like a probe.
+pub(crate) const ASSUMED_RADIUS_ARCSEC: f64 = 60.0;
+/// pg_catalog's btree operator family `float_ops` (float4 and float8), a fixed catalog OID.
+const FLOAT_BTREE_FAM_OID: Oid = Oid::from_u32(1970);
 
 crate::fastcall::v1_function! {
     /// The planner support function of `dwithin` and `dwithin_exact` (see the module comment).
@@ -50,8 +57,66 @@ crate::fastcall::v1_function! {
     }
 }
 
+crate::fastcall::v1_function! {
+    /// Restriction estimator of the `keybound` / `decbound` operators (a parameterised probe).
+    fn bound_restrict_sel(fcinfo) {
+        let a = (*fcinfo).args.as_slice(3);
+        let op = Oid::from(a[1].value.value() as u32);
+        Datum::from(bound_selectivity(op, a[2].value.cast_mut_ptr()).to_bits() as usize)
+    }
+    sql("CREATE FUNCTION bound_restrict_sel(internal, oid, internal, integer) RETURNS float8
+         STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'bound_restrict_sel';
+         COMMENT ON FUNCTION bound_restrict_sel(internal, oid, internal, integer) IS
+           'Internal: selectivity of dwithin''s key-range and declination-band conditions.';",
+        name = "bound_restrict_sel");
+}
+
+crate::fastcall::v1_function! {
+    /// Join estimator of the `keybound` / `decbound` operators: the same fraction per pair.
+    fn bound_join_sel(fcinfo) {
+        let a = (*fcinfo).args.as_slice(3);
+        let op = Oid::from(a[1].value.value() as u32);
+        Datum::from(bound_selectivity(op, a[2].value.cast_mut_ptr()).to_bits() as usize)
+    }
+    sql("CREATE FUNCTION bound_join_sel(internal, oid, internal, smallint, internal) RETURNS float8
+         STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'bound_join_sel';
+         COMMENT ON FUNCTION bound_join_sel(internal, oid, internal, smallint, internal) IS
+           'Internal: join selectivity of dwithin''s key-range and declination-band conditions.';",
+        name = "bound_join_sel");
+}
+
+/// Selectivity of `key <= sky_key_bound_hi(ra, dec, r, slot, n)`: one range's share of the
+/// cover of a typical circle of radius r. Its partner `key >= sky_key_bound_lo(...)` says 1
+/// (the pair is one range), and so do the declination-band operators (the band holds the
+/// circle, whose fraction the other conditions already count).
+unsafe fn bound_selectivity(op: Oid, args: *mut pg_sys::List) -> f64 {
+    unsafe {
+        let strategy = pg_sys::get_op_opfamily_strategy(op, pg_sys::INTEGER_BTREE_FAM_OID);
+        if strategy != pg_sys::BTLessEqualStrategyNumber as i32 {
+            return 1.0;
+        }
+        let (mut radius, mut n_slots) = (None, None);
+        if let Some(&bound) = list_ptrs(args).get(1) {
+            if !bound.is_null() && (*bound).type_ == NodeTag::T_FuncExpr {
+                let f = list_ptrs((*bound.cast::<pg_sys::FuncExpr>()).args);
+                if f.len() == 5 {
+                    radius = const_f64(f[2]);
+                    n_slots = const_i32(f[4]);
+                }
+            }
+        }
+        range_fraction(radius, n_slots.map_or(skykey::MAX_RANGES, |n| n.clamp(1, 1024) as usize))
+    }
+}
+
+/// One range's share of the sky in the `n_slots`-range cover of a typical circle.
+fn range_fraction(radius_arcsec: Option<f64>, n_slots: usize) -> f64 {
+    let r = radius_arcsec.filter(|r| r.is_finite() && *r >= 0.0).unwrap_or(ASSUMED_RADIUS_ARCSEC);
+    (skykey::typical_cover_sky_fraction(r, n_slots) / n_slots as f64).clamp(1e-15, 1.0)
+}
+
 /// Elements of a PostgreSQL List of pointers.
-unsafe fn list_ptrs(list: *mut pg_sys::List) -> Vec<*mut Node> {
+pub(crate) unsafe fn list_ptrs(list: *mut pg_sys::List) -> Vec<*mut Node> {
     if list.is_null() {
         return vec![];
     }
@@ -97,9 +162,21 @@ unsafe fn as_var(n: *mut Node) -> Option<&'static pg_sys::Var> {
     }
 }
 
+/// A table whose (ra, dec) columns an index on sky_key(ra, dec) covers.
+#[derive(Clone, Copy)]
+struct IndexedPair {
+    rows: f64,
+    partitioned: bool,
+}
+
 /// If (ra, dec) are two columns of one base table with an index on sky_key(ra, dec), that
-/// table's estimated row count.
-unsafe fn indexed_pair(root: *mut pg_sys::PlannerInfo, ra: *mut Node, dec: *mut Node, sky_key: Oid) -> Option<f64> {
+/// table's estimated row count and whether it is partitioned.
+unsafe fn indexed_pair(
+    root: *mut pg_sys::PlannerInfo,
+    ra: *mut Node,
+    dec: *mut Node,
+    sky_key: Oid,
+) -> Option<IndexedPair> {
     unsafe {
         let (ra, dec) = (as_var(ra)?, as_var(dec)?);
         if ra.varno != dec.varno || ra.varno < 1 {
@@ -112,6 +189,7 @@ unsafe fn indexed_pair(root: *mut pg_sys::PlannerInfo, ra: *mut Node, dec: *mut 
         }
         let rel = pg_sys::relation_open(rte.relid, pg_sys::AccessShareLock as i32);
         let reltuples = (*(*rel).rd_rel).reltuples as f64;
+        let partitioned = (*(*rel).rd_rel).relkind as u8 == pg_sys::RELKIND_PARTITIONED_TABLE;
         let mut found = false;
         for idx in list_ptrs(pg_sys::RelationGetIndexList(rel)) {
             let index_oid = Oid::from(idx as usize as u32);
@@ -136,7 +214,7 @@ unsafe fn indexed_pair(root: *mut pg_sys::PlannerInfo, ra: *mut Node, dec: *mut 
             }
         }
         pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
-        found.then_some(reltuples.max(0.0))
+        found.then_some(IndexedPair { rows: reltuples.max(0.0), partitioned })
     }
 }
 
@@ -160,15 +238,21 @@ unsafe fn func(oid: Oid, rettype: Oid, args: &[*mut Node]) -> *mut Node {
     }
 }
 
-unsafe fn int8_op(strategy: u32, left: *mut Node, right: *mut Node) -> *mut Node {
+/// `left <op> right` with the btree operator of `strategy` in `family` for these types
+/// (None if there is none).
+unsafe fn btree_op(
+    family: Oid,
+    types: (Oid, Oid),
+    strategy: u32,
+    left: *mut Node,
+    right: *mut Node,
+) -> Option<*mut Node> {
     unsafe {
-        let op = pg_sys::get_opfamily_member(
-            pg_sys::INTEGER_BTREE_FAM_OID,
-            pg_sys::INT8OID,
-            pg_sys::INT8OID,
-            strategy as i16,
-        );
-        pg_sys::make_opclause(op, pg_sys::BOOLOID, false, left.cast(), right.cast(), Oid::INVALID, Oid::INVALID).cast()
+        let op = pg_sys::get_opfamily_member(family, types.0, types.1, strategy as i16);
+        (op != Oid::INVALID).then(|| {
+            pg_sys::make_opclause(op, pg_sys::BOOLOID, false, left.cast(), right.cast(), Oid::INVALID, Oid::INVALID)
+                .cast()
+        })
     }
 }
 
@@ -194,33 +278,34 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
         }
         let sky_key = skycat_func("sky_key", &[f8, f8]);
         let i4 = pg_sys::INT4OID;
-        let lo_fn = skycat_func("sky_key_range_lo", &[f8, f8, f8, i4, i4]);
-        let hi_fn = skycat_func("sky_key_range_hi", &[f8, f8, f8, i4, i4]);
+        let lo_fn = skycat_func("sky_key_bound_lo", &[f8, f8, f8, i4, i4]);
+        let hi_fn = skycat_func("sky_key_bound_hi", &[f8, f8, f8, i4, i4]);
+        let band_lo_fn = skycat_func("dec_band_lo", &[f8, f8]);
+        let band_hi_fn = skycat_func("dec_band_hi", &[f8, f8]);
         let exact = skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]);
-        if [sky_key, lo_fn, hi_fn, exact].contains(&Oid::INVALID) {
+        if [sky_key, lo_fn, hi_fn, band_lo_fn, band_hi_fn, exact].contains(&Oid::INVALID) {
             return std::ptr::null_mut();
         }
+        let keybound = pg_sys::get_func_rettype(lo_fn);
+        let decbound = pg_sys::get_func_rettype(band_lo_fn);
+        let (i8, fam) = (pg_sys::INT8OID, pg_sys::INTEGER_BTREE_FAM_OID);
         // Which pair is indexed? With both, probe the bigger table.
         let first = indexed_pair(req.root, args[0], args[1], sky_key);
         let second = indexed_pair(req.root, args[2], args[3], sky_key);
-        let (inner, outer) = match (first, second) {
-            (Some(a), Some(b)) if b > a => ((2, 3), (0, 1)),
-            (Some(_), _) => ((0, 1), (2, 3)),
-            (None, Some(_)) => ((2, 3), (0, 1)),
+        let (inner, outer, table) = match (first, second) {
+            (Some(a), Some(b)) if b.rows > a.rows => ((2, 3), (0, 1), b),
+            (Some(a), _) => ((0, 1), (2, 3), a),
+            (None, Some(b)) => ((2, 3), (0, 1), b),
             (None, None) => return std::ptr::null_mut(),
         };
         let key = func(sky_key, pg_sys::INT8OID, &[copy(args[inner.0]), copy(args[inner.1])]);
         // Wide cones get more, finer ranges; matching radii and radii only known at run time get
         // MAX_RANGES (the bound functions are told which).
         let n_slots = skykey::slots_for(const_f64(args[4]), is_cone(args[outer.0], args[outer.1]));
-        let arm = |lo: *mut Node, hi: *mut Node| {
-            bool_expr(
-                pg_sys::BoolExprType::AND_EXPR,
-                &[
-                    int8_op(pg_sys::BTGreaterEqualStrategyNumber, copy(key), lo),
-                    int8_op(pg_sys::BTLessEqualStrategyNumber, copy(key), hi),
-                ],
-            )
+        let arm = |bound_type: Oid, lo: *mut Node, hi: *mut Node| {
+            let ge = btree_op(fam, (i8, bound_type), pg_sys::BTGreaterEqualStrategyNumber, copy(key), lo)?;
+            let le = btree_op(fam, (i8, bound_type), pg_sys::BTLessEqualStrategyNumber, copy(key), hi)?;
+            Some(bool_expr(pg_sys::BoolExprType::AND_EXPR, &[ge, le]))
         };
         let mut arms = Vec::with_capacity(n_slots);
         if let Some(ranges) = constant_cone(&args, outer, n_slots) {
@@ -228,7 +313,10 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
             // them from the index statistics (no default guesses, so no needless JIT on a big
             // table) and EXPLAIN shows the key ranges.
             for (lo, hi) in ranges {
-                arms.push(arm(int8_const(lo), int8_const(hi)));
+                match arm(i8, int8_const(lo), int8_const(hi)) {
+                    Some(a) => arms.push(a),
+                    None => return std::ptr::null_mut(),
+                }
             }
         } else {
             for slot in 0..n_slots as i32 {
@@ -241,15 +329,40 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
                         int4_const(n_slots as i32),
                     ]
                 };
-                arms.push(arm(
-                    func(lo_fn, pg_sys::INT8OID, &bound_args(())),
-                    func(hi_fn, pg_sys::INT8OID, &bound_args(())),
-                ));
+                match arm(keybound, func(lo_fn, keybound, &bound_args(())), func(hi_fn, keybound, &bound_args(()))) {
+                    Some(a) => arms.push(a),
+                    None => return std::ptr::null_mut(), // the operators are missing: no rewrite
+                }
             }
         }
-        let ranges = bool_expr(pg_sys::BoolExprType::OR_EXPR, &arms);
-        let recheck = func(exact, pg_sys::BOOLOID, &args.iter().map(|&a| copy(a)).collect::<Vec<_>>());
-        bool_expr(pg_sys::BoolExprType::AND_EXPR, &[ranges, recheck])
+        let mut conditions = vec![bool_expr(pg_sys::BoolExprType::OR_EXPR, &arms)];
+        if table.partitioned {
+            // The circle's declination band on the indexed side, for run-time partition pruning
+            // of declination stripes (a filter, harmless, when the table is partitioned otherwise).
+            let band = |f: Oid| func(f, decbound, &[copy(args[outer.1]), copy(args[4])]);
+            let f8fam = FLOAT_BTREE_FAM_OID;
+            let ge = btree_op(
+                f8fam,
+                (f8, decbound),
+                pg_sys::BTGreaterEqualStrategyNumber,
+                copy(args[inner.1]),
+                band(band_lo_fn),
+            );
+            let le = btree_op(
+                f8fam,
+                (f8, decbound),
+                pg_sys::BTLessEqualStrategyNumber,
+                copy(args[inner.1]),
+                band(band_hi_fn),
+            );
+            conditions.extend(ge.into_iter().chain(le));
+            crate::plan_hooks::note_dec_band(band_lo_fn);
+        }
+        if table.partitioned || constant_cone(&args, outer, n_slots).is_none() {
+            crate::plan_hooks::note_probe_statement();
+        }
+        conditions.push(func(exact, pg_sys::BOOLOID, &args.iter().map(|&a| copy(a)).collect::<Vec<_>>()));
+        bool_expr(pg_sys::BoolExprType::AND_EXPR, &conditions)
     }
 }
 
@@ -276,6 +389,17 @@ unsafe fn is_cone(ra: *mut Node, dec: *mut Node) -> bool {
     unsafe { !pg_sys::contain_vars_of_level(ra, 0) && !pg_sys::contain_vars_of_level(dec, 0) }
 }
 
+/// An int4 constant argument, if it is one.
+unsafe fn const_i32(n: *mut Node) -> Option<i32> {
+    unsafe {
+        if n.is_null() || (*n).type_ != NodeTag::T_Const {
+            return None;
+        }
+        let c = &*n.cast::<pg_sys::Const>();
+        (!c.constisnull && c.consttype == pg_sys::INT4OID).then(|| c.constvalue.value() as i32)
+    }
+}
+
 /// A float8 constant argument, if it is one.
 unsafe fn const_f64(n: *mut Node) -> Option<f64> {
     unsafe {
@@ -290,14 +414,14 @@ unsafe fn const_f64(n: *mut Node) -> Option<f64> {
 /// Fraction of pairs (join) or rows (cone) within the radius, for a sky of uniform density.
 /// For `dwithin_exact` reached through the rewrite, divide out what PostgreSQL already
 /// counted for the key-range condition: the cover's sky fraction when the cone is constant,
-/// the default range selectivity otherwise.
+/// the OR of [`range_fraction`] over the ranges (what `bound_selectivity` said) otherwise.
 unsafe fn selectivity(req: &pg_sys::SupportRequestSelectivity) -> Option<f64> {
     unsafe {
         let args = list_ptrs(req.args);
         if args.len() != 5 {
             return None;
         }
-        let r = const_f64(args[4]).filter(|r| r.is_finite() && *r >= 0.0)?;
+        let r = const_f64(args[4]).filter(|r| r.is_finite() && *r >= 0.0).unwrap_or(ASSUMED_RADIUS_ARCSEC);
         let circle = sphere::cap_sky_fraction(r).max(1e-15);
         let f8 = pg_sys::FLOAT8OID;
         if req.funcid != skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]) {
@@ -309,7 +433,10 @@ unsafe fn selectivity(req: &pg_sys::SupportRequestSelectivity) -> Option<f64> {
             Some((ra, dec)) if dec.abs() <= 90.0 && ra.is_finite() => {
                 skykey::ranges_sky_fraction(&skykey::key_ranges(wrap_ra(ra), dec, r, skykey::slots_for(Some(r), true)))
             }
-            _ => 1.0 - (1.0 - DEFAULT_RANGE_INEQ_SEL).powi(skykey::slots_for(Some(r), cone) as i32),
+            _ => {
+                let n = skykey::slots_for(const_f64(args[4]), cone);
+                1.0 - (1.0 - range_fraction(Some(r), n)).powi(n as i32)
+            }
         };
         Some((circle / already.max(circle)).clamp(1e-15, 1.0))
     }

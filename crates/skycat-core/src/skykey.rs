@@ -116,6 +116,21 @@ pub fn ranges_sky_fraction(ranges: &[(i64, i64)]) -> f64 {
     ranges.iter().map(|(a, b)| (b - a + 1) as f64).sum::<f64>() / KEY_COUNT as f64
 }
 
+/// Centres the typical cover is averaged over: where a circle meets few cells and where it
+/// straddles cell corners, at low, middle and high declination.
+const TYPICAL_CENTRES: [(f64, f64); 4] = [(10.3, 2.1), (137.9, -33.4), (251.7, 61.8), (45.0, 41.81)];
+
+/// Fraction of the sky in the `n_slots`-range cover of a typical circle of `radius_arcsec`
+/// (the mean over a few centres): what PostgreSQL should expect one probe of `dwithin`'s index
+/// condition to read when the centre is only known at run time.
+pub fn typical_cover_sky_fraction(radius_arcsec: f64, n_slots: usize) -> f64 {
+    let sum: f64 = TYPICAL_CENTRES
+        .iter()
+        .map(|&(ra, dec)| ranges_sky_fraction(&key_ranges(ra, dec, radius_arcsec, n_slots.max(1))))
+        .sum();
+    sum / TYPICAL_CENTRES.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +139,15 @@ mod tests {
 
     fn contains(ranges: &[(i64, i64)], k: i64) -> bool {
         ranges.iter().any(|&(a, b)| a <= k && k <= b)
+    }
+
+    #[test]
+    fn typical_cover_is_a_few_times_the_circle() {
+        for (r, n) in [(1.0, 4), (5.0, 4), (36.0, 4), (600.0, 16), (3600.0, 16)] {
+            let circle = crate::sphere::cap_sky_fraction(r);
+            let cover = typical_cover_sky_fraction(r, n);
+            assert!(cover >= circle && cover < 40.0 * circle, "r={r} n={n}: cover {cover} circle {circle}");
+        }
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use postgres::{Client, NoTls};
+use skycat_sim::sky::SimSource;
 
 /// The DSN of the maintenance database on the test server.
 pub fn server_dsn() -> String {
@@ -45,4 +48,44 @@ impl Drop for ScratchDb {
 /// Path of a committed fixture under tests/fixtures/.
 pub fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel)
+}
+
+/// Separation in arcsec from unit vectors: atan2(|u x v|, u . v), independent of skycat's.
+pub fn reference_sep(a: &SimSource, b: &SimSource) -> f64 {
+    let v = |s: &SimSource| {
+        let (ra, dec) = (s.ra.to_radians(), s.dec.to_radians());
+        [dec.cos() * ra.cos(), dec.cos() * ra.sin(), dec.sin()]
+    };
+    let (u, w) = (v(a), v(b));
+    let c = [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]];
+    let cross = (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt();
+    cross.atan2(u[0] * w[0] + u[1] * w[1] + u[2] * w[2]).to_degrees() * 3600.0
+}
+
+/// Every (source id, object id, sep) within r, by a dec-sorted sweep.
+pub fn brute_pairs(sources: &[SimSource], objects: &[SimSource], r: f64) -> Vec<(i64, i64, f64)> {
+    let mut by_dec: Vec<&SimSource> = objects.iter().collect();
+    by_dec.sort_by(|a, b| a.dec.total_cmp(&b.dec));
+    let mut out = Vec::new();
+    for s in sources {
+        let lo = by_dec.partition_point(|o| o.dec < s.dec - r / 3600.0 - 1e-9);
+        for o in by_dec[lo..].iter().take_while(|o| o.dec <= s.dec + r / 3600.0 + 1e-9) {
+            let d = reference_sep(s, o);
+            if d <= r {
+                out.push((s.id, o.id, d));
+            }
+        }
+    }
+    out.sort_by_key(|p| (p.0, p.1));
+    out
+}
+
+/// COPYs the sources' (id, ra, dec) into those columns of an existing table.
+pub fn copy_positions(c: &mut Client, table: &str, rows: &[SimSource]) {
+    let mut w = c.copy_in(&format!("COPY {table} (id, ra, dec) FROM STDIN (FORMAT csv)")).unwrap();
+    for s in rows {
+        // `{}` prints the shortest representation that reads back as the same double.
+        writeln!(w, "{},{},{}", s.id, s.ra, s.dec).unwrap();
+    }
+    w.finish().unwrap();
 }

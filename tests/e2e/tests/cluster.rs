@@ -3,7 +3,6 @@
 //! co-located, cone searches pruned to the chunks' shards, margins, and the distributed
 //! cross-match in every mode equal to the single-node `skycat.crossmatch` on the same rows.
 
-use std::io::Write;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -60,11 +59,7 @@ impl Drop for Scratch {
 
 fn load(c: &mut Client, table: &str, rows: &[SimSource]) {
     c.batch_execute(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, ra float8, dec float8)")).unwrap();
-    let mut w = c.copy_in(&format!("COPY {table} FROM STDIN (FORMAT csv)")).unwrap();
-    for s in rows {
-        writeln!(w, "{},{},{}", s.id, s.ra, s.dec).unwrap();
-    }
-    w.finish().unwrap();
+    skycat_e2e::copy_positions(c, table, rows);
 }
 
 type Row = (i64, i64, u64, i32);

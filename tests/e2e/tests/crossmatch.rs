@@ -6,38 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
-use skycat_e2e::ScratchDb;
+use skycat_e2e::{brute_pairs, ScratchDb};
 use skycat_sim::sky::{self, SimSource};
-
-/// Separation in arcsec from unit vectors: atan2(|u x v|, u . v), independent of skycat's.
-fn reference_sep(a: &SimSource, b: &SimSource) -> f64 {
-    let v = |s: &SimSource| {
-        let (ra, dec) = (s.ra.to_radians(), s.dec.to_radians());
-        [dec.cos() * ra.cos(), dec.cos() * ra.sin(), dec.sin()]
-    };
-    let (u, w) = (v(a), v(b));
-    let c = [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]];
-    let cross = (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt();
-    cross.atan2(u[0] * w[0] + u[1] * w[1] + u[2] * w[2]).to_degrees() * 3600.0
-}
-
-/// Every (source id, object id, sep) within r, by a dec-sorted sweep.
-fn brute_pairs(sources: &[SimSource], objects: &[SimSource], r: f64) -> Vec<(i64, i64, f64)> {
-    let mut by_dec: Vec<&SimSource> = objects.iter().collect();
-    by_dec.sort_by(|a, b| a.dec.total_cmp(&b.dec));
-    let mut out = Vec::new();
-    for s in sources {
-        let lo = by_dec.partition_point(|o| o.dec < s.dec - r / 3600.0 - 1e-9);
-        for o in by_dec[lo..].iter().take_while(|o| o.dec <= s.dec + r / 3600.0 + 1e-9) {
-            let d = reference_sep(s, o);
-            if d <= r {
-                out.push((s.id, o.id, d));
-            }
-        }
-    }
-    out.sort_by_key(|p| (p.0, p.1));
-    out
-}
 
 fn load(c: &mut postgres::Client, table: &str, rows: &[SimSource]) {
     c.batch_execute(&format!(
