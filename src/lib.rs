@@ -18,6 +18,7 @@ mod plan_hooks;
 mod planner;
 mod propagation;
 mod scaleout;
+mod sky_point;
 mod skymap;
 mod sqltypes;
 

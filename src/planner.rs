@@ -85,6 +85,52 @@ crate::fastcall::v1_function! {
         name = "bound_join_sel");
 }
 
+crate::fastcall::v1_function! {
+    /// Restriction estimator of `sky_point <@ sky_cone`: the cone's share of the sky.
+    fn cone_restrict_sel(fcinfo) {
+        let a = (*fcinfo).args.as_slice(3);
+        Datum::from(cone_selectivity(a[2].value.cast_mut_ptr()).to_bits() as usize)
+    }
+    sql("CREATE FUNCTION cone_restrict_sel(internal, oid, internal, integer) RETURNS float8
+         STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'cone_restrict_sel';
+         COMMENT ON FUNCTION cone_restrict_sel(internal, oid, internal, integer) IS
+           'Internal: selectivity of sky_point <@ sky_cone.';",
+        name = "cone_restrict_sel");
+}
+
+crate::fastcall::v1_function! {
+    /// Join estimator of `sky_point <@ sky_cone`: the same share per pair.
+    fn cone_join_sel(fcinfo) {
+        let a = (*fcinfo).args.as_slice(3);
+        Datum::from(cone_selectivity(a[2].value.cast_mut_ptr()).to_bits() as usize)
+    }
+    sql("CREATE FUNCTION cone_join_sel(internal, oid, internal, smallint, internal) RETURNS float8
+         STABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'cone_join_sel';
+         COMMENT ON FUNCTION cone_join_sel(internal, oid, internal, smallint, internal) IS
+           'Internal: join selectivity of sky_point <@ sky_cone.';",
+        name = "cone_join_sel");
+}
+
+/// The sky fraction of the cone on the right of `<@`: its radius from a constant cone or
+/// from `sky_cone(ra, dec, <constant>)`, else [`ASSUMED_RADIUS_ARCSEC`].
+unsafe fn cone_selectivity(args: *mut pg_sys::List) -> f64 {
+    unsafe {
+        let mut radius = None;
+        if let Some(&c) = list_ptrs(args).get(1) {
+            if !c.is_null() && (*c).type_ == NodeTag::T_FuncExpr {
+                radius = list_ptrs((*c.cast::<pg_sys::FuncExpr>()).args).get(2).and_then(|&r| const_f64(r));
+            } else if !c.is_null() && (*c).type_ == NodeTag::T_Const && !(*c.cast::<pg_sys::Const>()).constisnull {
+                let fields = <crate::sqltypes::Float8Fields<3> as crate::fastcall::FromArg>::from_arg(
+                    (*c.cast::<pg_sys::Const>()).constvalue,
+                );
+                radius = fields.0.map(|f| f[2]);
+            }
+        }
+        let r = radius.filter(|r| r.is_finite() && *r >= 0.0).unwrap_or(ASSUMED_RADIUS_ARCSEC);
+        sphere::cap_sky_fraction(r).clamp(1e-15, 1.0)
+    }
+}
+
 /// Selectivity of `key <= sky_key_bound_hi(ra, dec, r, slot, n)`: one range's share of the
 /// cover of a typical circle of radius r. Its partner `key >= sky_key_bound_lo(...)` says 1
 /// (the pair is one range), and so do the declination-band operators (the band holds the

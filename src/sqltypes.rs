@@ -192,3 +192,26 @@ impl<const N: usize> IntoRet for Row<N> {
         }
     }
 }
+
+/// A composite argument of N float8 columns (`sky_point`, `sky_cone`): its values, or None
+/// when a column is NULL (a value built as `ROW(NULL, 1)::skycat.sky_point`).
+pub struct Float8Fields<const N: usize>(pub Option<[f64; N]>);
+
+impl<const N: usize> FromArg for Float8Fields<N> {
+    #[inline]
+    fn from_arg(d: Datum) -> Self {
+        // SAFETY: the SQL declaration types this argument as a composite of N float8 columns
+        // (and the function is STRICT): a HeapTupleHeader whose data starts at t_hoff with
+        // the columns 8-byte aligned and consecutive. A short-header copy is expanded by
+        // pg_detoast_datum.
+        unsafe {
+            let t = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *const pg_sys::HeapTupleHeaderData;
+            let natts = (*t).t_infomask2 as u32 & pg_sys::HEAP_NATTS_MASK;
+            if natts as usize != N || (*t).t_infomask as u32 & pg_sys::HEAP_HASNULL != 0 {
+                return Float8Fields(None);
+            }
+            let data = (t as *const u8).add((*t).t_hoff as usize);
+            Float8Fields(Some(std::array::from_fn(|i| (data.add(8 * i) as *const f64).read_unaligned())))
+        }
+    }
+}

@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod lightcurve;
 pub mod photometry;
 pub mod propagate;
+pub mod skybox;
 pub mod skykey;
 pub mod skymap;
 pub mod sphere;
