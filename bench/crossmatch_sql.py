@@ -5,7 +5,10 @@
 1. bulk: 1M x 1M within 2, 7.2 and 36 arcsec, uniform and clustered skies:
    skycat.crossmatch(..., 'all') vs q3c_join (indexed) vs skycat.dwithin join (indexed),
    and the "just read both inputs" baseline (skycat.crossmatch_input_rows, the same SPI path).
-2. cone: 10k cone searches of 10 arcmin on a 10M-row table: dwithin vs q3c_radial_query.
+2. cone: 10k cone searches of 10 arcmin on a 10M-row table: dwithin (B-tree on sky_key) and
+   sky_point <@ sky_cone (GiST on sky_point) vs q3c_radial_query; then k nearest neighbours
+   (k = 1, 10, 100) of 1,000 points: ORDER BY sky_point <-> LIMIT k (GiST) vs a growing-radius
+   dwithin search and q3c with a radius known to be enough.
 3. association-sized: 10k sources vs 200k objects in a 1.75-degree field, 1 arcsec, greedy
    and optimal (with error columns).
 Data comes from skycat-sim (deterministic); every query's result count is checked equal
@@ -28,6 +31,8 @@ SIM = os.environ.get("SKYCAT_SIM", "../target/release/skycat-sim")
 N_BULK = int(1_000_000 * SCALE)
 N_CONE_TABLE = int(10_000_000 * SCALE)
 N_CONES = 10_000
+N_KNN = 1_000
+KNN_K = [1, 10, 100]
 RADII = [2.0, 7.2, 36.0]
 
 
@@ -87,43 +92,102 @@ def cone():
     load("centres", "--kind", "uniform", "--n", N_CONES, "--seed", 22)
     psql("CREATE INDEX ON big (q3c_ang2ipix(ra, dec)); CREATE INDEX ON big (skycat.sky_key(ra, dec));"
          "VACUUM ANALYZE big; VACUUM ANALYZE centres;")
+    t = time.perf_counter()
+    psql("CREATE INDEX big_sky_point ON big USING gist (skycat.sky_point(ra, dec)); ANALYZE big;")
+    gist_build_s = time.perf_counter() - t
     dw = ("SELECT sum(n) FROM centres c CROSS JOIN LATERAL "
           "(SELECT count(*) AS n FROM big b WHERE skycat.dwithin(b.ra, b.dec, c.ra, c.dec, 600)) x")
+    sp = ("SELECT sum(n) FROM centres c CROSS JOIN LATERAL (SELECT count(*) AS n FROM big b "
+          "WHERE skycat.sky_point(b.ra, b.dec) OPERATOR(skycat.<@) skycat.sky_cone(c.ra, c.dec, 600)) x")
     q3 = ("SELECT sum(n) FROM centres c CROSS JOIN LATERAL "
           "(SELECT count(*) AS n FROM big b WHERE q3c_radial_query(b.ra, b.dec, c.ra, c.dec, 600 / 3600.0)) x")
-    found = {"dwithin": count(dw), "q3c": count(q3)}
-    if found["dwithin"] != found["q3c"]:
+    found = {"dwithin": count(dw), "sky_point": count(sp), "q3c": count(q3)}
+    if len(set(found.values())) != 1:
         raise SystemExit(f"cone search counts differ: {found}")
     serial = "SET max_parallel_workers_per_gather = 0;"
-    res = dict(rows=N_CONE_TABLE, cones=N_CONES, found=found["q3c"])
+    res = dict(rows=N_CONE_TABLE, cones=N_CONES, found=found["q3c"], gist_build_s=gist_build_s)
     # As a client would: 10k separate statements with constant centres, one psql session.
     centres = [tuple(map(float, line.split("|"))) for line in psql("SELECT ra, dec FROM centres ORDER BY id").split()]
     scripts = {
         "dwithin": "".join(f"SELECT count(*) FROM big WHERE skycat.dwithin(ra, dec, {ra!r}, {dec!r}, 600);\n" for ra, dec in centres),
         "q3c": "".join(f"SELECT count(*) FROM big WHERE q3c_radial_query(ra, dec, {ra!r}, {dec!r}, 600 / 3600.0);\n" for ra, dec in centres),
+        "sky_point": "".join("SELECT count(*) FROM big WHERE skycat.sky_point(ra, dec) OPERATOR(skycat.<@) "
+                             f"skycat.sky_cone({ra!r}, {dec!r}, 600);\n" for ra, dec in centres),
     }
     for name, script in scripts.items():
-        runs = []
-        for _ in range(4):
-            t = time.perf_counter()
-            r = subprocess.run(["psql", "-X", "-q", "-At", "-d", "skycat_bench"], input=script, capture_output=True, text=True)
-            runs.append((time.perf_counter() - t) * 1000)
-            if r.returncode:
-                raise SystemExit(r.stderr)
-            total = sum(int(x) for x in r.stdout.split())
-            if total != found["q3c"]:
-                raise SystemExit(f"{name}: separate cone searches found {total}, expected {found['q3c']}")
-        res[f"{name}_separate_ms"] = statistics.median(runs[1:])
-        res[f"{name}_separate_runs"] = runs[1:]
+        res[f"{name}_separate_ms"], res[f"{name}_separate_runs"], out = run_script(script)
+        total = sum(int(x) for x in out.split())
+        if total != found["q3c"]:
+            raise SystemExit(f"{name}: separate cone searches found {total}, expected {found['q3c']}")
     res["dwithin_ms"], res["dwithin_runs"] = time_query(dw, 5)
     res["dwithin_serial_ms"], res["dwithin_serial_runs"] = time_query(dw, 5, serial)
+    res["sky_point_ms"], res["sky_point_runs"] = time_query(sp, 5)
+    res["sky_point_serial_ms"], res["sky_point_serial_runs"] = time_query(sp, 5, serial)
     res["q3c_ms"], res["q3c_runs"] = time_query(q3, 5)
     plan = psql("EXPLAIN (COSTS OFF) " + dw)
     res["dwithin_parallel_plan"] = "Gather" in plan
     res["dwithin_plan"] = plan
+    res["sky_point_parallel_plan"] = "Gather" in psql("EXPLAIN (COSTS OFF) " + sp)
+    res["knn"] = knn(centres[:N_KNN])
     log(json.dumps({k: v for k, v in res.items() if k != "dwithin_plan"}))
     psql("DROP TABLE big; DROP TABLE centres;")
     return res
+
+
+def run_script(script, runs=4):
+    """Runs a psql script `runs` times; returns (median ms of all but the first, the runs,
+    the output of the last)."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-d", "skycat_bench"], input=script, capture_output=True, text=True)
+        times.append((time.perf_counter() - t) * 1000)
+        if r.returncode:
+            raise SystemExit(r.stderr)
+    return statistics.median(times[1:]), times[1:], r.stdout
+
+
+def knn(points):
+    """The k nearest neighbours of each point, one statement per point, three ways; every
+    way must return the same ids in the same order."""
+    density = N_CONE_TABLE / 41252.96  # rows per square degree of the uniform sky
+    # The plain-SQL way without a radius: start where k rows are expected (times 1.5), double
+    # until k are found, then order them.
+    psql(f"""CREATE FUNCTION knn_growing(cra float8, cdec float8, k int) RETURNS SETOF bigint
+        LANGUAGE plpgsql STABLE AS $$
+        DECLARE r float8 := 1.5 * 3600 * sqrt(k / (pi() * {density!r})); n bigint;
+        BEGIN
+          LOOP
+            SELECT count(*) INTO n FROM big WHERE skycat.dwithin(ra, dec, cra, cdec, r);
+            EXIT WHEN n >= k;
+            r := 2 * r;
+          END LOOP;
+          RETURN QUERY SELECT id FROM big WHERE skycat.dwithin(ra, dec, cra, cdec, r)
+                        ORDER BY skycat.sep_arcsec(ra, dec, cra, cdec), id LIMIT k;
+        END $$;""")
+    rows = []
+    for k in KNN_K:
+        gist = "".join("SELECT id FROM big ORDER BY skycat.sky_point(ra, dec) OPERATOR(skycat.<->) "
+                       f"skycat.sky_point({ra!r}, {dec!r}) LIMIT {k};\n" for ra, dec in points)
+        t_gist, runs_gist, out_gist = run_script(gist)
+        # q3c's radius: the largest k-th neighbour distance over these points (known here from
+        # the answer; a user would have to guess it), so q3c never comes back short.
+        kth = psql("SELECT max(d) FROM (VALUES " + ",".join(f"({ra!r},{dec!r})" for ra, dec in points) + ") p(ra, dec) "
+                   "CROSS JOIN LATERAL (SELECT skycat.sky_point(b.ra, b.dec) OPERATOR(skycat.<->) skycat.sky_point(p.ra, p.dec) AS d "
+                   "FROM big b ORDER BY 1 LIMIT " + str(k) + ") x").strip().splitlines()[-1]
+        radius_deg = float(kth) * 1.0001 / 3600
+        q3c = "".join(f"SELECT id FROM big WHERE q3c_radial_query(ra, dec, {ra!r}, {dec!r}, {radius_deg!r}) "
+                      f"ORDER BY q3c_dist(ra, dec, {ra!r}, {dec!r}), id LIMIT {k};\n" for ra, dec in points)
+        t_q3c, runs_q3c, out_q3c = run_script(q3c)
+        grow = "".join(f"SELECT knn_growing({ra!r}, {dec!r}, {k});\n" for ra, dec in points)
+        t_grow, runs_grow, out_grow = run_script(grow)
+        if not (out_gist.split() == out_q3c.split() == out_grow.split()):
+            raise SystemExit(f"k = {k}: the nearest neighbours differ between the methods")
+        row = dict(k=k, points=len(points), gist_ms=t_gist, q3c_ms=t_q3c, growing_ms=t_grow, q3c_radius_arcsec=radius_deg * 3600,
+                   runs=dict(gist=runs_gist, q3c=runs_q3c, growing=runs_grow))
+        log(json.dumps(row))
+        rows.append(row)
+    return rows
 
 
 def association():
@@ -212,15 +276,37 @@ def main():
                "after a warm-up; the per-statement client cost is the same for both).\n")
     out.append("| method | median | per cone | ratio q3c / method |")
     out.append("|---|---:|---:|---:|")
-    for key, label in [("dwithin_separate_ms", "skycat.dwithin"), ("q3c_separate_ms", "q3c_radial_query")]:
-        out.append(f"| {label} | {c[key]:.0f} ms | {c[key] * 1000 / c['cones']:.0f} µs | {c['q3c_separate_ms'] / c[key]:.2f} |")
+    for key, label in [("dwithin_separate_ms", "skycat.dwithin (B-tree on sky_key)"),
+                       ("sky_point_separate_ms", "sky_point <@ sky_cone (GiST on sky_point)"),
+                       ("q3c_separate_ms", "q3c_radial_query")]:
+        if key in c:
+            out.append(f"| {label} | {c[key]:.0f} ms | {c[key] * 1000 / c['cones']:.0f} µs | {c['q3c_separate_ms'] / c[key]:.2f} |")
     out.append("\nThen as one statement, `centres CROSS JOIN LATERAL (count within the cone)` (median of 5 runs):\n")
     out.append("| method | median | ratio q3c / method |")
     out.append("|---|---:|---:|")
-    for key, label in [("dwithin_ms", "skycat.dwithin (planner's choice%s)" % (", parallel" if c["dwithin_parallel_plan"] else ", it chose a serial plan")),
-                       ("dwithin_serial_ms", "skycat.dwithin, serial"), ("q3c_ms", "q3c_radial_query (not parallel safe)")]:
-        out.append(f"| {label} | {c[key]:.0f} ms | {c['q3c_ms'] / c[key]:.2f} |")
+    def choice(key):
+        return ", parallel" if c.get(key) else ", it chose a serial plan"
+    for key, label in [("dwithin_ms", "skycat.dwithin (planner's choice%s)" % choice("dwithin_parallel_plan")),
+                       ("dwithin_serial_ms", "skycat.dwithin, serial"),
+                       ("sky_point_ms", "sky_point <@ sky_cone (planner's choice%s)" % choice("sky_point_parallel_plan")),
+                       ("sky_point_serial_ms", "sky_point <@ sky_cone, serial"),
+                       ("q3c_ms", "q3c_radial_query (not parallel safe)")]:
+        if key in c:
+            out.append(f"| {label} | {c[key]:.0f} ms | {c['q3c_ms'] / c[key]:.2f} |")
     out.append("\n<details><summary>dwithin plan</summary>\n\n```\n" + c["dwithin_plan"].strip() + "\n```\n</details>\n")
+    if "knn" in c:
+        out.append(f"\n### Nearest neighbours: k nearest of {c['knn'][0]['points']:,} points on {c['rows']:,} rows\n")
+        out.append(f"One statement per point through one psql session, median of 3 runs after a warm-up. The GiST index "
+                   f"on `skycat.sky_point(ra, dec)` took {c['gist_build_s']:.0f} s to build. All three methods returned the "
+                   "same ids in the same order. q3c is given the largest k-th neighbour distance over these points as its "
+                   "radius (known here from the answer: a user would have to guess one, and a guess too small returns "
+                   "fewer than k); the growing-radius search starts at 1.5x the radius where k rows are expected and "
+                   "doubles it until k are found (a PL/pgSQL function over `skycat.dwithin`).\n")
+        out.append("| k | ORDER BY sky_point <-> LIMIT k | growing-radius dwithin | q3c with a radius (radius) | vs growing | vs q3c |")
+        out.append("|---:|---:|---:|---:|---:|---:|")
+        for r in c["knn"]:
+            out.append(f"| {r['k']} | {r['gist_ms']:.0f} ms | {r['growing_ms']:.0f} ms | {r['q3c_ms']:.0f} ms ({r['q3c_radius_arcsec']:.0f}\") | "
+                       f"**{r['growing_ms'] / r['gist_ms']:.2f}x** | **{r['q3c_ms'] / r['gist_ms']:.2f}x** |")
     out.append(f"\n### Association-sized: {a['sources']:,} sources vs {a['objects']:,} objects in a 1.75-degree field, 1 arcsec\n")
     out.append(measured("association"))
     out.append("With error columns on both sides (so `optimal` minimises the Gaussian negative log-likelihood). Median of 5 runs, "

@@ -18,7 +18,10 @@ without restating any of them by hand; the hand-written part holds only what `CR
 REPLACE` cannot do (dropping a function whose result type changed, new types, data
 changes). A line `-- @copy-table NAME` is replaced by the statements of the current full script
 that create table NAME and set it up (its comment, dump registration, row security, policies,
-grants), so a table added by a release is declared once, in sql/. The upgrade test checks the
+grants), so a table added by a release is declared once, in sql/. Likewise `-- @copy-type
+NAME` (a type added by a release: its shell, its input and output functions, its definition and
+comment) and `-- @copy-matching REGEX` (every statement of the current full script that begins
+with REGEX, e.g. the operators and operator classes a release adds). The upgrade test checks the
 result against a fresh install, object by object.
 """
 import gzip
@@ -28,6 +31,8 @@ import sys
 
 MARKER = "-- @recreate-functions"
 COPY_TABLE = re.compile(r"^-- @copy-table (\w+)$", re.M)
+COPY_TYPE = re.compile(r"^-- @copy-type (\w+)$", re.M)
+COPY_MATCHING = re.compile(r"^-- @copy-matching (.+)$", re.M)
 
 
 def statements(sql):
@@ -116,6 +121,34 @@ def table_statements(full_script, name):
     return "\n".join(found)
 
 
+def type_statements(full_script, name):
+    """The statements of the full script that create type `name` (shell, input and output
+    functions, definition) and comment on it, in the script's order."""
+    n = re.escape(name)
+    bodies = [body(s) for s in statements(full_script)]
+    definition = next((b for b in bodies if re.match(rf"CREATE\s+TYPE\s+{n}\s*\(", b, re.I)), "")
+    io = re.findall(r"\b(?:INPUT|OUTPUT)\s*=\s*(\w+)", definition, re.I)
+    about = re.compile(
+        rf"^(CREATE\s+TYPE\s+{n}\b|COMMENT\s+ON\s+TYPE\s+{n}\b"
+        + "".join(rf"|CREATE\s+FUNCTION\s+{re.escape(f)}\s*\(" for f in io)
+        + ")",
+        re.I | re.S,
+    )
+    found = [b for b in bodies if about.match(b)]
+    if not found:
+        sys.exit(f"sql-upgrade: the install script creates no type {name}")
+    return "\n".join(found)
+
+
+def matching_statements(full_script, pattern):
+    """The statements of the full script that begin with `pattern` (a regex), in order."""
+    begins = re.compile(rf"^(?:{pattern})", re.I | re.S)
+    found = [body(s) for s in statements(full_script) if begins.match(body(s))]
+    if not found:
+        sys.exit(f"sql-upgrade: no statement of the install script begins with {pattern}")
+    return "\n".join(found)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -138,6 +171,8 @@ def main():
         out = extdir / f"skycat--{hand.name}"
         full = current.read_text()
         text = COPY_TABLE.sub(lambda m: m.group(0) + "\n" + table_statements(full, m.group(1)), text)
+        text = COPY_TYPE.sub(lambda m: m.group(0) + "\n" + type_statements(full, m.group(1)), text)
+        text = COPY_MATCHING.sub(lambda m: m.group(0) + "\n" + matching_statements(full, m.group(1)), text)
         out.write_text(header + text.replace(MARKER, MARKER + "\n" + generic, 1))
         written.append(out.name)
     # Earlier releases' install scripts, as they were generated then (kept compressed: they

@@ -97,7 +97,8 @@ mod tests {
              _drp_shard_groups:vutrue _drp_summarize_chunks:vutrue _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _register_sky_table:vutrue _require_citus:sutrue \
              _require_column:sufalse _shard_reltuples:vutrue _sky_table:sutrue ap_associate:vufalse ap_create:vufalse \
              ap_daytime:vufalse ap_object_key:vutrue ap_policy:sutrue ap_post_night:vufalse ap_post_visit:vufalse \
-             ap_prepare_night:vufalse ap_prepare_visit:vufalse build_margin:vutrue calibrate_sources:vufalse create_stripe_partitions:vutrue \
+             ap_prepare_night:vufalse ap_prepare_visit:vufalse bound_join_sel:sstrue bound_restrict_sel:sstrue build_margin:vutrue \
+             calibrate_sources:vufalse cone_join_sel:sstrue cone_restrict_sel:sstrue create_stripe_partitions:vutrue \
              crossmatch:vrtrue crossmatch_distributed:vufalse crossmatch_input_rows:vrtrue crossmatch_marked:vrtrue \
              distribute_sky_table:vufalse drp_add_columns:vufalse \
              drp_apply_recalibration:vufalse drp_create:vufalse drp_deduplicate_objects:vufalse drp_distribute:vufalse drp_export:vufalse \

@@ -11,7 +11,21 @@ DROP FUNCTION ap_ra_ranges(float8, float8, float8);
 -- its row type.
 -- @copy-table sky_tables
 
+-- The types of dwithin's index condition and of the sky_point index (before the functions
+-- that take or return them).
+-- @copy-type keybound
+-- @copy-type decbound
+-- @copy-type sky_cone
+-- @copy-type sky_box
+
 -- @recreate-functions
+
+-- Their operators, and the operator families and class that index them.
+-- @copy-matching CREATE\s+OPERATOR\s+(>=|<=)\s*\(\s*LEFTARG\s*=\s*(bigint|float8)\s*,\s*RIGHTARG\s*=\s*(keybound|decbound)\b
+-- @copy-matching ALTER\s+OPERATOR\s+FAMILY\s+pg_catalog\.(integer_ops|float_ops)\s+USING\s+btree\s+ADD
+-- @copy-matching CREATE\s+OPERATOR\s+(<->|<@)\s*\(\s*LEFTARG\s*=\s*sky_point\b
+-- @copy-matching COMMENT\s+ON\s+OPERATOR\s+(<->|<@)\s*\(sky_point
+-- @copy-matching (CREATE|COMMENT\s+ON)\s+OPERATOR\s+CLASS\s+sky_point_ops\b
 
 -- Every role may run calibrate_sources: the progress table is shared, row by row limited to
 -- the targets a role may write.
