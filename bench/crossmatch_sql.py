@@ -9,7 +9,9 @@
    sky_point <@ sky_cone (GiST on sky_point) vs q3c_radial_query; then k nearest neighbours
    (k = 1, 10, 100) of 1,000 points: ORDER BY sky_point <-> LIMIT k (GiST) vs a growing-radius
    dwithin search and q3c with a radius known to be enough.
-3. association-sized: 10k sources vs 200k objects in a 1.75-degree field, 1 arcsec, greedy
+3. unbalanced: a 100k catalogue against a 500k one (a fifth of a re-observation of the big
+   sky, clustered like stars): crossmatch vs q3c_join (indexed) vs the dwithin join.
+4. association-sized: 10k sources vs 200k objects in a 1.75-degree field, 1 arcsec, greedy
    and optimal (with error columns).
 Data comes from skycat-sim (deterministic); every query's result count is checked equal
 between the methods it compares, so a fast wrong answer cannot win.
@@ -190,6 +192,31 @@ def knn(points):
     return rows
 
 
+def unbalanced():
+    n_big, n_small = int(500_000 * SCALE), int(100_000 * SCALE)
+    log(f"unbalanced: {n_small:,} x {n_big:,}")
+    load("u_big", "--kind", "clustered", "--n", n_big, "--seed", 41)
+    load("u_small", "--kind", "clustered", "--n", n_big, "--seed", 41, "--reobserve-seed", 42, "--id0", 60_000_000)
+    psql("DELETE FROM u_small WHERE id % 5 <> 0;"
+         "CREATE INDEX ON u_big (q3c_ang2ipix(ra, dec)); CREATE INDEX ON u_big (skycat.sky_key(ra, dec));"
+         "VACUUM ANALYZE u_big; VACUUM ANALYZE u_small;")
+    rows = []
+    for r in [2.0, 36.0]:
+        xm = f"SELECT count(*) FROM skycat.crossmatch('SELECT id, ra, dec FROM u_small', 'SELECT id, ra, dec FROM u_big', {r})"
+        q3 = f"SELECT count(*) FROM u_small l, u_big r WHERE q3c_join(l.ra, l.dec, r.ra, r.dec, {r} / 3600.0)"
+        dw = f"SELECT count(*) FROM u_small l JOIN u_big r ON skycat.dwithin(l.ra, l.dec, r.ra, r.dec, {r})"
+        pairs = {name: count(q) for name, q in [("crossmatch", xm), ("q3c_join", q3), ("dwithin", dw)]}
+        if len(set(pairs.values())) != 1:
+            raise SystemExit(f"unbalanced: result counts differ at {r} arcsec: {pairs}")
+        row = dict(radius=r, pairs=pairs["crossmatch"], n_small=count("SELECT count(*) FROM u_small"), n_big=n_big)
+        for name, q in [("crossmatch", xm), ("q3c_join", q3), ("dwithin", dw)]:
+            row[f"{name}_ms"], row[f"{name}_runs"] = time_query(q, 5)
+        log(json.dumps(row))
+        rows.append(row)
+    psql("DROP TABLE u_big; DROP TABLE u_small;")
+    return rows
+
+
 def association():
     log("association: 200k objects, 10k sources in a 1.75 deg field")
     load("objects", "--kind", "field", "--n", 200_000, "--seed", 31)
@@ -233,7 +260,7 @@ def plot(rows, path):
 def main():
     # BENCH_PARTS=bulk,cone,association re-runs some parts and reuses the others' last results
     # (docs/benchmarks/crossmatch.json), so one part can be refreshed without the rest.
-    parts = os.environ.get("BENCH_PARTS", "bulk,cone,association").split(",")
+    parts = os.environ.get("BENCH_PARTS", "bulk,cone,unbalanced,association").split(",")
     cache_path = os.path.join(OUT, "crossmatch.json")
     cached = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     psql("DROP DATABASE IF EXISTS skycat_bench;", db="postgres")
@@ -242,12 +269,13 @@ def main():
     # When each part was measured (a reused part keeps its own date and commit, and says so).
     stamps = cached.get("measured", {})
     now = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {machine()['commit']}"
-    for part in ["bulk", "cone", "association"]:
+    for part in ["bulk", "cone", "unbalanced", "association"]:
         if part in parts or part not in cached:
             stamps[part] = now
     rows = bulk() if "bulk" in parts or "bulk" not in cached else cached["bulk"]
     c = cone() if "cone" in parts or "cone" not in cached else cached["cone"]
     a = association() if "association" in parts or "association" not in cached else cached["association"]
+    u = unbalanced() if "unbalanced" in parts or "unbalanced" not in cached else cached["unbalanced"]
 
     def measured(part):
         when = stamps.get(part, "in an earlier run")
@@ -307,6 +335,17 @@ def main():
         for r in c["knn"]:
             out.append(f"| {r['k']} | {r['gist_ms']:.0f} ms | {r['growing_ms']:.0f} ms | {r['q3c_ms']:.0f} ms ({r['q3c_radius_arcsec']:.0f}\") | "
                        f"**{r['growing_ms'] / r['gist_ms']:.2f}x** | **{r['q3c_ms'] / r['gist_ms']:.2f}x** |")
+    out.append(f"\n### Unbalanced: {u[0]['n_small']:,} x {u[0]['n_big']:,} (a small catalogue against a big indexed one)\n")
+    out.append(measured("unbalanced"))
+    out.append("The small side is a fifth of a re-observation of the big, clustered sky. Median of 5 runs; indexes "
+               "`q3c_ang2ipix(ra, dec)` and `skycat.sky_key(ra, dec)` on the big table. Every method returned the same "
+               "number of pairs.\n")
+    out.append("| radius | pairs | crossmatch | dwithin join | q3c_join | crossmatch vs q3c | dwithin vs q3c |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in u:
+        out.append(f"| {r['radius']:g}\" | {r['pairs']:,} | {r['crossmatch_ms']:.0f} ms | {r['dwithin_ms']:.0f} ms | "
+                   f"{r['q3c_join_ms']:.0f} ms | **{r['q3c_join_ms'] / r['crossmatch_ms']:.1f}x** | "
+                   f"{r['q3c_join_ms'] / r['dwithin_ms']:.2f}x |")
     out.append(f"\n### Association-sized: {a['sources']:,} sources vs {a['objects']:,} objects in a 1.75-degree field, 1 arcsec\n")
     out.append(measured("association"))
     out.append("With error columns on both sides (so `optimal` minimises the Gaussian negative log-likelihood). Median of 5 runs, "
@@ -317,7 +356,7 @@ def main():
     out.append(f"| optimal | {a['optimal_matches']:,} | {a['optimal_ms']:.0f} ms | < 1000 ms |")
     print("\n".join(out))
     with open(cache_path, "w") as f:
-        json.dump(dict(bulk=rows, cone={k: v for k, v in c.items()}, association=a, measured=stamps), f, indent=1)
+        json.dump(dict(bulk=rows, cone={k: v for k, v in c.items()}, unbalanced=u, association=a, measured=stamps), f, indent=1)
 
 
 if __name__ == "__main__":

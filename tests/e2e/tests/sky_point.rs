@@ -23,7 +23,9 @@ fn ids(c: &mut Client, sql: &str) -> Vec<i64> {
 
 fn query_points() -> Vec<SimSource> {
     let mut points = sky::uniform(40, 77, 0);
-    for (i, (ra, dec)) in [(0.0, 89.999), (180.0, -89.99), (359.9999, 0.0), (0.0001, -30.0), (123.0, 0.0)].into_iter().enumerate() {
+    for (i, (ra, dec)) in
+        [(0.0, 89.999), (180.0, -89.99), (359.9999, 0.0), (0.0001, -30.0), (123.0, 0.0)].into_iter().enumerate()
+    {
         points.push(SimSource { id: 100 + i as i64, ra, dec, ra_err_arcsec: 0.1, dec_err_arcsec: 0.1 });
     }
     points
@@ -44,7 +46,10 @@ fn nearest_neighbours_and_cones_from_the_gist_index() {
         )
     };
     let plan = explain(c, &knn(10.0, 20.0, 10));
-    assert!(plan.contains("Index Scan using stars_pos") && plan.contains("Order By"), "KNN not from the index:\n{plan}");
+    assert!(
+        plan.contains("Index Scan using stars_pos") && plan.contains("Order By"),
+        "KNN not from the index:\n{plan}"
+    );
 
     for q in query_points() {
         let mut by_distance: Vec<(f64, i64)> = stars.iter().map(|s| (reference_sep(&q, s), s.id)).collect();
@@ -63,7 +68,8 @@ fn nearest_neighbours_and_cones_from_the_gist_index() {
             assert_eq!(ids(c, &sql), expected, "cone of {r}\" at ({}, {})", q.ra, q.dec);
         }
     }
-    let cone = "SELECT count(*) FROM stars WHERE skycat.sky_point(ra, dec) OPERATOR(skycat.<@) skycat.sky_cone(10, 20, 600)";
+    let cone =
+        "SELECT count(*) FROM stars WHERE skycat.sky_point(ra, dec) OPERATOR(skycat.<@) skycat.sky_cone(10, 20, 600)";
     assert!(explain(c, cone).contains("Index Cond"), "cone not from the index:\n{}", explain(c, cone));
 
     // Cones as one statement (LATERAL), from the index, equal to the brute force.
@@ -73,16 +79,15 @@ fn nearest_neighbours_and_cones_from_the_gist_index() {
     let lateral = "SELECT count(*) FROM centres p CROSS JOIN LATERAL
                      (SELECT 1 FROM stars s WHERE skycat.sky_point(s.ra, s.dec) OPERATOR(skycat.<@) skycat.sky_cone(p.ra, p.dec, 900)) x";
     assert!(explain(c, lateral).contains("Index Cond"), "LATERAL cones not from the index:\n{}", explain(c, lateral));
-    let expected = centres.iter().map(|p| stars.iter().filter(|s| reference_sep(p, s) <= 900.0).count() as i64).sum::<i64>();
+    let expected =
+        centres.iter().map(|p| stars.iter().filter(|s| reference_sep(p, s) <= 900.0).count() as i64).sum::<i64>();
     assert_eq!(c.query_one(lateral, &[]).unwrap().get::<_, i64>(0), expected);
 
     // A composite a user can read .ra / .dec from, ra wrapped as every skycat position.
     let row = c.query_one("SELECT (skycat.sky_point(370, 1)).ra, (skycat.sky_point(370, 1)).dec", &[]).unwrap();
     assert_eq!((row.get::<_, f64>(0), row.get::<_, f64>(1)), (10.0, 1.0));
-    let sep: f64 = c
-        .query_one("SELECT skycat.sky_point(0, 0) OPERATOR(skycat.<->) skycat.sky_point(0, 1)", &[])
-        .unwrap()
-        .get(0);
+    let sep: f64 =
+        c.query_one("SELECT skycat.sky_point(0, 0) OPERATOR(skycat.<->) skycat.sky_point(0, 1)", &[]).unwrap().get(0);
     assert!((sep - 3600.0).abs() < 1e-9, "{sep}");
 
     // Bad values: 22023, in the operators, the constructors and the index alike.
