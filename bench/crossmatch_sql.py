@@ -11,7 +11,9 @@
    dwithin search and q3c with a radius known to be enough.
 3. unbalanced: a 100k catalogue against a 500k one (a fifth of a re-observation of the big
    sky, clustered like stars): crossmatch vs q3c_join (indexed) vs the dwithin join.
-4. association-sized: 10k sources vs 200k objects in a 1.75-degree field, 1 arcsec, greedy
+4. partitioned: a dwithin join probing a table in 180 one-degree declination stripes
+   (create_stripe_partitions) against the same rows unpartitioned, serial and parallel.
+5. association-sized: 10k sources vs 200k objects in a 1.75-degree field, 1 arcsec, greedy
    and optimal (with error columns).
 Data comes from skycat-sim (deterministic); every query's result count is checked equal
 between the methods it compares, so a fast wrong answer cannot win.
@@ -217,6 +219,34 @@ def unbalanced():
     return rows
 
 
+def partitioned():
+    n_big, n_probes = int(2_000_000 * SCALE), int(200_000 * SCALE)
+    log(f"partitioned: {n_probes:,} probes x {n_big:,} rows, 180 stripes")
+    load("p_flat", "--kind", "uniform", "--n", n_big, "--seed", 51)
+    load("p_probes", "--kind", "uniform", "--n", n_probes, "--seed", 52)
+    psql("CREATE TABLE p_striped (LIKE p_flat) PARTITION BY RANGE (dec);"
+         "SELECT skycat.create_stripe_partitions('p_striped', 1.0);"
+         "INSERT INTO p_striped SELECT * FROM p_flat;"
+         "CREATE INDEX ON p_flat (skycat.sky_key(ra, dec)); CREATE INDEX ON p_striped (skycat.sky_key(ra, dec));"
+         "VACUUM ANALYZE p_flat; VACUUM ANALYZE p_striped; VACUUM ANALYZE p_probes;")
+    res = dict(rows=n_big, probes=n_probes, stripes=180, radius=36.0)
+    serial = "SET max_parallel_workers_per_gather = 0;"
+    q = "SELECT count(*) FROM p_probes p JOIN {t} s ON skycat.dwithin(p.ra, p.dec, s.ra, s.dec, 36)"
+    found = {t: count(q.format(t=t)) for t in ["p_flat", "p_striped"]}
+    if len(set(found.values())) != 1:
+        raise SystemExit(f"partitioned: counts differ: {found}")
+    res["pairs"] = found["p_flat"]
+    for t in ["p_flat", "p_striped"]:
+        res[f"{t}_ms"], res[f"{t}_runs"] = time_query(q.format(t=t), 5)
+        res[f"{t}_serial_ms"], res[f"{t}_serial_runs"] = time_query(q.format(t=t), 5, serial)
+    plan = psql("EXPLAIN " + q.format(t="p_striped"))
+    res["striped_plan_cost"] = plan.split("cost=")[1].split("..")[1].split(" ")[0]
+    res["striped_plan_jit"] = "JIT" in plan
+    log(json.dumps(res))
+    psql("DROP TABLE p_flat; DROP TABLE p_striped; DROP TABLE p_probes;")
+    return res
+
+
 def association():
     log("association: 200k objects, 10k sources in a 1.75 deg field")
     load("objects", "--kind", "field", "--n", 200_000, "--seed", 31)
@@ -260,7 +290,7 @@ def plot(rows, path):
 def main():
     # BENCH_PARTS=bulk,cone,association re-runs some parts and reuses the others' last results
     # (docs/benchmarks/crossmatch.json), so one part can be refreshed without the rest.
-    parts = os.environ.get("BENCH_PARTS", "bulk,cone,unbalanced,association").split(",")
+    parts = os.environ.get("BENCH_PARTS", "bulk,cone,unbalanced,partitioned,association").split(",")
     cache_path = os.path.join(OUT, "crossmatch.json")
     cached = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     psql("DROP DATABASE IF EXISTS skycat_bench;", db="postgres")
@@ -269,13 +299,14 @@ def main():
     # When each part was measured (a reused part keeps its own date and commit, and says so).
     stamps = cached.get("measured", {})
     now = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {machine()['commit']}"
-    for part in ["bulk", "cone", "unbalanced", "association"]:
+    for part in ["bulk", "cone", "unbalanced", "partitioned", "association"]:
         if part in parts or part not in cached:
             stamps[part] = now
     rows = bulk() if "bulk" in parts or "bulk" not in cached else cached["bulk"]
     c = cone() if "cone" in parts or "cone" not in cached else cached["cone"]
     a = association() if "association" in parts or "association" not in cached else cached["association"]
     u = unbalanced() if "unbalanced" in parts or "unbalanced" not in cached else cached["unbalanced"]
+    pt = partitioned() if "partitioned" in parts or "partitioned" not in cached else cached["partitioned"]
 
     def measured(part):
         when = stamps.get(part, "in an earlier run")
@@ -346,6 +377,18 @@ def main():
         out.append(f"| {r['radius']:g}\" | {r['pairs']:,} | {r['crossmatch_ms']:.0f} ms | {r['dwithin_ms']:.0f} ms | "
                    f"{r['q3c_join_ms']:.0f} ms | **{r['q3c_join_ms'] / r['crossmatch_ms']:.1f}x** | "
                    f"{r['q3c_join_ms'] / r['dwithin_ms']:.2f}x |")
+    out.append(f"\n### A dwithin join into a declination-partitioned table: {pt['probes']:,} probes x {pt['rows']:,} rows "
+               f"in {pt['stripes']} one-degree stripes, {pt['radius']:g}\"\n")
+    out.append(measured("partitioned"))
+    out.append(f"The same rows in one table and in `create_stripe_partitions` stripes, each with its `sky_key` index; "
+               f"{pt['pairs']:,} pairs. Median of 5 runs. The striped plan costs {pt['striped_plan_cost']} "
+               f"({'with' if pt['striped_plan_jit'] else 'without'} JIT).\n")
+    out.append("| table | planner's choice | serial |")
+    out.append("|---|---:|---:|")
+    for t, label in [("p_flat", "one table"), ("p_striped", "180 stripes")]:
+        out.append(f"| {label} | {pt[t + '_ms']:.0f} ms | {pt[t + '_serial_ms']:.0f} ms |")
+    out.append(f"| striped / one table | {pt['p_striped_ms'] / pt['p_flat_ms']:.2f}x | "
+               f"{pt['p_striped_serial_ms'] / pt['p_flat_serial_ms']:.2f}x |")
     out.append(f"\n### Association-sized: {a['sources']:,} sources vs {a['objects']:,} objects in a 1.75-degree field, 1 arcsec\n")
     out.append(measured("association"))
     out.append("With error columns on both sides (so `optimal` minimises the Gaussian negative log-likelihood). Median of 5 runs, "
@@ -356,7 +399,7 @@ def main():
     out.append(f"| optimal | {a['optimal_matches']:,} | {a['optimal_ms']:.0f} ms | < 1000 ms |")
     print("\n".join(out))
     with open(cache_path, "w") as f:
-        json.dump(dict(bulk=rows, cone={k: v for k, v in c.items()}, unbalanced=u, association=a, measured=stamps), f, indent=1)
+        json.dump(dict(bulk=rows, cone={k: v for k, v in c.items()}, unbalanced=u, partitioned=pt, association=a, measured=stamps), f, indent=1)
 
 
 if __name__ == "__main__":
