@@ -60,6 +60,21 @@ def count(sql):
     return int(psql(sql).strip().splitlines()[-1])
 
 
+def match_queries(left, right, r, what):
+    """The three ways of matching table `left` with indexed table `right` within r arcsec
+    (crossmatch, q3c_join, dwithin join), after checking that they find the same pairs;
+    returns (queries by name, the number of pairs)."""
+    queries = {
+        "crossmatch": f"SELECT count(*) FROM skycat.crossmatch('SELECT id, ra, dec FROM {left}', 'SELECT id, ra, dec FROM {right}', {r})",
+        "q3c_join": f"SELECT count(*) FROM {left} l, {right} r WHERE q3c_join(l.ra, l.dec, r.ra, r.dec, {r} / 3600.0)",
+        "dwithin": f"SELECT count(*) FROM {left} l JOIN {right} r ON skycat.dwithin(l.ra, l.dec, r.ra, r.dec, {r})",
+    }
+    pairs = {name: count(q) for name, q in queries.items()}
+    if len(set(pairs.values())) != 1:
+        raise SystemExit(f"{what}: result counts differ at {r} arcsec: {pairs}")
+    return queries, pairs["crossmatch"]
+
+
 def bulk():
     rows = []
     for sky, args in [("uniform", ["--kind", "uniform"]), ("clustered", ["--kind", "clustered"])]:
@@ -72,16 +87,11 @@ def bulk():
         read_ms, _ = time_query(f"SELECT skycat.crossmatch_input_rows('SELECT id, ra, dec FROM l_{sky}') + "
                                 f"skycat.crossmatch_input_rows('SELECT id, ra, dec FROM r_{sky}')", 3)
         for r in RADII:
-            xm = f"SELECT count(*) FROM skycat.crossmatch('SELECT id, ra, dec FROM l_{sky}', 'SELECT id, ra, dec FROM r_{sky}', {r})"
-            q3 = f"SELECT count(*) FROM l_{sky} l, r_{sky} r WHERE q3c_join(l.ra, l.dec, r.ra, r.dec, {r} / 3600.0)"
-            dw = f"SELECT count(*) FROM l_{sky} l JOIN r_{sky} r ON skycat.dwithin(l.ra, l.dec, r.ra, r.dec, {r})"
-            pairs = {name: count(q) for name, q in [("crossmatch", xm), ("q3c_join", q3), ("dwithin", dw)]}
-            if len(set(pairs.values())) != 1:
-                raise SystemExit(f"result counts differ at {r} arcsec ({sky}): {pairs}")
-            t_xm, runs_xm = time_query(xm, 3)
-            t_q3, runs_q3 = time_query(q3, 3)
-            t_dw, runs_dw = time_query(dw, 3)
-            row = dict(sky=sky, radius=r, pairs=pairs["crossmatch"], n_left=N_BULK, n_right=n_right,
+            queries, n_pairs = match_queries(f"l_{sky}", f"r_{sky}", r, f"bulk ({sky})")
+            t_xm, runs_xm = time_query(queries["crossmatch"], 3)
+            t_q3, runs_q3 = time_query(queries["q3c_join"], 3)
+            t_dw, runs_dw = time_query(queries["dwithin"], 3)
+            row = dict(sky=sky, radius=r, pairs=n_pairs, n_left=N_BULK, n_right=n_right,
                        read_ms=read_ms, crossmatch_ms=t_xm, q3c_join_ms=t_q3, dwithin_ms=t_dw,
                        runs=dict(crossmatch=runs_xm, q3c_join=runs_q3, dwithin=runs_dw))
             log(json.dumps(row))
@@ -204,14 +214,9 @@ def unbalanced():
          "VACUUM ANALYZE u_big; VACUUM ANALYZE u_small;")
     rows = []
     for r in [2.0, 36.0]:
-        xm = f"SELECT count(*) FROM skycat.crossmatch('SELECT id, ra, dec FROM u_small', 'SELECT id, ra, dec FROM u_big', {r})"
-        q3 = f"SELECT count(*) FROM u_small l, u_big r WHERE q3c_join(l.ra, l.dec, r.ra, r.dec, {r} / 3600.0)"
-        dw = f"SELECT count(*) FROM u_small l JOIN u_big r ON skycat.dwithin(l.ra, l.dec, r.ra, r.dec, {r})"
-        pairs = {name: count(q) for name, q in [("crossmatch", xm), ("q3c_join", q3), ("dwithin", dw)]}
-        if len(set(pairs.values())) != 1:
-            raise SystemExit(f"unbalanced: result counts differ at {r} arcsec: {pairs}")
-        row = dict(radius=r, pairs=pairs["crossmatch"], n_small=count("SELECT count(*) FROM u_small"), n_big=n_big)
-        for name, q in [("crossmatch", xm), ("q3c_join", q3), ("dwithin", dw)]:
+        queries, n_pairs = match_queries("u_small", "u_big", r, "unbalanced")
+        row = dict(radius=r, pairs=n_pairs, n_small=count("SELECT count(*) FROM u_small"), n_big=n_big)
+        for name, q in queries.items():
             row[f"{name}_ms"], row[f"{name}_runs"] = time_query(q, 5)
         log(json.dumps(row))
         rows.append(row)
