@@ -37,12 +37,7 @@ impl SkyBox {
     /// The box of one position (ra, dec in degrees, already validated), corners rounded outwards.
     pub fn of_point(ra: f64, dec: f64) -> SkyBox {
         let v = unit_vector(ra, dec);
-        let mut b = SkyBox::EMPTY;
-        for i in 0..3 {
-            b.lo[i] = round_down(v[i]);
-            b.hi[i] = round_up(v[i]);
-        }
-        b
+        SkyBox { lo: v.map(round_down), hi: v.map(round_up) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -215,8 +210,8 @@ mod tests {
         fn a_point_box_holds_its_point(p in point()) {
             let b = SkyBox::of_point(p.0, p.1);
             let v = unit_vector(p.0, p.1);
-            for i in 0..3 {
-                prop_assert!(b.lo[i] as f64 <= v[i] && v[i] <= b.hi[i] as f64);
+            for (i, x) in v.iter().enumerate() {
+                prop_assert!(b.lo[i] as f64 <= *x && *x <= b.hi[i] as f64);
             }
             prop_assert!(b.may_meet_cone(&v, 0.0));
             prop_assert_eq!(b.min_sep_arcsec(&v), 0.0);
