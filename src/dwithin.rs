@@ -189,15 +189,13 @@ scalar_fn! {
 }
 
 /// Lowest (or, when `upper`, highest) declination of the circle, a hair wider so that rounding
-/// never leaves a point on its rim outside; with the same errors dwithin raises for the centre.
+/// never leaves a point on its rim outside, within [-90, 90]; with the same errors dwithin
+/// raises for the centre and the radius.
 fn dec_band(dec: f64, radius_arcsec: f64, upper: bool) -> f64 {
     let (_, dec) = position("dwithin", "ra", 0.0, "dec", dec);
     let r = radius_or_zero("dwithin", radius_arcsec) * sphere::DEG_PER_ARCSEC + 1e-9;
-    if upper {
-        dec + r
-    } else {
-        dec - r
-    }
+    let edge = if upper { dec + r } else { dec - r };
+    edge.clamp(-90.0, 90.0)
 }
 
 scalar_fn! {
