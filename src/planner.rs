@@ -6,6 +6,8 @@
 //!   from the other side) AND `dwithin_exact(...)`. This is how "whichever argument pair is the
 //!   indexed one" works: the side is chosen here, by looking at the indexes. The exact call is
 //!   a different function so the rewrite never applies to its own output.
+//!   With a GiST index on `skycat.sky_point(ra, dec)` instead (or as well, for cones), the call
+//!   becomes `sky_point(ra, dec) <@ sky_cone(other ra, other dec, r)`, which that index answers.
 //!   When that table is partitioned, the rewrite also bounds its declination to the circle's
 //!   band (`dec >= dec_band_lo(...) AND dec <= dec_band_hi(...)`), so that run-time partition
 //!   pruning keeps only the declination stripes a probe's circle meets.
@@ -208,20 +210,25 @@ unsafe fn as_var(n: *mut Node) -> Option<&'static pg_sys::Var> {
     }
 }
 
-/// A table whose (ra, dec) columns an index on sky_key(ra, dec) covers.
+/// A table whose (ra, dec) columns an index covers: a B-tree on sky_key(ra, dec), a GiST on
+/// sky_point(ra, dec), or both.
 #[derive(Clone, Copy)]
 struct IndexedPair {
     rows: f64,
     partitioned: bool,
+    sky_key: bool,
+    sky_point: bool,
 }
 
-/// If (ra, dec) are two columns of one base table with an index on sky_key(ra, dec), that
-/// table's estimated row count and whether it is partitioned.
+/// If (ra, dec) are two columns of one base table with an index on sky_key(ra, dec) or a GiST
+/// index on sky_point(ra, dec): which, the table's estimated row count and whether it is
+/// partitioned.
 unsafe fn indexed_pair(
     root: *mut pg_sys::PlannerInfo,
     ra: *mut Node,
     dec: *mut Node,
     sky_key: Oid,
+    sky_point: Oid,
 ) -> Option<IndexedPair> {
     unsafe {
         let (ra, dec) = (as_var(ra)?, as_var(dec)?);
@@ -236,31 +243,33 @@ unsafe fn indexed_pair(
         let rel = pg_sys::relation_open(rte.relid, pg_sys::AccessShareLock as i32);
         let reltuples = (*(*rel).rd_rel).reltuples as f64;
         let partitioned = (*(*rel).rd_rel).relkind as u8 == pg_sys::RELKIND_PARTITIONED_TABLE;
-        let mut found = false;
+        let mut found = IndexedPair { rows: reltuples.max(0.0), partitioned, sky_key: false, sky_point: false };
         for idx in list_ptrs(pg_sys::RelationGetIndexList(rel)) {
             let index_oid = Oid::from(idx as usize as u32);
             let irel = pg_sys::index_open(index_oid, pg_sys::AccessShareLock as i32);
             let form = &*(*irel).rd_index;
+            let am = (*(*irel).rd_rel).relam;
             if form.indnatts == 1 && form.indisvalid && *form.indkey.values.as_ptr() == 0 {
                 if let Some(&expr) = list_ptrs(pg_sys::RelationGetIndexExpressions(irel)).first() {
                     if (*expr).type_ == NodeTag::T_FuncExpr {
                         let f = &*expr.cast::<pg_sys::FuncExpr>();
                         let args = list_ptrs(f.args);
-                        if f.funcid == sky_key && args.len() == 2 {
-                            if let (Some(a), Some(b)) = (as_var(args[0]), as_var(args[1])) {
-                                found = a.varattno == ra.varattno && b.varattno == dec.varattno;
-                            }
+                        let same_columns = args.len() == 2
+                            && matches!((as_var(args[0]), as_var(args[1])),
+                                        (Some(a), Some(b)) if a.varattno == ra.varattno && b.varattno == dec.varattno);
+                        if same_columns && f.funcid == sky_key && am == pg_sys::BTREE_AM_OID {
+                            found.sky_key = true;
+                        }
+                        if same_columns && f.funcid == sky_point && am == pg_sys::GIST_AM_OID {
+                            found.sky_point = true;
                         }
                     }
                 }
             }
             pg_sys::index_close(irel, pg_sys::AccessShareLock as i32);
-            if found {
-                break;
-            }
         }
         pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
-        found.then_some(IndexedPair { rows: reltuples.max(0.0), partitioned })
+        (found.sky_key || found.sky_point).then_some(found)
     }
 }
 
@@ -329,59 +338,39 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
         let band_lo_fn = skycat_func("dec_band_lo", &[f8, f8]);
         let band_hi_fn = skycat_func("dec_band_hi", &[f8, f8]);
         let exact = skycat_func("dwithin_exact", &[f8, f8, f8, f8, f8]);
-        if [sky_key, lo_fn, hi_fn, band_lo_fn, band_hi_fn, exact].contains(&Oid::INVALID) {
+        let sky_point = skycat_func("sky_point", &[f8, f8]);
+        let sky_cone = skycat_func("sky_cone", &[f8, f8, f8]);
+        if [sky_key, lo_fn, hi_fn, band_lo_fn, band_hi_fn, exact, sky_point, sky_cone].contains(&Oid::INVALID) {
             return std::ptr::null_mut();
         }
         let keybound = pg_sys::get_func_rettype(lo_fn);
         let decbound = pg_sys::get_func_rettype(band_lo_fn);
-        let (i8, fam) = (pg_sys::INT8OID, pg_sys::INTEGER_BTREE_FAM_OID);
         // Which pair is indexed? With both, probe the bigger table.
-        let first = indexed_pair(req.root, args[0], args[1], sky_key);
-        let second = indexed_pair(req.root, args[2], args[3], sky_key);
+        let first = indexed_pair(req.root, args[0], args[1], sky_key, sky_point);
+        let second = indexed_pair(req.root, args[2], args[3], sky_key, sky_point);
         let (inner, outer, table) = match (first, second) {
             (Some(a), Some(b)) if b.rows > a.rows => ((2, 3), (0, 1), b),
             (Some(a), _) => ((0, 1), (2, 3), a),
             (None, Some(b)) => ((2, 3), (0, 1), b),
             (None, None) => return std::ptr::null_mut(),
         };
-        let key = func(sky_key, pg_sys::INT8OID, &[copy(args[inner.0]), copy(args[inner.1])]);
-        // Wide cones get more, finer ranges; matching radii and radii only known at run time get
-        // MAX_RANGES (the bound functions are told which).
-        let n_slots = skykey::slots_for(const_f64(args[4]), is_cone(args[outer.0], args[outer.1]));
-        let arm = |bound_type: Oid, lo: *mut Node, hi: *mut Node| {
-            let ge = btree_op(fam, (i8, bound_type), pg_sys::BTGreaterEqualStrategyNumber, copy(key), lo)?;
-            let le = btree_op(fam, (i8, bound_type), pg_sys::BTLessEqualStrategyNumber, copy(key), hi)?;
-            Some(bool_expr(pg_sys::BoolExprType::AND_EXPR, &[ge, le]))
-        };
-        let mut arms = Vec::with_capacity(n_slots);
-        if let Some(ranges) = constant_cone(&args, outer, n_slots) {
-            // A constant cone: the ranges themselves, as constants. The planner then estimates
-            // them from the index statistics (no default guesses, so no needless JIT on a big
-            // table) and EXPLAIN shows the key ranges.
-            for (lo, hi) in ranges {
-                match arm(i8, int8_const(lo), int8_const(hi)) {
-                    Some(a) => arms.push(a),
-                    None => return std::ptr::null_mut(),
-                }
+        let cone = is_cone(args[outer.0], args[outer.1]);
+        let mut conditions = Vec::new();
+        if table.sky_point && (!table.sky_key || cone) {
+            // The GiST index on sky_point: `sky_point(inner) <@ sky_cone(outer, r)`, exact by
+            // itself (its operator is the same separation test). Preferred for cones when both
+            // indexes exist: it reads only the rows inside the cone from the table.
+            match cone_condition(&args, inner, outer, sky_point, sky_cone) {
+                Some(c) => conditions.push(c),
+                None => return std::ptr::null_mut(),
             }
         } else {
-            for slot in 0..n_slots as i32 {
-                let bound_args = |_: ()| {
-                    [
-                        copy(args[outer.0]),
-                        copy(args[outer.1]),
-                        copy(args[4]),
-                        int4_const(slot),
-                        int4_const(n_slots as i32),
-                    ]
-                };
-                match arm(keybound, func(lo_fn, keybound, &bound_args(())), func(hi_fn, keybound, &bound_args(()))) {
-                    Some(a) => arms.push(a),
-                    None => return std::ptr::null_mut(), // the operators are missing: no rewrite
-                }
+            match key_range_condition(&args, inner, outer, sky_key, (lo_fn, hi_fn, keybound), cone) {
+                Some(c) => conditions
+                    .extend([c, func(exact, pg_sys::BOOLOID, &args.iter().map(|&a| copy(a)).collect::<Vec<_>>())]),
+                None => return std::ptr::null_mut(),
             }
         }
-        let mut conditions = vec![bool_expr(pg_sys::BoolExprType::OR_EXPR, &arms)];
         if table.partitioned {
             // The circle's declination band on the indexed side, for run-time partition pruning
             // of declination stripes (a filter, harmless, when the table is partitioned otherwise).
@@ -404,11 +393,92 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
             conditions.extend(ge.into_iter().chain(le));
             crate::plan_hooks::note_dec_band(band_lo_fn);
         }
-        if table.partitioned || constant_cone(&args, outer, n_slots).is_none() {
+        if table.partitioned || !cone || const_f64(args[outer.0]).is_none() || const_f64(args[outer.1]).is_none() {
             crate::plan_hooks::note_probe_statement();
         }
-        conditions.push(func(exact, pg_sys::BOOLOID, &args.iter().map(|&a| copy(a)).collect::<Vec<_>>()));
         bool_expr(pg_sys::BoolExprType::AND_EXPR, &conditions)
+    }
+}
+
+/// `sky_point(inner ra, dec) <@ sky_cone(outer ra, dec, r)`, or None without the operator.
+unsafe fn cone_condition(
+    args: &[*mut Node],
+    inner: (usize, usize),
+    outer: (usize, usize),
+    sky_point: Oid,
+    sky_cone: Oid,
+) -> Option<*mut Node> {
+    unsafe {
+        let (point_type, cone_type) = (pg_sys::get_func_rettype(sky_point), pg_sys::get_func_rettype(sky_cone));
+        let schema = CString::new("skycat").unwrap();
+        let name = CString::new("<@").unwrap();
+        let names = list_of(&[
+            pg_sys::makeString(pg_sys::pstrdup(schema.as_ptr())).cast(),
+            pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast(),
+        ]);
+        let op = pg_sys::OpernameGetOprid(names, point_type, cone_type);
+        if op == Oid::INVALID {
+            return None;
+        }
+        let point = func(sky_point, point_type, &[copy(args[inner.0]), copy(args[inner.1])]);
+        let cone = func(sky_cone, cone_type, &[copy(args[outer.0]), copy(args[outer.1]), copy(args[4])]);
+        Some(
+            pg_sys::make_opclause(op, pg_sys::BOOLOID, false, point.cast(), cone.cast(), Oid::INVALID, Oid::INVALID)
+                .cast(),
+        )
+    }
+}
+
+/// The OR of key ranges of the cover of the circle around the outer pair, on the inner pair's
+/// sky_key (see the module comment), or None without the operators.
+unsafe fn key_range_condition(
+    args: &[*mut Node],
+    inner: (usize, usize),
+    outer: (usize, usize),
+    sky_key: Oid,
+    (lo_fn, hi_fn, keybound): (Oid, Oid, Oid),
+    cone: bool,
+) -> Option<*mut Node> {
+    unsafe {
+        let (i8, fam) = (pg_sys::INT8OID, pg_sys::INTEGER_BTREE_FAM_OID);
+        let key = func(sky_key, pg_sys::INT8OID, &[copy(args[inner.0]), copy(args[inner.1])]);
+        // Wide cones get more, finer ranges; matching radii and radii only known at run time get
+        // MAX_RANGES (the bound functions are told which).
+        let n_slots = skykey::slots_for(const_f64(args[4]), cone);
+        let arm = |bound_type: Oid, lo: *mut Node, hi: *mut Node| {
+            let ge = btree_op(fam, (i8, bound_type), pg_sys::BTGreaterEqualStrategyNumber, copy(key), lo)?;
+            let le = btree_op(fam, (i8, bound_type), pg_sys::BTLessEqualStrategyNumber, copy(key), hi)?;
+            Some(bool_expr(pg_sys::BoolExprType::AND_EXPR, &[ge, le]))
+        };
+        let mut arms = Vec::with_capacity(n_slots);
+        if let Some(ranges) = constant_cone(args, outer, n_slots) {
+            // A constant cone: the ranges themselves, as constants. The planner then estimates
+            // them from the index statistics (no default guesses, so no needless JIT on a big
+            // table) and EXPLAIN shows the key ranges.
+            for (lo, hi) in ranges {
+                match arm(i8, int8_const(lo), int8_const(hi)) {
+                    Some(a) => arms.push(a),
+                    None => return None,
+                }
+            }
+        } else {
+            for slot in 0..n_slots as i32 {
+                let bound_args = |_: ()| {
+                    [
+                        copy(args[outer.0]),
+                        copy(args[outer.1]),
+                        copy(args[4]),
+                        int4_const(slot),
+                        int4_const(n_slots as i32),
+                    ]
+                };
+                match arm(keybound, func(lo_fn, keybound, &bound_args(())), func(hi_fn, keybound, &bound_args(()))) {
+                    Some(a) => arms.push(a),
+                    None => return None, // the operators are missing: no rewrite
+                }
+            }
+        }
+        Some(bool_expr(pg_sys::BoolExprType::OR_EXPR, &arms))
     }
 }
 

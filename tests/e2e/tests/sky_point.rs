@@ -1,7 +1,8 @@
 //! A user indexes positions as `skycat.sky_point` (GiST) and asks for the k nearest neighbours
 //! of points without a radius, and for cones with `<@`: answers from the index, equal to a
 //! brute force computed here (unit vectors, not skycat's formula), near the poles and across
-//! ra = 0/360 too; bad values are refused with 22023.
+//! ra = 0/360 too; `dwithin` uses the same index when there is no sky_key one; bad values are
+//! refused with 22023.
 
 use postgres::error::SqlState;
 use postgres::Client;
@@ -82,6 +83,23 @@ fn nearest_neighbours_and_cones_from_the_gist_index() {
     let expected =
         centres.iter().map(|p| stars.iter().filter(|s| reference_sep(p, s) <= 900.0).count() as i64).sum::<i64>();
     assert_eq!(c.query_one(lateral, &[]).unwrap().get::<_, i64>(0), expected);
+
+    // dwithin on a table with only the GiST index: a cone, LATERAL cones and a join, all through it.
+    let dwithin_cases = [
+        "SELECT count(*) FROM stars WHERE skycat.dwithin(ra, dec, 10, 20, 600)".to_string(),
+        "SELECT count(*) FROM centres p CROSS JOIN LATERAL
+           (SELECT 1 FROM stars s WHERE skycat.dwithin(s.ra, s.dec, p.ra, p.dec, 900)) x"
+            .to_string(),
+        "SELECT count(*) FROM centres p JOIN stars s ON skycat.dwithin(p.ra, p.dec, s.ra, s.dec, 900)".to_string(),
+    ];
+    let ten_twenty = SimSource { id: 0, ra: 10.0, dec: 20.0, ra_err_arcsec: 0.1, dec_err_arcsec: 0.1 };
+    let dwithin_expected =
+        [stars.iter().filter(|s| reference_sep(&ten_twenty, s) <= 600.0).count() as i64, expected, expected];
+    for (sql, want) in dwithin_cases.iter().zip(dwithin_expected) {
+        let plan = explain(c, sql);
+        assert!(plan.contains("stars_pos") && plan.contains("<@"), "dwithin not through the GiST index:\n{plan}");
+        assert_eq!(c.query_one(sql.as_str(), &[]).unwrap().get::<_, i64>(0), want, "{sql}");
+    }
 
     // A composite a user can read .ra / .dec from, ra wrapped as every skycat position.
     let row = c.query_one("SELECT (skycat.sky_point(370, 1)).ra, (skycat.sky_point(370, 1)).dec", &[]).unwrap();
