@@ -10,7 +10,8 @@
 
 use pgrx::pg_sys::{self, Datum};
 use skycat_core::skybox::{self, SkyBox};
-use skycat_core::{sphere, validate};
+use skycat_core::sphere::{self, UnitVector};
+use skycat_core::validate;
 
 use crate::errors::OrSqlError;
 use crate::fastcall::{scalar_fn, v1_function, FromArg};
@@ -186,12 +187,13 @@ impl FromArg for BoxArg {
 thread_local! {
     /// The last query of consistent / distance, validated, as (its fields' bits, unit vector,
     /// largest squared chord of a cone): a scan asks about the same query for every entry of every page it reads.
-    static LAST_QUERY: std::cell::Cell<([u64; 3], [f64; 3], f64)> = const { std::cell::Cell::new(([u64::MAX; 3], [0.0; 3], 0.0)) };
+    static LAST_QUERY: std::cell::Cell<([u64; 3], UnitVector, f64)> =
+        const { std::cell::Cell::new(([u64::MAX; 3], UnitVector { x: 0.0, y: 0.0, z: 0.0 }, 0.0)) };
 }
 
 /// The unit vector and squared chord of a query whose fields have these bits, from the cache or
 /// computed (and validated) now.
-fn cached_query(key: [u64; 3], compute: impl FnOnce() -> ([f64; 3], f64)) -> ([f64; 3], f64) {
+fn cached_query(key: [u64; 3], compute: impl FnOnce() -> (UnitVector, f64)) -> (UnitVector, f64) {
     let (last, q, r) = LAST_QUERY.get();
     if last == key {
         return (q, r);
@@ -202,12 +204,12 @@ fn cached_query(key: [u64; 3], compute: impl FnOnce() -> ([f64; 3], f64)) -> ([f
 }
 
 /// A `<@` query: the cone's unit vector and the largest squared chord inside it.
-fn cone_query(d: Datum) -> ([f64; 3], f64) {
+fn cone_query(d: Datum) -> (UnitVector, f64) {
     let fields = Float8Fields::<3>::from_arg(d);
     match fields.0 {
         Some(f) => cached_query(f.map(f64::to_bits), || {
             let (ra, dec, r) = cone("sky_point <@", fields);
-            (skybox::unit_vector(ra, dec), skybox::max_chord2(r))
+            (UnitVector::from_radec(ra, dec), skybox::max_chord2(r))
         }),
         None => raise_null("sky_point <@", "sky_cone"),
     }
@@ -215,12 +217,12 @@ fn cone_query(d: Datum) -> ([f64; 3], f64) {
 
 /// A `<->` query: the point's unit vector. (Its key's third word is a NaN's bits, so it is
 /// never taken for a cone's.)
-fn point_query(d: Datum) -> [f64; 3] {
+fn point_query(d: Datum) -> UnitVector {
     let fields = Float8Fields::<2>::from_arg(d);
     match fields.0 {
         Some([ra, dec]) => cached_query([ra.to_bits(), dec.to_bits(), u64::MAX], || {
             let (ra, dec) = point("sky_point <->", fields);
-            (skybox::unit_vector(ra, dec), 0.0)
+            (UnitVector::from_radec(ra, dec), 0.0)
         }),
         None => raise_null("sky_point <->", "sky_point"),
     }

@@ -10,7 +10,7 @@
 //!   so the chord to it bounds the angular distance from below: KNN order stays exact, and a
 //!   cone (centre `q`, radius `r`) can hold a point of the box only if that bound is <= r.
 
-use crate::sphere::DEG_PER_ARCSEC;
+use crate::sphere::{angle_of_chord, chord_of_angle, UnitVector, DEG_PER_ARCSEC};
 
 /// A 3-D box: `lo[i] <= v[i] <= hi[i]` for the vectors it holds. An empty box (no vector:
 /// an invalid position) has `lo = +inf`, `hi = -inf` and meets nothing.
@@ -19,12 +19,6 @@ use crate::sphere::DEG_PER_ARCSEC;
 pub struct SkyBox {
     pub lo: [f32; 3],
     pub hi: [f32; 3],
-}
-
-/// Unit vector of (ra, dec) in degrees.
-pub fn unit_vector(ra: f64, dec: f64) -> [f64; 3] {
-    let (ra, dec) = (ra.to_radians(), dec.to_radians());
-    [dec.cos() * ra.cos(), dec.cos() * ra.sin(), dec.sin()]
 }
 
 /// Slack on the conservative tests, far above f64 rounding of unit vectors and far below any
@@ -36,7 +30,8 @@ impl SkyBox {
 
     /// The box of one position (ra, dec in degrees, already validated), corners rounded outwards.
     pub fn of_point(ra: f64, dec: f64) -> SkyBox {
-        let v = unit_vector(ra, dec);
+        let v = UnitVector::from_radec(ra, dec);
+        let v = [v.x, v.y, v.z];
         SkyBox { lo: v.map(round_down), hi: v.map(round_up) }
     }
 
@@ -71,15 +66,16 @@ impl SkyBox {
     /// nearest point of the box is no farther than such a vector would be. The half-space test
     /// `max v . q >= cos r` is also conservative but useless here: the cap is a thin slice of
     /// the sphere, and a box of a degree or two reaches its plane from 15 degrees away.)
-    pub fn may_meet_cone(&self, q: &[f64; 3], radius_arcsec: f64) -> bool {
+    pub fn may_meet_cone(&self, q: &UnitVector, radius_arcsec: f64) -> bool {
         self.min_chord2(q) <= max_chord2(radius_arcsec)
     }
 
     /// Squared Euclidean distance from `q` to the nearest point of the box (+inf if empty).
-    pub fn min_chord2(&self, q: &[f64; 3]) -> f64 {
+    pub fn min_chord2(&self, q: &UnitVector) -> f64 {
         if self.is_empty() {
             return f64::INFINITY;
         }
+        let q = [q.x, q.y, q.z];
         (0..3)
             .map(|i| {
                 let (lo, hi) = (self.lo[i] as f64, self.hi[i] as f64);
@@ -97,14 +93,12 @@ impl SkyBox {
 
     /// A lower bound of the separation (arcsec) between `q` and any unit vector in the box
     /// (+inf for an empty box).
-    pub fn min_sep_arcsec(&self, q: &[f64; 3]) -> f64 {
+    pub fn min_sep_arcsec(&self, q: &UnitVector) -> f64 {
         let d2 = self.min_chord2(q);
         if d2.is_infinite() {
             return f64::INFINITY;
         }
-        let chord = (d2.sqrt() - SLACK).max(0.0);
-        let angle = 2.0 * (chord / 2.0).min(1.0).asin();
-        angle.to_degrees() / DEG_PER_ARCSEC
+        angle_of_chord(d2.sqrt() - SLACK).to_degrees() / DEG_PER_ARCSEC
     }
 
     /// The sky key (HEALPix NESTED, skycat_core::skykey) of the box's centre: boxes near
@@ -117,12 +111,7 @@ impl SkyBox {
             return i64::MAX;
         }
         let [x, y, z] = self.centre();
-        let norm = (x * x + y * y + z * z).sqrt();
-        if norm == 0.0 {
-            return 0;
-        }
-        let ra = y.atan2(x).to_degrees().rem_euclid(360.0) % 360.0;
-        let dec = (z / norm).clamp(-1.0, 1.0).asin().to_degrees();
+        let (ra, dec) = UnitVector { x, y, z }.to_radec();
         crate::skykey::sky_key(ra, dec)
     }
 }
@@ -130,8 +119,7 @@ impl SkyBox {
 /// The largest squared chord a point within `radius_arcsec` can be at (a hair more): what
 /// [`SkyBox::may_meet_cone`] compares [`SkyBox::min_chord2`] with; a scan computes it once.
 pub fn max_chord2(radius_arcsec: f64) -> f64 {
-    let r = (radius_arcsec * DEG_PER_ARCSEC).to_radians().min(std::f64::consts::PI);
-    let chord = 2.0 * (r / 2.0).sin() + SLACK;
+    let chord = chord_of_angle((radius_arcsec * DEG_PER_ARCSEC).to_radians()) + SLACK;
     chord * chord
 }
 
@@ -196,7 +184,7 @@ mod tests {
                 pts.push(crate::sphere::offset_deg(centre.0, centre.1, d / 3600.0, pa));
             }
             let b = pts.iter().fold(SkyBox::EMPTY, |b, &(ra, dec)| b.union(&SkyBox::of_point(ra, dec)));
-            let q = unit_vector(centre.0, centre.1);
+            let q = UnitVector::from_radec(centre.0, centre.1);
             let nearest = pts.iter().map(|&(ra, dec)| sep_arcsec(ra, dec, centre.0, centre.1)).fold(f64::INFINITY, f64::min);
             prop_assert!(b.min_sep_arcsec(&q) <= nearest, "lower bound {} above the nearest {}", b.min_sep_arcsec(&q), nearest);
             prop_assert!(b.may_meet_cone(&q, nearest), "a cone reaching the nearest point excluded");
@@ -209,8 +197,8 @@ mod tests {
         #[test]
         fn a_point_box_holds_its_point(p in point()) {
             let b = SkyBox::of_point(p.0, p.1);
-            let v = unit_vector(p.0, p.1);
-            for (i, x) in v.iter().enumerate() {
+            let v = UnitVector::from_radec(p.0, p.1);
+            for (i, x) in [v.x, v.y, v.z].iter().enumerate() {
                 prop_assert!(b.lo[i] as f64 <= *x && *x <= b.hi[i] as f64);
             }
             prop_assert!(b.may_meet_cone(&v, 0.0));
@@ -222,14 +210,14 @@ mod tests {
     fn a_big_box_beside_a_small_cone_is_excluded() {
         // A 2-degree patch 5 degrees from a 10' cone: the half-space test would keep it.
         let b = SkyBox::of_point(20.0, 0.0).union(&SkyBox::of_point(22.0, 2.0));
-        assert!(!b.may_meet_cone(&unit_vector(15.0, 1.0), 600.0));
-        assert!(b.may_meet_cone(&unit_vector(21.0, 1.0), 1.0));
+        assert!(!b.may_meet_cone(&UnitVector::from_radec(15.0, 1.0), 600.0));
+        assert!(b.may_meet_cone(&UnitVector::from_radec(21.0, 1.0), 1.0));
     }
 
     #[test]
     fn far_boxes_are_excluded_and_far() {
         let b = SkyBox::of_point(10.0, 20.0).union(&SkyBox::of_point(10.1, 20.1));
-        let q = unit_vector(200.0, -30.0);
+        let q = UnitVector::from_radec(200.0, -30.0);
         assert!(!b.may_meet_cone(&q, 3600.0));
         // The box's nearest corner is at least as near as its points, and not absurdly nearer.
         let true_min = sep_arcsec(10.0, 20.0, 200.0, -30.0).min(sep_arcsec(10.1, 20.1, 200.0, -30.0));

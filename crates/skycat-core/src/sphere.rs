@@ -72,6 +72,17 @@ impl UnitVector {
     }
 }
 
+/// Length of the chord between two unit vectors `angle_rad` apart (clamped to pi).
+pub fn chord_of_angle(angle_rad: f64) -> f64 {
+    2.0 * (angle_rad.min(std::f64::consts::PI) / 2.0).sin()
+}
+
+/// The angle in radians between two unit vectors `chord` apart (the inverse of
+/// [`chord_of_angle`]; chords past the diameter give pi).
+pub fn angle_of_chord(chord: f64) -> f64 {
+    2.0 * (chord / 2.0).clamp(0.0, 1.0).asin()
+}
+
 /// Great-circle separation in radians, accurate at every separation.
 ///
 /// Most pairs take the haversine form in the arrangement q3c uses (three sines/cosines, one

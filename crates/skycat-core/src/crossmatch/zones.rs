@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use crate::sphere::{cap_dec_range, cap_ra_windows, sep_arcsec, UnitVector, DEG_PER_ARCSEC};
+use crate::sphere::{cap_dec_range, cap_ra_windows, chord_of_angle, sep_arcsec, UnitVector, DEG_PER_ARCSEC};
 
 use super::Source;
 
@@ -69,8 +69,8 @@ impl<'a> ZoneIndex<'a> {
             zone_starts[z + 1] += zone_starts[z];
         }
         // Chord length of the radius, with slack for rounding; the exact test follows.
-        let half = (radius_deg.min(180.0).to_radians() * 0.5).sin();
-        let chord2_max = 4.0 * half * half * (1.0 + 1e-9) + 1e-24;
+        let chord = chord_of_angle(radius_deg.to_radians());
+        let chord2_max = chord * chord * (1.0 + 1e-9) + 1e-24;
         ZoneIndex { right, entries, zone_starts, zone_height, radius_arcsec, radius_deg, chord2_max }
     }
 
