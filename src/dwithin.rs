@@ -107,6 +107,15 @@ ALTER OPERATOR FAMILY pg_catalog.integer_ops USING btree ADD
   OPERATOR 2 skycat.<= (bigint, keybound),
   OPERATOR 4 skycat.>= (bigint, keybound),
   FUNCTION 1 (bigint, keybound) keybound_cmp(bigint, keybound);
+-- The bounds as keybounds: sky_key_range_lo/hi's C functions, declared with this result type.
+CREATE FUNCTION sky_key_bound_lo(ra float8, "dec" float8, radius_arcsec float8, slot int, n_slots int) RETURNS keybound
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_range_lo';
+COMMENT ON FUNCTION sky_key_bound_lo(float8, float8, float8, int, int) IS
+  'Internal: sky_key_range_lo as a keybound (dwithin''s index condition in joins and cone searches).';
+CREATE FUNCTION sky_key_bound_hi(ra float8, "dec" float8, radius_arcsec float8, slot int, n_slots int) RETURNS keybound
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_range_hi';
+COMMENT ON FUNCTION sky_key_bound_hi(float8, float8, float8, int, int) IS
+  'Internal: sky_key_range_hi as a keybound (dwithin''s index condition in joins and cone searches).';
 
 CREATE TYPE decbound;
 CREATE FUNCTION decbound_in(cstring) RETURNS decbound IMMUTABLE STRICT PARALLEL SAFE LANGUAGE internal AS 'float8in';
@@ -126,7 +135,7 @@ ALTER OPERATOR FAMILY pg_catalog.float_ops USING btree ADD
   FUNCTION 1 (float8, decbound) decbound_cmp(float8, decbound);
 "#,
     name = "bound_types",
-    requires = ["bound_restrict_sel", "bound_join_sel"]
+    requires = ["bound_restrict_sel", "bound_join_sel", "sky_key_range_lo", "sky_key_range_hi"]
 );
 
 /// float8's B-tree order: NaN after every number and equal to itself (as btfloat8cmp).
@@ -160,32 +169,6 @@ bound_comparisons! {
     decbound_cmp(f64) |x: f64, y: f64| float8_order(x, y) as i32;
     decbound_ge(f64) |x: f64, y: f64| float8_order(x, y).is_ge();
     decbound_le(f64) |x: f64, y: f64| float8_order(x, y).is_le();
-}
-
-scalar_fn! {
-    /// Lower bound of key range `slot` of a cone's cover, typed for dwithin's index condition.
-    sql_name = "sky_key_bound_lo";
-    requires = ["bound_types"];
-    sql = "CREATE FUNCTION sky_key_bound_lo(ra float8, \"dec\" float8, radius_arcsec float8, slot int, n_slots int) RETURNS keybound
-           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_bound_lo';
-           COMMENT ON FUNCTION sky_key_bound_lo(float8, float8, float8, int, int) IS
-             'Internal: sky_key_range_lo as a keybound (dwithin''s index condition in joins and cone searches).';";
-    fn sky_key_bound_lo(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: i32) -> i64 {
-        range_bound("dwithin", ra, dec, radius_arcsec, slot, n_slots, false)
-    }
-}
-
-scalar_fn! {
-    /// Upper bound of key range `slot` of a cone's cover, typed for dwithin's index condition.
-    sql_name = "sky_key_bound_hi";
-    requires = ["bound_types"];
-    sql = "CREATE FUNCTION sky_key_bound_hi(ra float8, \"dec\" float8, radius_arcsec float8, slot int, n_slots int) RETURNS keybound
-           IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'sky_key_bound_hi';
-           COMMENT ON FUNCTION sky_key_bound_hi(float8, float8, float8, int, int) IS
-             'Internal: sky_key_range_hi as a keybound (dwithin''s index condition in joins and cone searches).';";
-    fn sky_key_bound_hi(ra: f64, dec: f64, radius_arcsec: f64, slot: i32, n_slots: i32) -> i64 {
-        range_bound("dwithin", ra, dec, radius_arcsec, slot, n_slots, true)
-    }
 }
 
 /// Lowest (or, when `upper`, highest) declination of the circle, a hair wider so that rounding
@@ -227,7 +210,7 @@ scalar_fn! {
 scalar_fn! {
     /// The exact within-radius test, never rewritten (dwithin's rewrite ends in a call to it).
     sql_name = "dwithin_exact";
-    requires = ["sky_key", "sky_key_range_lo", "sky_key_range_hi", "sky_key_bound_lo", "sky_key_bound_hi", "dec_band_lo", "dec_band_hi"];
+    requires = ["sky_key", "bound_types", "dec_band_lo", "dec_band_hi"];
     sql = "CREATE FUNCTION dwithin_support(internal) RETURNS internal
            LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'dwithin_support';
            CREATE FUNCTION dwithin_exact(ra1 float8, dec1 float8, ra2 float8, dec2 float8, radius_arcsec float8)

@@ -22,7 +22,7 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::{Node, NodeTag, Oid};
 use skycat_core::sphere::DEG_PER_ARCSEC;
 
-use crate::planner::{list_ptrs as ptrs, ASSUMED_RADIUS_ARCSEC};
+use crate::planner::{const_f64, list_ptrs as ptrs, ASSUMED_RADIUS_ARCSEC};
 
 thread_local! {
     /// `skycat.dec_band_lo`'s OID once the rewrite has used it (InvalidOid before).
@@ -177,13 +177,9 @@ unsafe fn band_radius(clauses: *mut pg_sys::List, band_fn: Oid) -> Option<f64> {
             if f.funcid != band_fn {
                 continue;
             }
-            let r = ptrs(f.args).get(1).copied()?;
-            if (*r).type_ != NodeTag::T_Const {
-                return Some(ASSUMED_RADIUS_ARCSEC);
-            }
-            let c = &*r.cast::<pg_sys::Const>();
-            let v = f64::from_bits(c.constvalue.value() as u64);
-            return (!c.constisnull && v.is_finite() && v >= 0.0).then_some(v);
+            // A radius not known at planning time: assume a generous match radius.
+            let r = ptrs(f.args).get(1).and_then(|&r| const_f64(r)).unwrap_or(ASSUMED_RADIUS_ARCSEC);
+            return (r.is_finite() && r >= 0.0).then_some(r);
         }
         None
     }

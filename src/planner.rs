@@ -188,14 +188,18 @@ unsafe fn copy(n: *mut Node) -> *mut Node {
 
 /// OID of `skycat.<name>(argtypes)`, or InvalidOid.
 unsafe fn skycat_func(name: &str, argtypes: &[Oid]) -> Oid {
+    unsafe { pg_sys::LookupFuncName(skycat_name(name), argtypes.len() as i32, argtypes.as_ptr(), true) }
+}
+
+/// The qualified name `skycat.<name>` as the List of Strings PostgreSQL's lookups take.
+unsafe fn skycat_name(name: &str) -> *mut pg_sys::List {
     let schema = CString::new("skycat").unwrap();
-    let fname = CString::new(name).unwrap();
+    let name = CString::new(name).unwrap();
     unsafe {
-        let names = list_of(&[
+        list_of(&[
             pg_sys::makeString(pg_sys::pstrdup(schema.as_ptr())).cast(),
-            pg_sys::makeString(pg_sys::pstrdup(fname.as_ptr())).cast(),
-        ]);
-        pg_sys::LookupFuncName(names, argtypes.len() as i32, argtypes.as_ptr(), true)
+            pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast(),
+        ])
     }
 }
 
@@ -410,13 +414,7 @@ unsafe fn cone_condition(
 ) -> Option<*mut Node> {
     unsafe {
         let (point_type, cone_type) = (pg_sys::get_func_rettype(sky_point), pg_sys::get_func_rettype(sky_cone));
-        let schema = CString::new("skycat").unwrap();
-        let name = CString::new("<@").unwrap();
-        let names = list_of(&[
-            pg_sys::makeString(pg_sys::pstrdup(schema.as_ptr())).cast(),
-            pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast(),
-        ]);
-        let op = pg_sys::OpernameGetOprid(names, point_type, cone_type);
+        let op = pg_sys::OpernameGetOprid(skycat_name("<@"), point_type, cone_type);
         if op == Oid::INVALID {
             return None;
         }
@@ -505,26 +503,25 @@ unsafe fn is_cone(ra: *mut Node, dec: *mut Node) -> bool {
     unsafe { !pg_sys::contain_vars_of_level(ra, 0) && !pg_sys::contain_vars_of_level(dec, 0) }
 }
 
-/// An int4 constant argument, if it is one.
-unsafe fn const_i32(n: *mut Node) -> Option<i32> {
+/// The value of a non-NULL constant of type `ty`, if the node is one.
+unsafe fn const_datum(n: *mut Node, ty: Oid) -> Option<Datum> {
     unsafe {
         if n.is_null() || (*n).type_ != NodeTag::T_Const {
             return None;
         }
         let c = &*n.cast::<pg_sys::Const>();
-        (!c.constisnull && c.consttype == pg_sys::INT4OID).then(|| c.constvalue.value() as i32)
+        (!c.constisnull && c.consttype == ty).then_some(c.constvalue)
     }
 }
 
+/// An int4 constant argument, if it is one.
+unsafe fn const_i32(n: *mut Node) -> Option<i32> {
+    unsafe { const_datum(n, pg_sys::INT4OID).map(|d| d.value() as i32) }
+}
+
 /// A float8 constant argument, if it is one.
-unsafe fn const_f64(n: *mut Node) -> Option<f64> {
-    unsafe {
-        if n.is_null() || (*n).type_ != NodeTag::T_Const {
-            return None;
-        }
-        let c = &*n.cast::<pg_sys::Const>();
-        (!c.constisnull && c.consttype == pg_sys::FLOAT8OID).then(|| f64::from_bits(c.constvalue.value() as u64))
-    }
+pub(crate) unsafe fn const_f64(n: *mut Node) -> Option<f64> {
+    unsafe { const_datum(n, pg_sys::FLOAT8OID).map(|d| f64::from_bits(d.value() as u64)) }
 }
 
 /// Fraction of pairs (join) or rows (cone) within the radius, for a sky of uniform density.
