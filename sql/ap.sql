@@ -1,39 +1,35 @@
 -- The nightly Association Pipeline as SQL (SQL-API section 6, docs/nightly-ap.md).
 --
 -- One AP lives in one schema, created by skycat.ap_create(schema). Its tables:
---   disk:    object, dia_source (stripe-partitioned by dec, no secondary index), moving_object,
---            mops_pred, dia_source_match, visit_log, source_classification, policy, the
---            exposure tables, dia_source_id_tonight, dia_source_tonight;
---   memory:  dia_source_new and the working set ws_* (UNLOGGED):
---            ws_visit   visits prepared and not yet post-processed, in prepare order, with
---                       the radius of their objects (FOV + match radius) and of those
---                       objects' DIASources (one match radius more);
---            ws_object  the objects within some prepared field (one copy, shared between
---                       overlapping fields, so an object updated by visit n is what visit n+1
---                       sees), with a version counter bumped by every change;
---            ws_written the version of each object last written back to disk;
---            ws_dia_source  the DIASources within some prepared field: the history of its
---                       objects, plus tonight's rows not yet written back.
--- What a visit needs is geometric: the working-set rows within its radius. No membership
--- table is kept (writing one row per object per field cost more than the association).
+--   disk:    object, dia_source (stripe-partitioned by dec), object_position (every object's
+--            id and position, narrow and never updated: what a visit matches against),
+--            moving_object, mops_pred, dia_source_match, visit_log, source_classification,
+--            policy, the exposure tables, dia_source_id_tonight, dia_source_tonight;
+--   memory:  dia_source_new (the detection pipeline's output) and ws_visit (visits prepared
+--            and not yet post-processed, in prepare order), both UNLOGGED.
 --
--- Concurrency (prepare n+1, associate n, post n-1 in three sessions): associates run one at a
--- time in prepare order (lock 1); prepare and post take lock 2, so loading from disk and
--- releasing to disk never interleave. Objects an associate creates are inside its own field,
--- which stays prepared until its post, so a concurrent post never releases them. Post never
--- updates ws_object rows (it records what it wrote in ws_written), so it never waits for a
--- row an associate holds. Every procedure is one transaction: an error or a killed backend
+-- A visit works in place, on the disk tables, and reads nothing of the history:
+--   prepare    records the field (and checks the policy);
+--   associate  matches the visit's DIASources against object_position within the field,
+--              writes every candidate pair, the routed DIASources into dia_source, the new
+--              objects and the moving objects' detections: everything the alert needs;
+--   post       folds each matched DIASource into its object's counters and band summary
+--              (skycat.flux_summary_add: exact running statistics, so no light curve is read
+--              again), appends tonight's ids, ingests the exposure files, and clears the
+--              visit's detections from dia_source_new.
+-- Object positions never change, so associate n+1 can match while post n updates the
+-- statistics of the same objects: associates run one at a time in prepare order (lock 1),
+-- posts and daytime one at a time (lock 2), and an object's summary is only ever written by
+-- posts, in visit order. Every procedure is one transaction: an error or a killed backend
 -- leaves nothing half done.
 --
--- The procedures that run a visit's statements plan with enable_nestloop and jit off (their
--- SET clauses): the working-set tables change size by orders of magnitude within a night, so
--- their statistics are always stale and every join is a bulk join, never a per-row lookup;
--- disabling nested loops inflates plan costs past jit_above_cost, and JIT compilation would
--- then cost more (~0.25 s per statement) than these statements take.
+-- The procedures run with jit off (their SET clauses): their statements take milliseconds,
+-- and JIT compilation of them would cost more (~0.25 s per statement) than they do.
 --
 -- Every function and procedure runs with a fixed search_path (pg_catalog, skycat, pg_temp):
 -- nothing a caller's schemas hold can stand in for a function or operator used here. Values
--- reach dynamic SQL through USING; only names (%I) and integer ids are formatted into it.
+-- reach dynamic SQL through USING or as exactly printed numbers (extra_float_digits = 3);
+-- names only through %I.
 
 -- The two advisory locks of one AP schema.
 CREATE FUNCTION ap_lock_key(schema name, which int) RETURNS bigint
@@ -46,54 +42,56 @@ CREATE FUNCTION ap_policy(schema name, key text) RETURNS text
   STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp
   AS $$ SELECT skycat._policy(schema, 'ap') ->> key $$;
 
--- The per-band summary columns of object (SQL-API: <b>_psf_flux_mean, _mean_err, _sigma, _ndata,
--- _min, _max for u g r i z y), as a column list, a declaration list, assignments from the
--- relation aliased `src`, or the aggregate
--- expressions that compute them from DIASources (via skycat.flux_mean). Callers feed the
--- aggregates rows sorted by dia_source_id, so the float sums do not depend on the order rows
--- reached the working set (the three-session night must equal the sequential one to the last
--- bit). A sorted subquery rather than ORDER BY inside each aggregate: PostgreSQL 15 sorts
--- every group once per ordered aggregate, 12 sorts per object.
--- The per-band summary columns of object, one row each, in table order (for u g r i z y:
--- mean, mean_err, sigma, ndata, min, max of psf_flux).
-CREATE FUNCTION _ap_band_column_defs() RETURNS TABLE (band text, name text, decl text, ord int)
+-- The per-band summary columns of object, one row each, in table order: for u g r i z y, the
+-- SQL-API's mean, mean_err, sigma, ndata, min, max of psf_flux; then, after all of them, the
+-- plain sum of each band's used fluxes (the state skycat.flux_summary_add needs to fold a new
+-- detection into sigma without the history). `field` names the skycat.flux_summary field.
+CREATE FUNCTION _ap_band_column_defs() RETURNS TABLE (band text, name text, decl text, ord int, field text)
   IMMUTABLE PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
-  SELECT b, format('%s_psf_flux_%s', b, f), t, (bo * 10 + fo)::int
+  SELECT b, format('%s_psf_flux_%s', b, f), t, (CASE f WHEN 'sum' THEN 1000 + bo ELSE bo * 10 + fo END)::int, f
     FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS bb(b, bo),
-         unnest(ARRAY['mean', 'mean_err', 'sigma', 'ndata', 'min', 'max'],
-                ARRAY['float8', 'float8', 'float8', 'int', 'float8', 'float8']) WITH ORDINALITY AS ff(f, t, fo)
+         unnest(ARRAY['mean', 'mean_err', 'sigma', 'ndata', 'min', 'max', 'sum'],
+                ARRAY['float8', 'float8', 'float8', 'int', 'float8', 'float8', 'float8']) WITH ORDINALITY AS ff(f, t, fo)
 $$;
 
+-- The band summary columns of `bands` as SQL text. kind 'names': the column list; 'declare':
+-- names and types; 'assign': `col = src.col, ...`; 'aggregate': the aggregate expressions that
+-- compute them from DIASources (psf_flux, psf_flux_err, band), via skycat.flux_mean (callers
+-- feed them rows sorted by dia_source_id); 'add': `(col, ...) = (SELECT ... FROM
+-- skycat.flux_summary_add(<the row's columns>, src.psf_flux, src.psf_flux_err))`, one band only:
+-- the summary with one more detection folded in.
 CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's', bands text[] DEFAULT ARRAY['u', 'g', 'r', 'i', 'z', 'y']) RETURNS text
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
-  SELECT CASE
-    WHEN kind IN ('names', 'declare') THEN (
-      SELECT string_agg(CASE kind WHEN 'names' THEN quote_ident(d.name) ELSE format('%I %s', d.name, d.decl) END,
-                        ', ' ORDER BY d.ord)
-        FROM skycat._ap_band_column_defs() d WHERE d.band = ANY (bands))
+  SELECT CASE kind
+    WHEN 'add' THEN (
+      SELECT format('(%s) = (SELECT %s FROM skycat.flux_summary_add(%s, %I.psf_flux, %I.psf_flux_err) m)',
+                    string_agg(quote_ident(d.name), ', ' ORDER BY d.ord),
+                    string_agg('m.' || quote_ident(d.field), ', ' ORDER BY d.ord),
+                    string_agg(quote_ident(d.name), ', ' ORDER BY d.field = 'sum', d.ord), src, src)
+        FROM skycat._ap_band_column_defs() d WHERE d.band = bands[1] AND cardinality(bands) = 1)
     ELSE (
       SELECT string_agg(
         CASE kind
-          WHEN 'assign' THEN format('%1$s_psf_flux_mean = %2$s.%1$s_psf_flux_mean, %1$s_psf_flux_mean_err = %2$s.%1$s_psf_flux_mean_err, '
-                                    '%1$s_psf_flux_sigma = %2$s.%1$s_psf_flux_sigma, %1$s_psf_flux_ndata = %2$s.%1$s_psf_flux_ndata, '
-                                    '%1$s_psf_flux_min = %2$s.%1$s_psf_flux_min, %1$s_psf_flux_max = %2$s.%1$s_psf_flux_max', b, src)
-          WHEN 'aggregate' THEN format(
-            '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean AS %1$s_psf_flux_mean, '
-            '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err AS %1$s_psf_flux_mean_err, '
-            'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_sigma, '
-            '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int AS %1$s_psf_flux_ndata, '
-            'min(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_min, '
-            'max(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %1$s_psf_flux_max', b)
-        END, ', ' ORDER BY ord)
-        FROM unnest(ARRAY['u', 'g', 'r', 'i', 'z', 'y']) WITH ORDINALITY AS t(b, ord)
-       WHERE b = ANY (bands))
+          WHEN 'names' THEN quote_ident(d.name)
+          WHEN 'declare' THEN format('%I %s', d.name, d.decl)
+          WHEN 'assign' THEN format('%1$I = %2$I.%1$I', d.name, src)
+          WHEN 'aggregate' THEN format(CASE d.field
+            WHEN 'mean' THEN '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean'
+            WHEN 'mean_err' THEN '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).mean_err'
+            WHEN 'sigma' THEN 'stddev_samp(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err))'
+            WHEN 'ndata' THEN '(skycat.flux_mean(psf_flux, psf_flux_err) FILTER (WHERE band = %1$L)).n::int'
+            WHEN 'min' THEN 'min(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err))'
+            WHEN 'max' THEN 'max(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err))'
+            WHEN 'sum' THEN 'sum(psf_flux) FILTER (WHERE band = %1$L AND skycat.lc_row_used(psf_flux, psf_flux_err))'
+            END || ' AS %2$I', d.band, d.name)
+        END, ', ' ORDER BY d.ord)
+        FROM skycat._ap_band_column_defs() d WHERE d.band = ANY (bands))
   END
 $$;
 
 -- The columns of the AP's row tables, in table order, defined once: ap_create declares the
 -- tables from them and the procedures move rows between them by name, never by position.
--- dia_source_new is the detection pipeline's output; dia_source and ws_dia_source add what
--- association decides; ws_object adds the working set's bookkeeping to object.
+-- dia_source_new is the detection pipeline's output; dia_source adds what association decides.
 CREATE FUNCTION _ap_columns(tbl text) RETURNS TABLE (name text, decl text)
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
   WITH dia_source_new(name, decl, ord) AS (VALUES
@@ -110,14 +108,11 @@ CREATE FUNCTION _ap_columns(tbl text) RETURNS TABLE (name text, decl text)
            ('n_dia_sources', 'int NOT NULL DEFAULT 0', 4), ('first_mjd', 'float8', 5), ('last_mjd', 'float8', 6),
            ('reclassified_moving', 'boolean NOT NULL DEFAULT false', 7)) v
          UNION ALL
-         SELECT c.name, c.decl, 100 + c.ord FROM skycat._ap_band_column_defs() c),
-       working(name, decl, ord) AS (VALUES
-         ('version', 'int NOT NULL DEFAULT 0', 1001), ('created_visit', 'bigint', 1002))
+         SELECT c.name, c.decl, 100 + c.ord FROM skycat._ap_band_column_defs() c)
   SELECT name, decl FROM (
-    SELECT * FROM dia_source_new WHERE tbl IN ('dia_source_new', 'dia_source', 'ws_dia_source')
-    UNION ALL SELECT * FROM associated WHERE tbl IN ('dia_source', 'ws_dia_source')
-    UNION ALL SELECT * FROM object WHERE tbl IN ('object', 'ws_object')
-    UNION ALL SELECT * FROM working WHERE tbl = 'ws_object') c
+    SELECT * FROM dia_source_new WHERE tbl IN ('dia_source_new', 'dia_source')
+    UNION ALL SELECT * FROM associated WHERE tbl = 'dia_source'
+    UNION ALL SELECT * FROM object WHERE tbl = 'object') c
    ORDER BY ord
 $$;
 
@@ -129,27 +124,91 @@ CREATE FUNCTION _ap_column_list(tbl text, kind text, alias text DEFAULT NULL) RE
                               ELSE coalesce(quote_ident(alias) || '.', '') || quote_ident(c.name) END, ', ')
     FROM skycat._ap_columns(tbl) c
 $$;
-
--- The primary key of object: (object_id, dec), as PostgreSQL requires the partition key in it
--- (object ids are unique by construction; see ap_associate).
+-- The primary key of object: (object_id, dec), as PostgreSQL requires the partition key in it.
+-- Object ids are unique across all stripes: object_position's primary key is object_id.
 CREATE FUNCTION _ap_object_key() RETURNS text
   IMMUTABLE PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp
   AS $$ SELECT 'object_id, "dec"' $$;
 
--- For bulk loads of object: `ap_object_key(schema, false)` drops the primary key (a bulk load
--- then builds it once at the end, instead of maintaining it row by row), `true` creates it
--- again. Nothing else is needed to load a catalog into an AP schema.
+-- Keeps object_position equal to object's ids and positions: statement triggers for INSERT,
+-- DELETE and TRUNCATE (the transition table `changed` holds the rows), a row trigger for an
+-- UPDATE that sets object_id, ra or dec (the AP's own updates set neither, so they never pay
+-- for it).
+CREATE FUNCTION _ap_object_position_sync() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+BEGIN
+  IF TG_LEVEL = 'ROW' THEN
+    EXECUTE format('UPDATE %I.object_position SET object_id = $1, ra = $2, "dec" = $3 WHERE object_id = $4', TG_TABLE_SCHEMA)
+      USING NEW.object_id, NEW.ra, NEW."dec", OLD.object_id;
+    RETURN NULL;
+  END IF;
+  CASE TG_OP
+    WHEN 'INSERT' THEN
+      EXECUTE format('INSERT INTO %I.object_position (object_id, ra, "dec") SELECT object_id, ra, "dec" FROM changed', TG_TABLE_SCHEMA);
+    WHEN 'DELETE' THEN
+      EXECUTE format('DELETE FROM %I.object_position p USING changed c WHERE p.object_id = c.object_id', TG_TABLE_SCHEMA);
+    WHEN 'TRUNCATE' THEN
+      EXECUTE format('TRUNCATE %I.object_position', TG_TABLE_SCHEMA);
+  END CASE;
+  RETURN NULL;
+END $$;
+
+-- object_position rebuilt from object, in stripe then ra order (so that its BRIN index on
+-- (dec, ra) prunes a field to the blocks holding it), its indexes built once, at the end.
+CREATE FUNCTION _ap_rebuild_positions(schema name) RETURNS void
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+BEGIN
+  EXECUTE format($q$
+    TRUNCATE %1$I.object_position;
+    ALTER TABLE %1$I.object_position DROP CONSTRAINT IF EXISTS object_position_pkey;
+    DROP INDEX IF EXISTS %1$I.object_position_field_idx;
+    INSERT INTO %1$I.object_position (object_id, ra, "dec")
+      SELECT object_id, ra, "dec" FROM %1$I.object ORDER BY skycat.stripe("dec", $1), ra;
+    ALTER TABLE %1$I.object_position ADD CONSTRAINT object_position_pkey PRIMARY KEY (object_id);
+    %2$s
+    ANALYZE %1$I.object_position;$q$, schema, skycat._ap_position_brin(schema))
+    USING (skycat._policy(schema, 'ap') ->> 'stripe_height_deg')::float8;
+END $$;
+
+-- The BRIN index of object_position: a field is a dec band and an ra range, and the rows are
+-- stored in stripe then ra order, so each 8-page block range spans a small box of both.
+CREATE FUNCTION _ap_position_brin(schema name) RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT format('CREATE INDEX object_position_field_idx ON %I.object_position USING brin ("dec", ra)
+                   WITH (pages_per_range = 8, autosummarize = on);', schema)
+$$;
+
+-- For bulk loads of object: `ap_object_key(schema, false)` drops the primary key and pauses
+-- the upkeep of object_position (a bulk load then builds both once at the end, instead of
+-- maintaining them row by row); `true` creates the key again and rebuilds object_position.
+-- Nothing else is needed to load a catalog into an AP schema.
 CREATE FUNCTION ap_object_key(schema name, present boolean) RETURNS void
   VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
   pk name;
+  paused boolean;
 BEGIN
   SELECT c.conname INTO pk FROM pg_constraint c
    WHERE c.conrelid = to_regclass(format('%I.object', schema)) AND c.contype = 'p';
-  IF present AND pk IS NULL THEN
-    EXECUTE format('ALTER TABLE %I.object ADD PRIMARY KEY (%s)', schema, skycat._ap_object_key());
-  ELSIF NOT present AND pk IS NOT NULL THEN
-    EXECUTE format('ALTER TABLE %I.object DROP CONSTRAINT %I', schema, pk);
+  SELECT t.tgenabled = 'D' INTO paused FROM pg_trigger t
+   WHERE t.tgrelid = to_regclass(format('%I.object', schema)) AND t.tgname = 'object_position_insert';
+  IF paused IS NULL THEN
+    RAISE EXCEPTION 'skycat.ap_object_key: % is not an AP schema of this skycat version', schema
+      USING ERRCODE = '22023', HINT = 'Create it with skycat.ap_create.';
+  END IF;
+  IF present THEN
+    IF pk IS NULL THEN
+      EXECUTE format('ALTER TABLE %I.object ADD PRIMARY KEY (%s)', schema, skycat._ap_object_key());
+    END IF;
+    IF paused THEN
+      PERFORM skycat._ap_rebuild_positions(schema);
+      EXECUTE format('ALTER TABLE %I.object ENABLE TRIGGER object_position_insert', schema);
+    END IF;
+  ELSE
+    IF pk IS NOT NULL THEN
+      EXECUTE format('ALTER TABLE %I.object DROP CONSTRAINT %I', schema, pk);
+    END IF;
+    EXECUTE format('ALTER TABLE %I.object DISABLE TRIGGER object_position_insert', schema);
   END IF;
 END $$;
 
@@ -175,12 +234,26 @@ BEGIN
       (1, 'variable', 'object'), (2, 'transient', 'object'), (3, 'moving', 'mops'), (4, 'artefact', 'junk');
 
     CREATE TABLE %1$I.object (%3$s, PRIMARY KEY (%4$s)) PARTITION BY RANGE ("dec");
+    -- Every object's id and position: what a visit matches against (narrow rows, never
+    -- updated, so its BRIN index stays tight however often the objects' summaries change).
+    CREATE TABLE %1$I.object_position (object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL,
+      CONSTRAINT object_position_pkey PRIMARY KEY (object_id));
+    %7$s
+    CREATE TRIGGER object_position_insert AFTER INSERT ON %1$I.object REFERENCING NEW TABLE AS changed
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_delete AFTER DELETE ON %1$I.object REFERENCING OLD TABLE AS changed
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_truncate AFTER TRUNCATE ON %1$I.object
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_update AFTER UPDATE OF object_id, ra, "dec" ON %1$I.object
+      FOR EACH ROW EXECUTE FUNCTION skycat._ap_object_position_sync();
     CREATE TABLE %1$I.dia_source (%5$s) PARTITION BY RANGE ("dec");
     CREATE UNLOGGED TABLE %1$I.dia_source_new (%6$s, PRIMARY KEY (dia_source_id));
     CREATE INDEX ON %1$I.dia_source_new (visit);
     CREATE TABLE %1$I.dia_source_match (
       visit bigint NOT NULL, dia_source_id bigint NOT NULL, object_id bigint NOT NULL,
       sep_arcsec float8 NOT NULL, rank int NOT NULL, chosen boolean NOT NULL DEFAULT false);
+    CREATE INDEX ON %1$I.dia_source_match (visit);
     CREATE TABLE %1$I.moving_object (
       moving_object_id bigint PRIMARY KEY, ra float8, "dec" float8, n_detections int NOT NULL DEFAULT 0,
       last_mjd float8);
@@ -188,32 +261,18 @@ BEGIN
       moving_object_id bigint NOT NULL, visit bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL,
       ra_err_arcsec float8, dec_err_arcsec float8, mjd float8, PRIMARY KEY (visit, moving_object_id));
     CREATE TABLE %1$I.dia_source_id_tonight (dia_source_id bigint NOT NULL);
-    CREATE TABLE %1$I.visit (visit bigint PRIMARY KEY, ra float8, "dec" float8, mjd float8, band text);
-    CREATE TABLE %1$I.fpa_exposure (exposure_id bigint PRIMARY KEY, ra float8, "dec" float8, mjd float8,
-      band text, exp_time float8);
-    CREATE TABLE %1$I.ccd_exposure (exposure_id bigint NOT NULL, ccd int NOT NULL, PRIMARY KEY (exposure_id, ccd));
-    CREATE TABLE %1$I.amp_exposure (exposure_id bigint NOT NULL, ccd int NOT NULL, amp int NOT NULL,
-      PRIMARY KEY (exposure_id, ccd, amp));
-    CREATE TABLE %1$I.fpa_exposure_to_visit (exposure_id bigint PRIMARY KEY, visit bigint NOT NULL);
     CREATE TABLE %1$I.visit_log (
       visit bigint NOT NULL, phase text NOT NULL, started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL,
       n_sources int, n_matched int, n_new_objects int, n_moving int, n_objects int, n_loaded int,
       PRIMARY KEY (visit, phase));
     CREATE TABLE %1$I.night_log (night date PRIMARY KEY, prepared_at timestamptz, posted_at timestamptz);
-
     CREATE UNLOGGED TABLE %1$I.ws_visit (
       seq bigserial, visit bigint PRIMARY KEY, ra float8 NOT NULL, "dec" float8 NOT NULL, radius_deg float8 NOT NULL,
-      source_radius_deg float8 NOT NULL, associated boolean NOT NULL DEFAULT false);
-    -- No index: every statement on it is a bulk join or a scan (object ids are unique by
-    -- construction, under lock 2).
-    CREATE UNLOGGED TABLE %1$I.ws_object (%7$s);
-    CREATE UNLOGGED TABLE %1$I.ws_written (object_id bigint PRIMARY KEY, version int NOT NULL);
-    CREATE UNLOGGED TABLE %1$I.ws_dia_source (%8$s, PRIMARY KEY (dia_source_id));
-    CREATE INDEX ON %1$I.ws_dia_source (object_id);
-    CREATE INDEX ON %1$I.ws_dia_source (visit);
+      associated boolean NOT NULL DEFAULT false);
   $f$, schema, stripe_height_deg::text, skycat._ap_column_list('object', 'declare'), skycat._ap_object_key(),
      skycat._ap_column_list('dia_source', 'declare'), skycat._ap_column_list('dia_source_new', 'declare'),
-     skycat._ap_column_list('ws_object', 'declare'), skycat._ap_column_list('ws_dia_source', 'declare'));
+     skycat._ap_position_brin(schema));
+  PERFORM skycat._ap_create_exposure_tables(schema);
   PERFORM skycat.create_stripe_partitions(format('%I.object', schema)::regclass, stripe_height_deg);
   PERFORM skycat.create_stripe_partitions(format('%I.dia_source', schema)::regclass, stripe_height_deg);
   -- Within a stripe, a field is a narrow ra range. BRIN indexes on ra find it without the
@@ -235,85 +294,76 @@ BEGIN
   EXECUTE format('TRUNCATE %I.dia_source_id_tonight', schema);
 END $$;
 
--- Load what the field of `visit` needs into the working set: objects within the field (plus
--- the match radius), the DIASources of those objects, and membership rows. Objects already in
--- memory for an earlier prepared field are shared, not loaded again.
+-- The query text of the objects of a field for skycat.crossmatch: object_position rows within
+-- radius_deg of (ra, dec), found through its BRIN index by the dec band and the field's ra
+-- ranges. Callers run with extra_float_digits = 3, so the numbers print exactly.
+CREATE FUNCTION _ap_field_query(schema name, ra float8, "dec" float8, radius_deg float8) RETURNS text
+  STABLE STRICT LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp SET extra_float_digits = 3 AS $$
+  -- One ra range, or two across ra = 0/360 (an unused second range is [1, 0]: left out, since
+  -- a BRIN index cannot tell that an empty range matches nothing).
+  SELECT format('SELECT p.object_id, p.ra, p."dec", NULL::float8, NULL::float8 FROM %I.object_position p
+                  WHERE p."dec" BETWEEN %s AND %s AND (p.ra BETWEEN %s AND %s%s)
+                    AND skycat.dwithin(p.ra, p."dec", %s, %s, %s)',
+                schema, greatest(-90, "dec" - radius_deg), least(90, "dec" + radius_deg), r.ra_lo[1], r.ra_hi[1],
+                CASE WHEN r.ra_lo[2] <= r.ra_hi[2] THEN format(' OR p.ra BETWEEN %s AND %s', r.ra_lo[2], r.ra_hi[2]) ELSE '' END,
+                ra, "dec", radius_deg * 3600)
+    FROM skycat.ap_ra_ranges(ra, "dec", radius_deg) r
+$$;
+
+-- Prepare `visit`: record its field (what associate will match against: the objects within
+-- the field of view plus the match radius) and read the field's positions once, so that the
+-- pages associate needs are in memory when the detections arrive.
 CREATE PROCEDURE ap_prepare_visit(schema name, visit bigint, ra float8, "dec" float8) LANGUAGE plpgsql
-  SET search_path = pg_catalog, skycat, pg_temp SET enable_nestloop = off SET jit = off AS $$
+  SET search_path = pg_catalog, skycat, pg_temp SET jit = off SET extra_float_digits = 3 AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   p jsonb := skycat._policy(schema, 'ap');
-  margin_deg float8 := greatest((p ->> 'match_radius_arcsec')::float8, (p ->> 'mops_radius_arcsec')::float8) / 3600;
-  -- Objects within r_deg; their DIASources within one match radius more.
-  r_deg float8 := (p ->> 'fov_radius_deg')::float8 + margin_deg;
-  lo float8 := greatest(-90, "dec" - r_deg - margin_deg);
-  hi float8 := least(90, "dec" + r_deg + margin_deg);
-  ra_lo float8[];
-  ra_hi float8[];
-  n_loaded bigint;
-  n_members bigint;
+  r_deg float8 := (p ->> 'fov_radius_deg')::float8
+                  + greatest((p ->> 'match_radius_arcsec')::float8, (p ->> 'mops_radius_arcsec')::float8) / 3600;
+  done boolean;
+  n_new bigint;
+  n_field bigint;
 BEGIN
   IF visit IS NULL OR ra IS NULL OR "dec" IS NULL OR NOT ("dec" BETWEEN -90 AND 90) OR ra = 'NaN' OR ra IN ('Infinity', '-Infinity') THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit, ra and dec must be given, |dec| <= 90' USING ERRCODE = '22023';
   END IF;
-  SELECT r.ra_lo, r.ra_hi INTO ra_lo, ra_hi FROM skycat.ap_ra_ranges(ra, "dec", r_deg + margin_deg) r;
-  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
-  EXECUTE format('SELECT count(*) FROM %I.visit_log WHERE visit = $1 AND phase = ''associate''', schema)
-    INTO n_loaded USING visit;
-  IF n_loaded > 0 THEN
+  IF to_regclass(format('%I.object_position', schema)) IS NULL THEN
+    RAISE EXCEPTION 'skycat.ap_prepare_visit: % is not an AP schema of this skycat version', schema
+      USING ERRCODE = '22023', HINT = 'Create it with skycat.ap_create, or bring an older one up to date with skycat.ap_upgrade_schema.';
+  END IF;
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.visit_log WHERE visit = $1 AND phase = ''associate'')', schema)
+    INTO done USING visit;
+  IF done THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit % of % is already associated', visit, schema USING ERRCODE = '55000';
   END IF;
-  EXECUTE format('INSERT INTO %I.ws_visit (visit, ra, "dec", radius_deg, source_radius_deg)
-                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', schema)
-    USING visit, ra, "dec", r_deg, r_deg + margin_deg;
-  GET DIAGNOSTICS n_loaded = ROW_COUNT;
-  IF n_loaded = 0 THEN
+  EXECUTE format('INSERT INTO %I.ws_visit (visit, ra, "dec", radius_deg) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', schema)
+    USING visit, ra, "dec", r_deg;
+  GET DIAGNOSTICS n_new = ROW_COUNT;
+  IF n_new = 0 THEN
     RAISE NOTICE 'skycat.ap_prepare_visit: visit % is already prepared', visit;
     RETURN;
   END IF;
-  -- Objects on disk in the field that are not in memory yet (only the stripes the field
-  -- touches are scanned: the dec range prunes partitions, the BRIN index the ra range), then
-  -- their DIASources: every one within the source radius that is not in memory.
-  EXECUTE format($q$
-    INSERT INTO %1$I.ws_object (%2$s)
-    SELECT %3$s FROM %1$I.object o
-     WHERE o."dec" BETWEEN $1 AND $2 AND (o.ra BETWEEN $6[1] AND $7[1] OR o.ra BETWEEN $6[2] AND $7[2])
-       AND skycat.dwithin(o.ra, o."dec", $3, $4, $5)
-       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_object w WHERE w.object_id = o.object_id)$q$,
-    schema, skycat._ap_column_list('object', 'names'), skycat._ap_column_list('object', 'names', 'o'))
-    USING lo, hi, ra, "dec", r_deg * 3600, ra_lo, ra_hi;
-  GET DIAGNOSTICS n_loaded = ROW_COUNT;
-  EXECUTE format($q$
-    INSERT INTO %1$I.ws_dia_source (%2$s)
-    SELECT %3$s FROM %1$I.dia_source d
-     WHERE d."dec" BETWEEN $1 AND $2 AND (d.ra BETWEEN $6[1] AND $7[1] OR d.ra BETWEEN $6[2] AND $7[2])
-       AND d.object_id IS NOT NULL AND skycat.dwithin(d.ra, d."dec", $3, $4, $5)
-       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_dia_source w WHERE w.dia_source_id = d.dia_source_id)$q$,
-    schema, skycat._ap_column_list('dia_source', 'names'), skycat._ap_column_list('dia_source', 'names', 'd'))
-    USING lo, hi, ra, "dec", (r_deg + margin_deg) * 3600, ra_lo, ra_hi;
-  EXECUTE format('SELECT count(*) FROM %I.ws_object w WHERE skycat.dwithin(w.ra, w."dec", $1, $2, $3)', schema)
-    INTO n_members USING ra, "dec", r_deg * 3600;
-  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_objects, n_loaded)
-                    VALUES ($1, ''prepare'', $2, clock_timestamp(), $3, $4)', schema)
-    USING visit, t0, n_members::int, n_loaded::int;
+  EXECUTE format('SELECT count(*) FROM (%s) f', skycat._ap_field_query(schema, ra, "dec", r_deg)) INTO n_field;
+  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_objects)
+                    VALUES ($1, ''prepare'', $2, clock_timestamp(), $3)', schema)
+    USING visit, t0, n_field::int;
 END $$;
 
--- Associate the DIASources of `visit` (in dia_source_new): every candidate pair within the match
--- radius into dia_source_match, a one-to-one assignment (policy assoc_mode), matched objects
--- updated, new objects for unmatched sources whose class routes to 'object', the rest matched to
--- MOPS predictions, every source routed and kept in the working set for ap_post_visit.
+-- Associate the DIASources of `visit` (in dia_source_new) with the objects of its field: every
+-- candidate pair within the match radius into dia_source_match, a one-to-one assignment
+-- (policy assoc_mode) marked chosen, the unmatched sources that may move matched to the MOPS
+-- predictions, new objects for unmatched sources whose class routes to 'object', and every
+-- source, routed, into dia_source. The matched objects' statistics are ap_post_visit's.
 CREATE PROCEDURE ap_associate(schema name, visit bigint) LANGUAGE plpgsql
-  SET search_path = pg_catalog, skycat, pg_temp SET enable_nestloop = off SET jit = off AS $$
+  SET search_path = pg_catalog, skycat, pg_temp SET enable_nestloop = off SET jit = off SET extra_float_digits = 3 AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   p jsonb := skycat._policy(schema, 'ap');
   radius float8 := (p ->> 'match_radius_arcsec')::float8;
   mops_radius float8 := (p ->> 'mops_radius_arcsec')::float8;
   assoc_mode text := p ->> 'assoc_mode';
-  retention float8 := (p ->> 'retention_days')::float8;
-  n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean; bands text[];
-  new_ids bigint[]; clash bigint;
-  v_ra float8; v_dec float8; v_radius float8; left_q text; right_q text;
+  n_sources int; n_matched int; n_new int; n_moving int; earlier bigint; found_visit boolean; clash bigint;
+  v_ra float8; v_dec float8; v_radius float8; left_q text; mops_left_q text;
 BEGIN
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 1));
   EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.visit_log WHERE visit = $1 AND phase = ''associate'')', schema)
@@ -335,184 +385,142 @@ BEGIN
       USING ERRCODE = '55000', HINT = 'Associate visits in the order they were prepared.';
   END IF;
 
-  -- Candidates: every non-junk source against the objects of the field. The inputs are query
-  -- texts (crossmatch runs them): the field's centre and radius come from ws_visit, never as
-  -- printed floats (whose digits depend on extra_float_digits); the visit id is an integer.
+  -- Candidates: every non-junk source against the objects of the field (crossmatch runs the
+  -- two query texts; the visit id is an integer, the field's numbers print exactly). Every
+  -- pair is persisted, the assignment's pairs marked chosen.
   left_q := format('SELECT n.dia_source_id, n.ra, n."dec", n.ra_err_arcsec, n.dec_err_arcsec
                       FROM %1$I.dia_source_new n JOIN %1$I.source_classification c USING (class_id)
                      WHERE n.visit = %2$s AND c.route <> ''junk''', schema, visit);
-  right_q := format('SELECT w.object_id, w.ra, w."dec", NULL::float8, NULL::float8
-                       FROM %1$I.ws_object w, %1$I.ws_visit v
-                      WHERE v.visit = %2$s AND skycat.dwithin(w.ra, w."dec", v.ra, v."dec", v.radius_deg * 3600)',
-                    schema, visit);
-  -- Every candidate pair persisted, the assignment's pairs marked chosen, and every source of
-  -- the visit into the working set with its chosen object (one statement: the pairs come from
-  -- the INSERT itself, never from scanning the whole night's dia_source_match).
   EXECUTE format($q$
-    WITH pairs AS (
-      INSERT INTO %1$I.dia_source_match (visit, dia_source_id, object_id, sep_arcsec, rank, chosen)
-      SELECT $1, a.left_id, a.right_id, a.sep_arcsec, a.rank, a.chosen
-        FROM skycat.crossmatch_marked($2, $3, $4, $5) a
-      RETURNING dia_source_id, object_id, chosen)
-    INSERT INTO %1$I.ws_dia_source (%2$s, object_id, moving_object_id, route)
-    SELECT %3$s, p.object_id, NULL,
-           CASE WHEN c.route = 'junk' THEN 'junk' WHEN p.object_id IS NOT NULL THEN 'object' ELSE c.route END
-      FROM %1$I.dia_source_new n JOIN %1$I.source_classification c ON c.class_id = n.class_id
-      LEFT JOIN (SELECT dia_source_id, object_id FROM pairs WHERE chosen) p ON p.dia_source_id = n.dia_source_id
-     WHERE n.visit = $1$q$,
-    schema, skycat._ap_column_list('dia_source_new', 'names'), skycat._ap_column_list('dia_source_new', 'names', 'n'))
-    USING visit, left_q, right_q, radius, assoc_mode;
-  GET DIAGNOSTICS n_sources = ROW_COUNT;
-  EXECUTE format('SELECT count(*) FROM %I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL', schema)
-    INTO n_matched USING visit;
+    INSERT INTO %1$I.dia_source_match (visit, dia_source_id, object_id, sep_arcsec, rank, chosen)
+    SELECT $1, a.left_id, a.right_id, a.sep_arcsec, a.rank, a.chosen FROM skycat.crossmatch_marked($2, $3, $4, $5) a$q$,
+    schema) USING visit, left_q, skycat._ap_field_query(schema, v_ra, v_dec, v_radius), radius, assoc_mode;
 
-  -- Unmatched sources that are not objects or junk: MOPS predictions of this visit.
-  EXECUTE format($q$
-    WITH pairs AS (
-      SELECT c.left_id, c.right_id FROM skycat.crossmatch(
-        format('SELECT dia_source_id, ra, "dec", ra_err_arcsec, dec_err_arcsec FROM %1$I.ws_dia_source
-                 WHERE visit = %%s AND object_id IS NULL AND route IN (''mops'', ''alert'')', $1),
-        format('SELECT moving_object_id, ra, "dec", ra_err_arcsec, dec_err_arcsec FROM %1$I.mops_pred WHERE visit = %%s', $1),
-        $2, 'greedy') c),
-    upd AS (
-      UPDATE %1$I.ws_dia_source d SET moving_object_id = p.right_id, route = 'mops'
-        FROM pairs p WHERE d.dia_source_id = p.left_id RETURNING d.*)
-    UPDATE %1$I.moving_object mo SET n_detections = mo.n_detections + 1, last_mjd = u.mjd, ra = u.ra, "dec" = u."dec"
-      FROM upd u WHERE mo.moving_object_id = u.moving_object_id$q$, schema) USING visit, mops_radius;
-  GET DIAGNOSTICS n_moving = ROW_COUNT;
-
-  -- Matched objects: counts, times and per-band statistics over their DIASources within the
-  -- retention window (LSST's DiaObject summaries), via skycat.flux_mean; only the bands this
-  -- visit observed change (one per visit, normally).
-  EXECUTE format('SELECT array_agg(DISTINCT band) FROM %I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL', schema)
-    INTO bands USING visit;
-  IF bands IS NOT NULL THEN  -- some source matched an object
+  -- Then, in one statement: the unmatched sources that may move against this visit's MOPS
+  -- predictions (greedy, mops_radius_arcsec); every source of the visit, routed, into
+  -- dia_source; the moving objects' detections; a new object for every unmatched source whose
+  -- class routes to 'object' (LSST: the new object's id is its first DIASource's id).
+  mops_left_q := format('SELECT n.dia_source_id, n.ra, n."dec", n.ra_err_arcsec, n.dec_err_arcsec
+                           FROM %1$I.dia_source_new n JOIN %1$I.source_classification c USING (class_id)
+                          WHERE n.visit = %2$s AND c.route IN (''mops'', ''alert'')
+                            AND NOT EXISTS (SELECT 1 FROM %1$I.dia_source_match m
+                                             WHERE m.visit = %2$s AND m.chosen AND m.dia_source_id = n.dia_source_id)',
+                        schema, visit);
+  BEGIN
     EXECUTE format($q$
-      UPDATE %1$I.ws_object o SET
-        n_dia_sources = o.n_dia_sources + s.n_new, first_mjd = least(o.first_mjd, s.first_mjd),
-        last_mjd = greatest(o.last_mjd, s.last_mjd), version = o.version + 1, %2$s
-      FROM (SELECT object_id, count(*) FILTER (WHERE visit = $1) AS n_new, min(mjd) AS first_mjd, max(mjd) AS last_mjd, %3$s
-              FROM (SELECT * FROM %1$I.ws_dia_source
-                     WHERE object_id IN (SELECT object_id FROM %1$I.ws_dia_source WHERE visit = $1 AND object_id IS NOT NULL)
-                       AND mjd >= (SELECT max(mjd) FROM %1$I.ws_dia_source WHERE visit = $1) - $2
-                     ORDER BY object_id, dia_source_id) h
-             GROUP BY object_id) s
-     WHERE o.object_id = s.object_id$q$, schema, skycat.ap_band_columns('assign', 's', bands),
-      skycat.ap_band_columns('aggregate', 's', bands))
-    USING visit, retention;
-  END IF;
-
-  -- New objects: unmatched sources whose class routes to 'object' (LSST: the new object's id
-  -- is its first DIASource's id). They lie in this visit's field, so later fields that
-  -- overlap it find them in the working set. An id already taken by an object (in memory, or
-  -- anywhere on disk: objects loaded from another catalog) stops the visit: the primary key
-  -- (object_id, dec) cannot see a duplicate at another dec.
-  EXECUTE format($q$
-    SELECT array_agg(d.dia_source_id) FROM %1$I.ws_dia_source d JOIN %1$I.source_classification c ON c.class_id = d.class_id
-     WHERE d.visit = $1 AND d.object_id IS NULL AND d.moving_object_id IS NULL AND c.route = 'object'$q$, schema)
-    INTO new_ids USING visit;
-  IF new_ids IS NOT NULL THEN
-    EXECUTE format('SELECT min(object_id) FROM (SELECT object_id FROM %1$I.ws_object WHERE object_id = ANY ($1)
-                    UNION ALL SELECT object_id FROM %1$I.object WHERE object_id = ANY ($1)) t', schema)
-      INTO clash USING new_ids;
-    IF clash IS NOT NULL THEN
-      RAISE EXCEPTION 'skycat.ap_associate: DIASource % of visit % would create object %, but %.object already has an object with that id',
-        clash, visit, clash, schema
-        USING ERRCODE = '23505',
-              HINT = 'A new object takes the id of its first DIASource: DIASource ids must not reuse object ids (give objects loaded from elsewhere ids outside the DIASource id range).';
-    END IF;
-  END IF;
-  EXECUTE format($q$
-    WITH new AS (
-      UPDATE %1$I.ws_dia_source d SET object_id = d.dia_source_id, route = 'object'
-        FROM %1$I.source_classification c
-       WHERE d.visit = $1 AND d.object_id IS NULL AND d.moving_object_id IS NULL
-         AND c.class_id = d.class_id AND c.route = 'object'
-      RETURNING d.*)
-    INSERT INTO %1$I.ws_object (object_id, ra, "dec", n_dia_sources, first_mjd, last_mjd, version, created_visit, %2$s)
-    SELECT dia_source_id, ra, "dec", 1, mjd, mjd, 1, $1, %3$s FROM new GROUP BY dia_source_id, ra, "dec", mjd$q$,
-    schema, skycat.ap_band_columns('names'), skycat.ap_band_columns('aggregate'))
-    USING visit;
-  GET DIAGNOSTICS n_new = ROW_COUNT;
+      WITH mops AS (
+        SELECT c.left_id, c.right_id FROM skycat.crossmatch($2,
+          format('SELECT moving_object_id, ra, "dec", ra_err_arcsec, dec_err_arcsec FROM %1$I.mops_pred WHERE visit = %%s', $1),
+          $3, 'greedy') c),
+      src AS (
+        SELECT n.*, c.route AS class_route, ch.object_id AS matched, mp.right_id AS moving
+          FROM %1$I.dia_source_new n JOIN %1$I.source_classification c ON c.class_id = n.class_id
+          LEFT JOIN (SELECT m.dia_source_id, m.object_id FROM %1$I.dia_source_match m WHERE m.visit = $1 AND m.chosen) ch
+                 ON ch.dia_source_id = n.dia_source_id
+          LEFT JOIN mops mp ON mp.left_id = n.dia_source_id
+         WHERE n.visit = $1),
+      ins AS (
+        INSERT INTO %1$I.dia_source (%2$s, object_id, moving_object_id, route)
+        SELECT %2$s,
+               CASE WHEN class_route = 'junk' THEN NULL WHEN matched IS NOT NULL THEN matched
+                    WHEN moving IS NULL AND class_route = 'object' THEN dia_source_id END,
+               CASE WHEN class_route <> 'junk' AND matched IS NULL THEN moving END,
+               CASE WHEN class_route = 'junk' THEN 'junk' WHEN matched IS NOT NULL THEN 'object'
+                    WHEN moving IS NOT NULL THEN 'mops' ELSE class_route END
+          FROM src
+        RETURNING object_id),
+      mo AS (
+        UPDATE %1$I.moving_object mo SET n_detections = mo.n_detections + 1, last_mjd = s.mjd, ra = s.ra, "dec" = s."dec"
+          FROM src s WHERE s.moving IS NOT NULL AND s.matched IS NULL AND s.class_route <> 'junk'
+           AND mo.moving_object_id = s.moving
+        RETURNING 1),
+      new AS (
+        INSERT INTO %1$I.object (object_id, ra, "dec", n_dia_sources, first_mjd, last_mjd, %3$s)
+        SELECT dia_source_id, ra, "dec", 1, mjd, mjd, %4$s FROM src
+         WHERE class_route = 'object' AND matched IS NULL AND moving IS NULL
+         GROUP BY dia_source_id, ra, "dec", mjd
+        RETURNING 1)
+      SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM src WHERE matched IS NOT NULL),
+             (SELECT count(*) FROM new), (SELECT count(*) FROM mo)$q$,
+      schema, skycat._ap_column_list('dia_source_new', 'names'), skycat.ap_band_columns('names'),
+      skycat.ap_band_columns('aggregate'))
+      INTO n_sources, n_matched, n_new, n_moving USING visit, mops_left_q, mops_radius;
+  EXCEPTION WHEN unique_violation THEN
+    -- object_position's key: a new object would take an id an object already has.
+    EXECUTE format($q$
+      SELECT min(n.dia_source_id) FROM %1$I.dia_source_new n JOIN %1$I.object_position o ON o.object_id = n.dia_source_id
+       WHERE n.visit = $1$q$, schema) INTO clash USING visit;
+    RAISE EXCEPTION 'skycat.ap_associate: DIASource % of visit % would create object %, but %.object already has an object with that id',
+      clash, visit, clash, schema
+      USING ERRCODE = '23505',
+            HINT = 'A new object takes the id of its first DIASource: DIASource ids must not reuse object ids (give objects loaded from elsewhere ids outside the DIASource id range).';
+  END;
   EXECUTE format('UPDATE %I.ws_visit SET associated = true WHERE visit = $1', schema) USING visit;
   EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_matched, n_new_objects, n_moving)
                     VALUES ($1, ''associate'', $2, clock_timestamp(), $3, $4, $5, $6)', schema)
     USING visit, t0, n_sources, n_matched, n_new, n_moving;
 END $$;
 
--- Write the working set of `visit` back to disk: its objects changed since they were last
--- written (updated in place, or inserted when new), its DIASources appended to dia_source and
--- their ids to dia_source_id_tonight; then release what no other prepared field needs.
+-- Post-process `visit`: fold each DIASource matched to an existing object into the object's
+-- counters and its band's summary (skycat.flux_summary_add: the exact running statistics, no
+-- history read), append the visit's ids to dia_source_id_tonight, ingest its exposure files,
+-- and clear its detections from dia_source_new.
 CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql
-  SET search_path = pg_catalog, skycat, pg_temp SET enable_nestloop = off SET jit = off AS $$
+  SET search_path = pg_catalog, skycat, pg_temp SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
-  n_objects int; n_new int; n_sources int; assoc boolean; lo float8; hi float8;
-  v_ra float8; v_dec float8; v_radius float8; ra_lo float8[]; ra_hi float8[];
+  -- An object is within one match radius of its DIASource, so within that much in dec.
+  dec_margin float8 := (skycat._policy(schema, 'ap') ->> 'match_radius_arcsec')::float8 / 3600 * (1 + 1e-9);
+  height float8 := (skycat._policy(schema, 'ap') ->> 'stripe_height_deg')::float8;
+  n_stripes int := (SELECT count(*) FROM skycat.stripe_bounds(height));
+  n_objects bigint := 0; n_band bigint; n_sources int; assoc boolean; b text; k int;
 BEGIN
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
-  EXECUTE format('SELECT associated, greatest(-90, "dec" - radius_deg), least(90, "dec" + radius_deg), ra, "dec", radius_deg
-                    FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc, lo, hi, v_ra, v_dec, v_radius USING visit;
+  EXECUTE format('SELECT associated FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc USING visit;
   IF assoc IS NULL THEN
     RAISE EXCEPTION 'skycat.ap_post_visit: visit % of % is not prepared, or already post-processed', visit, schema
       USING ERRCODE = '55000';
   ELSIF NOT assoc THEN
     RAISE EXCEPTION 'skycat.ap_post_visit: visit % of % is not associated yet', visit, schema USING ERRCODE = '55000';
   END IF;
-  -- The objects to write: those of this visit's field (and any it created) whose version is
-  -- newer than the one on disk.
+  -- The objects matched in this visit, each with its one DIASource (the assignment is
+  -- one-to-one) and the stripes it can be in: its dec is within one match radius of the
+  -- DIASource's. Then one UPDATE per stripe partition and band (normally the field's 4-5
+  -- stripes and the visit's one band), each a primary-key probe per object: no Append to
+  -- walk per row, no read of the field's other objects.
   EXECUTE format($q$
-    CREATE TEMP TABLE ap_dirty ON COMMIT DROP AS
-    SELECT o.*, (o.created_visit IS NULL OR w.object_id IS NOT NULL) AS on_disk FROM %1$I.ws_object o
-      LEFT JOIN %1$I.ws_written w ON w.object_id = o.object_id
-     WHERE o.version > coalesce(w.version, 0)
-       AND (skycat.dwithin(o.ra, o."dec", $1, $2, $3) OR o.created_visit = $4)$q$, schema)
-    USING v_ra, v_dec, v_radius * 3600, visit;
-  -- A few thousand objects to write into stripes of millions: the dec range prunes stripes,
-  -- the field's ra ranges (BRIN) the blocks within them; the planner picks a hash join on
-  -- those or primary-key probes (ap_dirty's statistics are fresh).
-  ANALYZE pg_temp.ap_dirty;
-  PERFORM set_config('enable_nestloop', 'on', true);
-  SELECT r.ra_lo, r.ra_hi INTO ra_lo, ra_hi FROM skycat.ap_ra_ranges(v_ra, v_dec, v_radius) r;
+    CREATE TEMP TABLE ap_matched ON COMMIT DROP AS
+    SELECT m.object_id, n.band, n.mjd, n.psf_flux, n.psf_flux_err,
+           skycat.stripe(greatest(-90, n."dec" - $2), $3) AS stripe_lo, skycat.stripe(least(90, n."dec" + $2), $3) AS stripe_hi
+      FROM %1$I.dia_source_match m JOIN %1$I.dia_source_new n ON n.dia_source_id = m.dia_source_id
+     WHERE m.visit = $1 AND m.chosen AND n.visit = $1$q$, schema) USING visit, dec_margin, height;
+  ANALYZE pg_temp.ap_matched;
+  PERFORM set_config('enable_hashjoin', 'off', true);
+  PERFORM set_config('enable_mergejoin', 'off', true);
+  FOR k, b IN SELECT DISTINCT s.k, a.band FROM pg_temp.ap_matched a, generate_series(a.stripe_lo, a.stripe_hi) s(k) ORDER BY 1, 2 LOOP
+    EXECUTE format($q$
+      UPDATE %1$I.%2$I t SET n_dia_sources = t.n_dia_sources + 1, first_mjd = least(t.first_mjd, s.mjd),
+             last_mjd = greatest(t.last_mjd, s.mjd), %3$s
+        FROM pg_temp.ap_matched s
+       WHERE s.band = $1 AND $2 BETWEEN s.stripe_lo AND s.stripe_hi AND t.object_id = s.object_id$q$,
+      schema, skycat.stripe_partition_name('object', k, n_stripes), skycat.ap_band_columns('add', 's', ARRAY[b]))
+      USING b, k;
+    GET DIAGNOSTICS n_band = ROW_COUNT;
+    n_objects := n_objects + n_band;
+  END LOOP;
+  PERFORM set_config('enable_hashjoin', 'on', true);
+  PERFORM set_config('enable_mergejoin', 'on', true);
   EXECUTE format($q$
-    UPDATE %1$I.object t SET n_dia_sources = d.n_dia_sources, first_mjd = d.first_mjd, last_mjd = d.last_mjd,
-           reclassified_moving = d.reclassified_moving, %2$s
-      FROM pg_temp.ap_dirty d WHERE d.on_disk AND t.object_id = d.object_id AND t."dec" = d."dec"
-       AND t."dec" BETWEEN $1 AND $2 AND (t.ra BETWEEN $3[1] AND $4[1] OR t.ra BETWEEN $3[2] AND $4[2])$q$,
-    schema, skycat.ap_band_columns('assign', 'd')) USING lo, hi, ra_lo, ra_hi;
-  GET DIAGNOSTICS n_objects = ROW_COUNT;
-  PERFORM set_config('enable_nestloop', 'off', true);
-  -- Objects loaded from disk are on disk even before their first write-back.
-  EXECUTE format($q$
-    INSERT INTO %1$I.object (%2$s) SELECT %2$s FROM pg_temp.ap_dirty WHERE NOT on_disk$q$,
-    schema, skycat._ap_column_list('object', 'names'));
-  GET DIAGNOSTICS n_new = ROW_COUNT;
-  EXECUTE format($q$
-    INSERT INTO %1$I.ws_written (object_id, version) SELECT object_id, version FROM pg_temp.ap_dirty
-    ON CONFLICT (object_id) DO UPDATE SET version = greatest(%1$I.ws_written.version, EXCLUDED.version)$q$, schema);
-  EXECUTE format('INSERT INTO %1$I.dia_source (%2$s) SELECT %2$s FROM %1$I.ws_dia_source WHERE visit = $1',
-                 schema, skycat._ap_column_list('dia_source', 'names')) USING visit;
+    INSERT INTO %1$I.dia_source_id_tonight SELECT dia_source_id FROM %1$I.dia_source_new WHERE visit = $1$q$, schema)
+    USING visit;
   GET DIAGNOSTICS n_sources = ROW_COUNT;
+  PERFORM skycat._ap_ingest_exposures(schema, visit);
   EXECUTE format($q$
-    INSERT INTO %1$I.dia_source_id_tonight SELECT dia_source_id FROM %1$I.ws_dia_source WHERE visit = %2$s;
-    DELETE FROM %1$I.dia_source_new WHERE visit = %2$s;$q$, schema, visit);
-  -- Release this visit, then what no prepared field needs any more: objects outside every
-  -- remaining field, DIASources of posted visits (and history) outside every remaining
-  -- field's source radius, and this visit's DIASources without an object. Rows of visits
-  -- still in flight are inside their own fields, so they stay.
-  EXECUTE format($q$
-    DELETE FROM %1$I.ws_visit WHERE visit = %2$s;
-    DELETE FROM %1$I.ws_dia_source d WHERE (d.visit = %2$s AND d.object_id IS NULL)
-       OR (NOT EXISTS (SELECT 1 FROM %1$I.ws_visit v WHERE v.visit = d.visit)
-           AND NOT EXISTS (SELECT 1 FROM %1$I.ws_visit v
-                            WHERE skycat.dwithin(d.ra, d."dec", v.ra, v."dec", v.source_radius_deg * 3600)));
-    DELETE FROM %1$I.ws_object o WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_visit v
-                                                    WHERE skycat.dwithin(o.ra, o."dec", v.ra, v."dec", v.radius_deg * 3600));
-    DELETE FROM %1$I.ws_written w WHERE NOT EXISTS (SELECT 1 FROM %1$I.ws_object o WHERE o.object_id = w.object_id);$q$,
-    schema, visit);
-  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_new_objects, n_objects)
-                    VALUES ($1, ''post'', $2, clock_timestamp(), $3, $4, $5)', schema)
-    USING visit, t0, n_sources, n_new, n_objects + n_new;
+    DELETE FROM %1$I.dia_source_new WHERE visit = %2$s;
+    DELETE FROM %1$I.ws_visit WHERE visit = %2$s;$q$, schema, visit);
+  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_objects)
+                    VALUES ($1, ''post'', $2, clock_timestamp(), $3, $4)', schema)
+    USING visit, t0, n_sources, n_objects::int;
 END $$;
 
 -- After the night: the indexed table of tonight's DIASources for QA.
@@ -530,8 +538,11 @@ BEGIN
   EXECUTE format('UPDATE %I.night_log SET posted_at = now() WHERE night = $1', schema) USING night;
 END $$;
 
+
 -- Daytime: trim DIASources older than the retention window (policy retention_days, counted
--- back from the newest DIASource) and delete objects flagged as reclassified to moving.
+-- back from the newest DIASource), recompute the band summaries of the objects that lost
+-- DIASources from the ones they keep (the night only ever adds to them), and delete objects
+-- flagged as reclassified to moving.
 CREATE PROCEDURE ap_daytime(schema name) LANGUAGE plpgsql
   SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE busy boolean;
@@ -542,9 +553,20 @@ BEGIN
     RAISE EXCEPTION 'skycat.ap_daytime: visits of % are still in the working set', schema
       USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
   END IF;
-  EXECUTE format('DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - $1', schema)
-    USING (skycat._policy(schema, 'ap') ->> 'retention_days')::float8;
   EXECUTE format($q$
-    DELETE FROM %1$I.object WHERE reclassified_moving;
-    TRUNCATE %1$I.ws_object, %1$I.ws_written, %1$I.ws_dia_source;$q$, schema);
+    CREATE TEMP TABLE ap_trimmed ON COMMIT DROP AS
+    WITH gone AS (DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - $1 RETURNING object_id)
+    SELECT DISTINCT object_id FROM gone WHERE object_id IS NOT NULL$q$, schema)
+    USING (skycat._policy(schema, 'ap') ->> 'retention_days')::float8;
+  ANALYZE pg_temp.ap_trimmed;
+  EXECUTE format($q$
+    UPDATE %1$I.object o SET %2$s
+      FROM (SELECT t.object_id, %3$s
+              FROM pg_temp.ap_trimmed t
+              LEFT JOIN (SELECT * FROM %1$I.dia_source d
+                          WHERE d.object_id IN (SELECT object_id FROM pg_temp.ap_trimmed)
+                          ORDER BY d.object_id, d.dia_source_id) h ON h.object_id = t.object_id
+             GROUP BY t.object_id) s
+     WHERE o.object_id = s.object_id$q$, schema, skycat.ap_band_columns('assign', 's'), skycat.ap_band_columns('aggregate'));
+  EXECUTE format($q$DELETE FROM %1$I.object WHERE reclassified_moving$q$, schema);
 END $$;

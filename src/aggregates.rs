@@ -17,7 +17,7 @@ use std::mem::size_of;
 
 use pgrx::pg_sys::{self, Datum};
 use pgrx::{ereport, PgLogLevel, PgSqlErrorCode};
-use skycat_core::lightcurve::{self, FluxMeanState, LcRow, MeanPositionState};
+use skycat_core::lightcurve::{self, FluxMeanState, FluxSummary, LcRow, MeanPositionState};
 
 use crate::fastcall::{v1_function, IntoRet};
 use crate::gucs::LC_STATS_MAX_ROWS;
@@ -354,6 +354,48 @@ v1_function! {
         Row([float8_datum(mean), float8_datum(err), Some(Datum::from(n as usize))]).into_ret(fcinfo)
     }
 }
+
+v1_function! {
+    /// `flux_summary_add(mean, mean_err, sigma, ndata, min, max, sum, flux, flux_err)`: a band's
+    /// summary (the AP object's columns) with one more detection folded in, without the history.
+    fn flux_summary_add(fcinfo) {
+        let prev = FluxSummary {
+            mean: float_arg(fcinfo, 0),
+            mean_err: float_arg(fcinfo, 1),
+            sigma: float_arg(fcinfo, 2),
+            ndata: arg(fcinfo, 3).map_or(0, |d| d.value() as i32 as i64),
+            min: float_arg(fcinfo, 4),
+            max: float_arg(fcinfo, 5),
+            sum: float_arg(fcinfo, 6),
+        };
+        let s = match (float_arg(fcinfo, 7), float_arg(fcinfo, 8)) {
+            (Some(f), Some(e)) => prev.add(f, e),
+            _ => prev,
+        };
+        let ndata = Some(Datum::from(i32::try_from(s.ndata).unwrap_or(i32::MAX)));
+        Row([
+            float8_datum(s.mean),
+            float8_datum(s.mean_err),
+            float8_datum(s.sigma),
+            ndata,
+            float8_datum(s.min),
+            float8_datum(s.max),
+            float8_datum(s.sum),
+        ])
+        .into_ret(fcinfo)
+    }
+}
+
+pgrx::extension_sql!(
+    "CREATE TYPE flux_summary AS (mean float8, mean_err float8, sigma float8, ndata int, min float8, max float8, sum float8);
+     COMMENT ON TYPE flux_summary IS 'A band''s flux summary: weighted mean and its error, sample sigma, rows used, min, max, and the plain sum of the used fluxes.';
+     CREATE FUNCTION flux_summary_add(mean float8, mean_err float8, sigma float8, ndata int, min float8, max float8,
+                                      sum float8, flux float8, flux_err float8) RETURNS flux_summary
+       IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'flux_summary_add';
+     COMMENT ON FUNCTION flux_summary_add(float8, float8, float8, int, float8, float8, float8, float8, float8) IS
+       'A flux summary with one more row (flux, flux_err) folded in, equal to the summary of all its rows: how the Association Pipeline updates an object without reading its history.';",
+    name = "flux_summary_add"
+);
 
 pgrx::extension_sql!(
     "CREATE TYPE flux_mean AS (mean float8, mean_err float8, n bigint);

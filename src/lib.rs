@@ -58,11 +58,16 @@ pgrx::extension_sql_file!(
     ]
 );
 
+// The exposure metadata the AP's post-process phase ingests from the image-processing files.
+pgrx::extension_sql_file!("../sql/ap_exposures.sql", name = "ap_exposures", requires = ["toolkit"]);
+
 pgrx::extension_sql_file!(
     "../sql/ap.sql",
     name = "ap_procedures",
     requires = [
         "toolkit",
+        "ap_exposures",
+        "flux_summary_add",
         "create_stripe_partitions",
         "crossmatch",
         "dwithin",

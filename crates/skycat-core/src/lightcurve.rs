@@ -412,6 +412,73 @@ impl FluxMeanState {
     }
 }
 
+/// A band's flux summary as the Association Pipeline keeps it on each object (LSST's DiaObject
+/// `psfFlux{Mean, MeanErr, Sigma, Ndata, Min, Max}`: [`FluxMeanState`]'s weighted mean and
+/// error, the sample standard deviation, minimum and maximum of the used fluxes) plus the plain
+/// sum of the used fluxes. With the sum, a new detection is folded in exactly, without reading
+/// the light curve again (`add`): the weighted sums are recovered from the mean and its error,
+/// the unweighted mean from the sum, and the standard deviation is updated by Welford's step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FluxSummary {
+    pub mean: Option<f64>,
+    pub mean_err: Option<f64>,
+    pub sigma: Option<f64>,
+    pub ndata: i64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub sum: Option<f64>,
+}
+
+impl FluxSummary {
+    /// The summary with one more row; unchanged when the row is not used (see [`is_used`]).
+    pub fn add(&self, flux: f64, flux_err: f64) -> FluxSummary {
+        if !is_used(flux, flux_err) {
+            return *self;
+        }
+        let (Some(mean), Some(mean_err)) = (self.mean, self.mean_err) else {
+            return Self::first(flux, flux_err);
+        };
+        if self.ndata <= 0 || !(mean_err > 0.0 && mean_err.is_finite()) {
+            return Self::first(flux, flux_err);
+        }
+        // The weighted state, relative to the mean's own error as the reference error: the sums
+        // are then 1 and the mean (finish() is invariant under that scaling).
+        let mut weighted = FluxMeanState { n: self.ndata, min_err: mean_err, sum_w: 1.0, sum_wf: mean };
+        weighted.add(flux, flux_err);
+        let (mean, mean_err, ndata) = weighted.finish();
+        let n0 = self.ndata as f64;
+        // A summary loaded without its sum (e.g. from another catalog): the weighted mean
+        // stands in for the unweighted one.
+        let sum0 = self.sum.unwrap_or(mean.unwrap_or(0.0) * n0);
+        let mean_u = sum0 / n0;
+        let m2 = self.sigma.map_or(0.0, |s| s * s * (n0 - 1.0));
+        let delta = flux - mean_u;
+        let mean_u1 = mean_u + delta / (n0 + 1.0);
+        let m2 = (m2 + delta * (flux - mean_u1)).max(0.0);
+        FluxSummary {
+            mean,
+            mean_err,
+            sigma: finite((m2 / n0).sqrt()),
+            ndata,
+            min: Some(self.min.map_or(flux, |m| m.min(flux))),
+            max: Some(self.max.map_or(flux, |m| m.max(flux))),
+            sum: finite(sum0 + flux),
+        }
+    }
+
+    fn first(flux: f64, flux_err: f64) -> FluxSummary {
+        FluxSummary {
+            mean: Some(flux),
+            mean_err: Some(flux_err),
+            sigma: None,
+            ndata: 1,
+            min: Some(flux),
+            max: Some(flux),
+            sum: Some(flux),
+        }
+    }
+}
+
 /// State of `mean_position`: the sum of unit vectors of the positions.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MeanPositionState {
@@ -453,6 +520,49 @@ impl MeanPositionState {
 
 #[cfg(test)]
 mod tests {
+
+    /// Folding rows in one at a time equals computing the summary from all of them: the
+    /// weighted mean and its error as `FluxMeanState` computes them, the sample standard
+    /// deviation, min, max and sum computed here by their definitions.
+    #[test]
+    fn flux_summary_add_equals_the_summary_of_all_rows() {
+        let rows: Vec<(f64, f64)> = (0..200)
+            .map(|i| {
+                let x = i as f64;
+                (1000.0 + 50.0 * (x * 0.7).sin() + x, 5.0 + (x * 1.3).cos().abs() * 20.0)
+            })
+            .chain([(f64::NAN, 1.0), (3.0, 0.0), (4.0, f64::INFINITY)])
+            .collect();
+        let mut s = FluxSummary::default();
+        for (k, &(f, e)) in rows.iter().enumerate() {
+            s = s.add(f, e);
+            let used: Vec<(f64, f64)> = rows[..=k].iter().copied().filter(|&(f, e)| is_used(f, e)).collect();
+            let mut w = FluxMeanState::default();
+            used.iter().for_each(|&(f, e)| w.add(f, e));
+            let (mean, mean_err, n) = w.finish();
+            assert_eq!(s.ndata, n);
+            let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                (a, b) => a == b,
+            };
+            assert!(close(s.mean, mean) && close(s.mean_err, mean_err), "row {k}: {s:?} vs {mean:?} {mean_err:?}");
+            let fl: Vec<f64> = used.iter().map(|r| r.0).collect();
+            let m = fl.iter().sum::<f64>() / fl.len() as f64;
+            let sigma = (fl.len() > 1)
+                .then(|| (fl.iter().map(|f| (f - m) * (f - m)).sum::<f64>() / (fl.len() - 1) as f64).sqrt());
+            assert!(close(s.sigma, sigma), "row {k}: sigma {:?} vs {sigma:?}", s.sigma);
+            assert_eq!(s.min, fl.iter().copied().reduce(f64::min));
+            assert_eq!(s.max, fl.iter().copied().reduce(f64::max));
+            assert!(close(s.sum, Some(fl.iter().sum())));
+        }
+    }
+
+    #[test]
+    fn flux_summary_without_a_sum_uses_the_weighted_mean() {
+        let s = FluxSummary { mean: Some(10.0), mean_err: Some(1.0), sigma: Some(0.0), ndata: 4, min: Some(10.0), max: Some(10.0), sum: None };
+        let t = s.add(10.0, 1.0);
+        assert_eq!((t.ndata, t.mean, t.sigma, t.sum), (5, Some(10.0), Some(0.0), Some(50.0)));
+    }
     use super::*;
     use approx::assert_relative_eq;
 
