@@ -6,19 +6,20 @@
 -- The policy rules: for each kind of schema ('ap', 'drp'), every key it must have and the
 -- values it accepts. rule 'real' (lo, hi], 'int' [lo, hi], 'choice' one of `choices`,
 -- 'bands' lower-case band names, 'size' a PostgreSQL size, 'absolute' an absolute path,
--- 'text' anything non-empty.
+-- 'text' anything non-empty. A rule ending in '?' is for a key that may be absent (when present,
+-- its value is checked as the rule without the '?' says).
 CREATE FUNCTION _policy_rules(kind text)
   RETURNS TABLE (key text, rule text, lo float8, hi float8, choices text[], allowed text)
   IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
   SELECT r.key, r.rule, r.lo, r.hi, r.choices,
-         CASE r.rule
+         CASE rtrim(r.rule, '?')
            WHEN 'real' THEN format('a number in (%s, %s]', r.lo, r.hi)
            WHEN 'int' THEN format('an integer in [%s, %s]', r.lo, r.hi)
            WHEN 'choice' THEN 'one of ' || array_to_string(r.choices, ', ')
            WHEN 'bands' THEN 'lower-case band names such as {u,g,r,i,z,y}'
            WHEN 'size' THEN 'a size such as 256MB (64kB to 2TB)'
            WHEN 'absolute' THEN 'an absolute directory'
-           ELSE 'a non-empty text' END
+           ELSE 'a non-empty text' END || CASE WHEN r.rule LIKE '%?' THEN ' (or no row)' ELSE '' END
     FROM (VALUES
       ('ap', 'match_radius_arcsec', 'real', 0::float8, 3600::float8, NULL::text[]),
       ('ap', 'mops_radius_arcsec', 'real', 0, 3600, NULL),
@@ -26,6 +27,7 @@ CREATE FUNCTION _policy_rules(kind text)
       ('ap', 'stripe_height_deg', 'real', 0, 180, NULL),
       ('ap', 'retention_days', 'real', 0, 1e6, NULL),
       ('ap', 'assoc_mode', 'choice', NULL, NULL, ARRAY['greedy', 'optimal']),
+      ('ap', 'exposure_files', 'absolute?', NULL, NULL, NULL),
       ('drp', 'stripe_height_deg', 'real', 0, 180, NULL),
       ('drp', 'num_rings', 'int', 1, 3600, NULL),
       ('drp', 'bands', 'bands', NULL, NULL, NULL),
@@ -54,11 +56,12 @@ BEGIN
   EXECUTE format('SELECT jsonb_object_agg(key, value) FROM %I.policy', schema) INTO p;
   FOR r IN SELECT * FROM skycat._policy_rules(kind) LOOP
     v := p ->> r.key;
+    CONTINUE WHEN v IS NULL AND r.rule LIKE '%?';
     IF v IS NULL THEN
       RAISE EXCEPTION 'skycat.%: policy "%" is not set in %.policy', kind, r.key, schema USING ERRCODE = '22023';
     END IF;
     BEGIN
-      ok := CASE r.rule
+      ok := CASE rtrim(r.rule, '?')
         WHEN 'real' THEN v::float8 > r.lo AND v::float8 <= r.hi  -- NaN fails: it sorts above every number
         WHEN 'int' THEN v::int BETWEEN r.lo AND r.hi
         WHEN 'choice' THEN v = ANY (r.choices)

@@ -2,7 +2,9 @@
 //! so each dec stripe is physically in ra order and its BRIN index on ra is tight), moving
 //! objects, MOPS predictions and visits, and two tables the pipeline itself never reads: the
 //! night's DIASources staged per visit (`sim_dia_source`, what the detection pipeline will
-//! insert into `dia_source_new` visit by visit) and the truth (`sim_truth`).
+//! insert into `dia_source_new` visit by visit) and the truth (`sim_truth`). Optionally
+//! ([`exposure_files`]) the night's exposure metadata as the per-visit files image processing
+//! writes, which the AP then ingests at each post.
 
 use std::io::Write;
 
@@ -76,6 +78,62 @@ pub fn load_night(client: &mut Client, schema: &str, night: &Night, replace: boo
     client.batch_execute(&format!("CREATE INDEX ON {s}.sim_dia_source (visit); ANALYZE {s}.sim_dia_source"))?;
     client.batch_execute(&format!("VACUUM (ANALYZE) {s}.object"))?;
     Ok(night.objects.len() as u64)
+}
+
+/// The `skycat_files` server [`exposure_files`] creates for `schema`.
+pub fn exposure_server(schema: &str) -> String {
+    format!("{schema}_exposure_files")
+}
+
+/// Writes the exposure metadata of every visit of `night` under `dir` as image processing
+/// would (`visit=<v>/{visit,fpa_exposure,fpa_exposure_to_visit,ccd_exposure,amp_exposure}.parquet`,
+/// readable by every OS user, so by the database server on this machine) and configures
+/// `schema` to ingest a visit's files at its `ap_post_visit`: a `skycat_files` server
+/// [`exposure_server`] rooted at `dir` (re-created), then `skycat.ap_exposure_files`. Returns
+/// that function's message. Run it after [`load_night`] and before the night.
+pub fn exposure_files(
+    client: &mut Client,
+    schema: &str,
+    night: &Night,
+    dir: &std::path::Path,
+) -> Result<String, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(|e| fail("create", &e))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| fail("resolve", &e))?;
+    skycat_sim::night_parquet::write_exposures(night, &dir, |_| {})
+        .map_err(|e| fail("write exposure files under", &e))?;
+    make_readable(&dir).map_err(|e| fail("set permissions under", &e))?;
+    let root = dir.to_str().ok_or_else(|| format!("{}: not UTF-8", dir.display()))?;
+    let server = exposure_server(schema);
+    let ddl: String = client
+        .query_one(
+            "SELECT format('DROP SERVER IF EXISTS %1$I CASCADE;
+                            CREATE SERVER %1$I FOREIGN DATA WRAPPER skycat_files OPTIONS (root %2$L)', $1::text, $2::text)",
+            &[&server, &root],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| crate::run::describe(&e, "server DDL"))?;
+    client.batch_execute(&ddl).map_err(|e| crate::run::describe(&e, &ddl))?;
+    let sql = "SELECT skycat.ap_exposure_files($1, $2, $3)";
+    client
+        .query_one(sql, &[&schema, &server, &root])
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| crate::run::describe(&e, sql))
+}
+
+/// Directories 0755 and files 0644 below `dir` (and `dir` itself), whatever the umask.
+fn make_readable(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            make_readable(&path)?;
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs a `COPY ... FROM STDIN` fed by `rows`.

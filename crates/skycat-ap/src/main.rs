@@ -4,6 +4,9 @@
 //!
 //!   skycat-ap night --dsn "host=... dbname=..." --schema ap --objects 200000 --visits 30 \
 //!       --sessions 3 --plot target/demo/ap-latency.png
+//!
+//! `--exposure-files DIR` also writes the visits' exposure metadata files under DIR and has
+//! every post ingest them (see `load::exposure_files`).
 
 use std::time::Instant;
 
@@ -48,6 +51,13 @@ struct NightCmd {
     /// Write the timings and the score as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Also write each visit's exposure metadata as image processing would
+    /// (DIR/visit=<v>/{visit,fpa_exposure,fpa_exposure_to_visit,ccd_exposure,amp_exposure}.parquet)
+    /// and have every ap_post_visit ingest its visit's files (skycat.ap_exposure_files, over a
+    /// skycat_files server <schema>_exposure_files rooted at DIR). DIR is created; the database
+    /// server must be able to read it (same machine). Off by default.
+    #[arg(long, value_name = "DIR")]
+    exposure_files: Option<std::path::PathBuf>,
 }
 
 fn main() {
@@ -82,6 +92,11 @@ fn night_cmd(a: &NightCmd) -> Result<(), String> {
             &[&a.assoc_mode],
         )
         .map_err(|e| run::describe(&e, "policy"))?;
+    if let Some(dir) = &a.exposure_files {
+        spinner.set_message(format!("writing the exposure files under {}", dir.display()));
+        let msg = load::exposure_files(&mut client, &a.schema, &sim, dir)?;
+        spinner.println(msg);
+    }
     let t_load = t.elapsed().as_secs_f64();
     spinner.finish_and_clear();
     eprintln!(
@@ -143,6 +158,20 @@ fn night_cmd(a: &NightCmd) -> Result<(), String> {
         step * 1e3
     );
 
+    if a.exposure_files.is_some() {
+        let s = skycat_ap::ident(&a.schema);
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {s}.fpa_exposure), (SELECT count(*) FROM {s}.ccd_exposure),
+                            (SELECT count(*) FROM {s}.amp_exposure)"
+                ),
+                &[],
+            )
+            .map_err(|e| run::describe(&e, "exposure tables"))?;
+        let (fpa, ccd, amp): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        println!("exposure metadata ingested at post: {fpa} exposures, {ccd} CCD rows, {amp} amplifier rows");
+    }
     let sc = score::score(&mut client, &a.schema).map_err(|e| run::describe(&e, "score"))?;
     println!(
         "association vs truth: completeness {:.3}%, purity {:.3}% ({} of {} object detections right); \

@@ -24,9 +24,16 @@
 //! night, --format csv (default; skycat_sim::night::write_csv): object.csv, moving_object.csv,
 //!   visit.csv, dia_source_new.csv, mops_pred.csv, truth.csv.
 //! night, --format parquet (skycat_sim::night_parquet::write_parquet):
-//!   visit=<visit>/dia_source.parquet  the columns of ap.dia_source_new, in its order
-//!   visit=<visit>/exposure.parquet    visit,ra,dec,mjd,band,exp_time (one row, 30 s)
-//!   mops_pred.parquet                 the columns of ap.mops_pred; truth.parquet: dia_source_id,kind,truth_id
+//!   visit=<visit>/dia_source.parquet             the columns of ap.dia_source_new, in its order
+//!   visit=<visit>/visit.parquet                  visit,ra,dec,mjd,band (one row)
+//!   visit=<visit>/fpa_exposure.parquet           exposure_id,ra,dec,mjd,band,exp_time (2 snaps of 15 s,
+//!                                                exposure_id = visit * 2 + snap)
+//!   visit=<visit>/fpa_exposure_to_visit.parquet  exposure_id,visit (2 rows)
+//!   visit=<visit>/ccd_exposure.parquet           exposure_id,ccd,ra,dec,zero_point,seeing_arcsec,
+//!                                                sky_background (189 CCDs per snap)
+//!   visit=<visit>/amp_exposure.parquet           exposure_id,ccd,amp,gain,read_noise,bias_level
+//!                                                (16 amplifiers per CCD)
+//!   mops_pred.parquet                            the columns of ap.mops_pred; truth.parquet: dia_source_id,kind,truth_id
 //!
 //!   skycat-sim drp --dir target/drp [--objects 100000 --tracts 4 --visits-per-tract 24 --seed 1]
 //!
@@ -78,7 +85,7 @@ enum DrpFormat {
 enum NightFormat {
     /// CSV files for COPY, one per table.
     Csv,
-    /// Per-visit Parquet (DIASources, exposure row) plus night-wide MOPS predictions and truth.
+    /// Per-visit Parquet (DIASources, exposure metadata) plus night-wide MOPS predictions and truth.
     Parquet,
     /// Both, side by side in --dir.
     Both,

@@ -12,6 +12,10 @@
 //!   place on later visits), moving-object detections and artefacts ("junk"), each with the
 //!   class id the detection pipeline would give it.
 //!
+//! - per visit the exposure metadata image processing writes with it ([`visit_exposures`]):
+//!   the visit, its two snaps (FPA_Exposure, FPAExposure2Visit), one row per CCD per snap
+//!   (CCD_Exposure, 189 science CCDs) and one per amplifier (AmpExposure, 16 per CCD).
+//!
 //! Class ids (the rows `skycat.ap_create` puts in `source_classification`): 1 variable and
 //! 2 transient (route 'object'), 3 moving (route 'mops'), 4 artefact (route 'junk').
 
@@ -372,6 +376,204 @@ pub fn simulate(config: &NightConfig) -> Night {
     Night { config: c, objects, moving, visits, sources, predictions }
 }
 
+/// Snaps (exposures) per visit: LSST takes a visit as a pair of back-to-back exposures.
+pub const SNAPS_PER_VISIT: i64 = 2;
+/// Exposure time of one snap (s).
+pub const SNAP_EXP_TIME_S: f64 = 15.0;
+/// Seconds from the start of one snap to the start of the next (exposure + readout).
+pub const SNAP_CADENCE_S: f64 = 17.0;
+/// Science CCDs of the LSST camera: 21 rafts (a 5 x 5 grid without its corners) of 3 x 3.
+pub const CCDS: i32 = 189;
+/// Amplifiers (readout segments) per CCD.
+pub const AMPS_PER_CCD: i32 = 16;
+/// Centre-to-centre distance of neighbouring CCDs and of neighbouring rafts on the sky (deg):
+/// 42.25 mm and 127 mm at the plate scale of 0.2 arcsec per 10 um pixel.
+const CCD_PITCH_DEG: f64 = 42.25 * 20.0 / 3600.0;
+const RAFT_PITCH_DEG: f64 = 127.0 * 20.0 / 3600.0;
+
+/// One exposure of the focal plane (LSST's FPA_Exposure): a snap of a visit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FpaExposure {
+    pub exposure_id: i64,
+    pub ra: f64,
+    pub dec: f64,
+    /// Start of the exposure.
+    pub mjd: f64,
+    pub band: &'static str,
+    pub exp_time: f64,
+}
+
+/// Which visit an exposure belongs to (LSST's FPAExposure2Visit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FpaExposureToVisit {
+    pub exposure_id: i64,
+    pub visit: i64,
+}
+
+/// One CCD of one exposure (LSST's CCD_Exposure): where the CCD's centre points and what the
+/// image processing measured on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CcdExposure {
+    pub exposure_id: i64,
+    /// LSST detector number, 0..188 (raft by raft, 9 CCDs each).
+    pub ccd: i32,
+    pub ra: f64,
+    pub dec: f64,
+    /// Photometric zero point (AB mag of 1 count per second).
+    pub zero_point: f64,
+    /// PSF FWHM (arcsec).
+    pub seeing_arcsec: f64,
+    /// Median sky level (counts per pixel).
+    pub sky_background: f64,
+}
+
+/// One amplifier of one CCD of one exposure (LSST's AmpExposure).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AmpExposure {
+    pub exposure_id: i64,
+    pub ccd: i32,
+    /// 0..15.
+    pub amp: i32,
+    /// e- per ADU.
+    pub gain: f64,
+    /// e- rms.
+    pub read_noise: f64,
+    /// Overscan level (ADU).
+    pub bias_level: f64,
+}
+
+/// What image processing writes for one visit besides its DIASources: the visit row, its two
+/// exposures and their link to the visit, one row per CCD per exposure and one per amplifier
+/// per CCD per exposure. Every list is sorted by its primary key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitExposures {
+    pub visit: Visit,
+    pub fpa: Vec<FpaExposure>,
+    pub to_visit: Vec<FpaExposureToVisit>,
+    pub ccds: Vec<CcdExposure>,
+    pub amps: Vec<AmpExposure>,
+}
+
+impl VisitExposures {
+    /// Rows of the five kinds together (what ingesting the visit inserts).
+    pub fn rows(&self) -> usize {
+        1 + self.fpa.len() + self.to_visit.len() + self.ccds.len() + self.amps.len()
+    }
+}
+
+/// The id of snap `snap` (0 or 1) of `visit`: `visit * 2 + snap`.
+pub fn exposure_id(visit: i64, snap: i64) -> i64 {
+    visit * SNAPS_PER_VISIT + snap
+}
+
+/// The centre of CCD `ccd` relative to the boresight (deg towards east, deg towards north).
+/// Rafts are numbered row by row from the south-west over the 5 x 5 grid without its corners,
+/// CCDs row by row within their raft (LSST's R01 S00 = detector 0 ... R43 S22 = 188).
+pub fn ccd_offset_deg(ccd: i32) -> (f64, f64) {
+    let rafts: Vec<(i32, i32)> = (0..5)
+        .flat_map(|ry| (0..5).map(move |rx| (rx, ry)))
+        .filter(|&(rx, ry)| !((rx == 0 || rx == 4) && (ry == 0 || ry == 4)))
+        .collect();
+    let (rx, ry) = rafts[(ccd / 9) as usize];
+    let (sx, sy) = (ccd % 9 % 3, ccd % 9 / 3);
+    let x = f64::from(rx - 2) * RAFT_PITCH_DEG + f64::from(sx - 1) * CCD_PITCH_DEG;
+    let y = f64::from(ry - 2) * RAFT_PITCH_DEG + f64::from(sy - 1) * CCD_PITCH_DEG;
+    (x, y)
+}
+
+/// A seed for one purpose of one visit: SplitMix64 of the night's seed, the visit and a tag,
+/// so the exposure metadata does not draw from (and never changes) the night's own stream.
+fn sub_seed(seed: u64, visit: i64, tag: u64) -> u64 {
+    let mut z = seed ^ (visit as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ tag.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The exposure metadata of visit `v` of a night simulated with `seed`: deterministic from the
+/// seed and the visit alone (the truth an ingest of the visit's files must reproduce).
+///
+/// Two snaps of 15 s, the second 17 s after the first, both at the visit's pointing and band;
+/// per CCD its centre's position, a zero point (per-band value, the exposure's transparency,
+/// the CCD's fixed response), the seeing (the exposure's, worse towards the edge) and the sky
+/// level; per amplifier its fixed gain and read noise and the exposure's bias level.
+pub fn visit_exposures(seed: u64, v: &Visit) -> VisitExposures {
+    const CAMERA: u64 = 1;
+    const EXPOSURE: u64 = 2;
+    let unit = Normal::new(0.0, 1.0).expect("valid");
+    let band_index = BANDS.iter().position(|b| *b == v.band).unwrap_or(2);
+    let zp_band = [26.52, 28.51, 28.36, 28.17, 27.78, 26.82][band_index];
+    let sky_band = [22.0, 95.0, 190.0, 320.0, 470.0, 520.0][band_index];
+
+    // The camera: per CCD a response offset, per amplifier gain, read noise and bias (fixed for
+    // the night, so the same in every exposure).
+    let mut cam = rng(sub_seed(seed, 0, CAMERA));
+    let ccd_response: Vec<f64> = (0..CCDS).map(|_| 0.01 * unit.sample(&mut cam)).collect();
+    let amp_consts: Vec<(f64, f64, f64)> = (0..CCDS * AMPS_PER_CCD)
+        .map(|_| {
+            let gain = 1.6 + 0.08 * unit.sample(&mut cam);
+            let read_noise = (6.0 + 0.8 * unit.sample(&mut cam)).max(3.0);
+            let bias = 20_000.0 + 1_500.0 * unit.sample(&mut cam);
+            (gain, read_noise, bias)
+        })
+        .collect();
+
+    let mut fpa = Vec::new();
+    let mut to_visit = Vec::new();
+    let mut ccds = Vec::with_capacity((SNAPS_PER_VISIT * CCDS as i64) as usize);
+    let mut amps = Vec::with_capacity((SNAPS_PER_VISIT * (CCDS * AMPS_PER_CCD) as i64) as usize);
+    for snap in 0..SNAPS_PER_VISIT {
+        let id = exposure_id(v.visit, snap);
+        let mut r = rng(sub_seed(seed, v.visit, EXPOSURE + snap as u64));
+        fpa.push(FpaExposure {
+            exposure_id: id,
+            ra: v.ra,
+            dec: v.dec,
+            mjd: v.mjd + snap as f64 * SNAP_CADENCE_S / 86_400.0,
+            band: v.band,
+            exp_time: SNAP_EXP_TIME_S,
+        });
+        to_visit.push(FpaExposureToVisit { exposure_id: id, visit: v.visit });
+        // Clouds only take light away; the seeing is log-normal around 0.7 arcsec.
+        let transparency = -(0.04 * unit.sample(&mut r)).abs();
+        let seeing = 0.7 * (0.2 * unit.sample(&mut r)).exp();
+        let sky = sky_band * (1.0 + r.random_range(0.0..0.3));
+        for ccd in 0..CCDS {
+            let (x, y) = ccd_offset_deg(ccd);
+            let (ra, dec) = offset_deg(v.ra, v.dec, x.hypot(y), x.atan2(y).to_degrees());
+            let edge = (x * x + y * y) / (1.75 * 1.75);
+            ccds.push(CcdExposure {
+                exposure_id: id,
+                ccd,
+                ra,
+                dec,
+                zero_point: zp_band + transparency + ccd_response[ccd as usize] + 0.003 * unit.sample(&mut r),
+                seeing_arcsec: seeing * (1.0 + 0.05 * edge) * (1.0 + 0.02 * unit.sample(&mut r)),
+                sky_background: sky * (1.0 + 0.02 * unit.sample(&mut r)),
+            });
+            for amp in 0..AMPS_PER_CCD {
+                let (gain, read_noise, bias) = amp_consts[(ccd * AMPS_PER_CCD + amp) as usize];
+                amps.push(AmpExposure {
+                    exposure_id: id,
+                    ccd,
+                    amp,
+                    gain,
+                    read_noise,
+                    bias_level: bias + 2.0 * unit.sample(&mut r),
+                });
+            }
+        }
+    }
+    VisitExposures { visit: *v, fpa, to_visit, ccds, amps }
+}
+
+impl Night {
+    /// The exposure metadata of visit `v` (see [`visit_exposures`]).
+    pub fn exposures(&self, v: &Visit) -> VisitExposures {
+        visit_exposures(self.config.seed, v)
+    }
+}
+
 /// Writes the night as CSV files for `COPY ... FROM` (no headers) into `dir`:
 /// - `object.csv`: object_id, ra, dec, variable, flux (the catalog before the night);
 /// - `moving_object.csv`: moving_object_id, ra, dec (at the first visit), rate_deg_per_day;
@@ -576,6 +778,55 @@ mod tests {
             }
         }
         assert!(seen.values().any(|&k| k >= 2));
+    }
+
+    #[test]
+    fn exposures_of_a_visit() {
+        let n = simulate(&small());
+        let v = n.visits[3];
+        let e = n.exposures(&v);
+        assert_eq!(e, n.exposures(&v), "deterministic");
+        assert_eq!(e.visit, v);
+        let ids = [v.visit * 2, v.visit * 2 + 1];
+        assert_eq!(e.fpa.iter().map(|x| x.exposure_id).collect::<Vec<_>>(), ids);
+        assert_eq!(e.to_visit, ids.map(|exposure_id| FpaExposureToVisit { exposure_id, visit: v.visit }));
+        for (k, x) in e.fpa.iter().enumerate() {
+            assert_eq!((x.ra, x.dec, x.band, x.exp_time), (v.ra, v.dec, v.band, SNAP_EXP_TIME_S));
+            assert!((x.mjd - v.mjd - k as f64 * 17.0 / 86400.0).abs() < 1e-9);
+        }
+        assert_eq!(e.ccds.len(), 2 * 189);
+        assert_eq!(e.amps.len(), 2 * 189 * 16);
+        assert_eq!(e.rows(), 1 + 2 + 2 + 378 + 6048);
+        // Sorted by primary key, no duplicates.
+        assert!(e.ccds.windows(2).all(|w| (w[0].exposure_id, w[0].ccd) < (w[1].exposure_id, w[1].ccd)));
+        assert!(e
+            .amps
+            .windows(2)
+            .all(|w| (w[0].exposure_id, w[0].ccd, w[0].amp) < (w[1].exposure_id, w[1].ccd, w[1].amp)));
+        // CCD centres cover the field: all distinct, within 2 degrees, the central CCD at the
+        // boresight (raft R22 = the 11th raft, its middle sensor: detector 94).
+        for c in &e.ccds {
+            let r = sep_arcsec(c.ra, c.dec, v.ra, v.dec) / 3600.0;
+            assert!(r < 2.0, "ccd {} at {r} deg", c.ccd);
+            assert!(c.seeing_arcsec > 0.2 && c.seeing_arcsec < 3.0);
+            assert!(c.zero_point > 25.0 && c.zero_point < 30.0);
+            assert!(c.sky_background > 0.0);
+        }
+        assert!(sep_arcsec(e.ccds[94].ra, e.ccds[94].dec, v.ra, v.dec) < 1e-6);
+        let mut centres: Vec<(u64, u64)> = e.ccds[..189].iter().map(|c| (c.ra.to_bits(), c.dec.to_bits())).collect();
+        centres.sort_unstable();
+        centres.dedup();
+        assert_eq!(centres.len(), 189);
+        // Gain and read noise belong to the amplifier: the same in both snaps and every visit;
+        // the bias level drifts per exposure.
+        let other = n.exposures(&n.visits[0]);
+        for (a, b) in e.amps[..3024].iter().zip(&e.amps[3024..]).chain(e.amps.iter().zip(&other.amps)) {
+            assert_eq!((a.ccd, a.amp, a.gain, a.read_noise), (b.ccd, b.amp, b.gain, b.read_noise));
+        }
+        assert!(e.amps[..3024].iter().zip(&e.amps[3024..]).any(|(a, b)| a.bias_level != b.bias_level));
+        // Another seed, other metadata; the DIASources do not depend on it.
+        let e2 = visit_exposures(2, &v);
+        assert_ne!(e2.ccds[0].zero_point, e.ccds[0].zero_point);
     }
 
     #[test]

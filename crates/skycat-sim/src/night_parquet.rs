@@ -1,21 +1,32 @@
-//! A simulated night as a difference-imaging pipeline leaves it: one directory per visit with
-//! the visit's DIASources and its exposure row, plus MOPS's predictions and the truth for the
-//! whole night. Written with skycat's own Parquet writer (zstd, statistics), so the
-//! `skycat_files` wrapper reads it in place:
+//! A simulated night as image processing leaves it: one directory per visit with the visit's
+//! DIASources and its exposure metadata (the visit row, its two snaps, one row per CCD and per
+//! amplifier of each snap: [`crate::night::visit_exposures`]), plus MOPS's predictions and the
+//! truth for the whole night. Written with skycat's own Parquet writer (zstd, statistics), so
+//! the `skycat_files` wrapper reads it in place:
 //!
 //! ```text
-//! dir/visit=<visit>/dia_source.parquet   the columns of ap.dia_source_new, in its order
-//! dir/visit=<visit>/exposure.parquet     visit, ra, dec, mjd, band, exp_time (one row)
-//! dir/mops_pred.parquet                  the columns of ap.mops_pred, every visit
-//! dir/truth.parquet                      dia_source_id, kind, truth_id (NULL for artefacts)
+//! dir/visit=<visit>/dia_source.parquet             the columns of ap.dia_source_new, in its order
+//! dir/visit=<visit>/visit.parquet                  visit, ra, dec, mjd, band (one row)
+//! dir/visit=<visit>/fpa_exposure.parquet           exposure_id, ra, dec, mjd, band, exp_time (2 rows)
+//! dir/visit=<visit>/fpa_exposure_to_visit.parquet  exposure_id, visit (2 rows)
+//! dir/visit=<visit>/ccd_exposure.parquet           exposure_id, ccd, ra, dec, zero_point,
+//!                                                  seeing_arcsec, sky_background (2 x 189 rows)
+//! dir/visit=<visit>/amp_exposure.parquet           exposure_id, ccd, amp, gain, read_noise,
+//!                                                  bias_level (2 x 189 x 16 rows)
+//! dir/mops_pred.parquet                            the columns of ap.mops_pred, every visit
+//! dir/truth.parquet                                dia_source_id, kind, truth_id (NULL for artefacts)
 //! ```
+//!
+//! The five exposure files are what `skycat.ap_exposure_files` declares foreign tables over and
+//! `ap_post_visit` ingests ([`write_exposures`] writes them alone).
 //!
 //! Rows are in the order of [`crate::night::write_csv`]'s files (DIASources by
 //! `dia_source_id` within a visit), so the Parquet and CSV forms of a night hold the same rows.
 
-use crate::night::{DiaSource, MopsPred, Night, Truth, Visit};
+use crate::night::{DiaSource, MopsPred, Night, Truth, VisitExposures};
 use skycat_core::files::arrow::array::{
-    ArrayRef, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array, Int64Builder, RecordBatch,
+    StringArray, StringBuilder,
 };
 use skycat_core::files::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use skycat_core::files::writer::ParquetFileWriter;
@@ -25,8 +36,6 @@ use std::sync::Arc;
 
 /// Rows per row group of the night-wide files (a visit's files hold one row group).
 const ROW_GROUP_ROWS: usize = 131_072;
-/// Exposure time of a visit (s): the pair of 15 s snaps.
-pub const EXP_TIME_S: f64 = 30.0;
 
 fn field(name: &str, t: DataType) -> Field {
     Field::new(name, t, false)
@@ -51,15 +60,65 @@ pub fn dia_source_schema() -> SchemaRef {
     ]))
 }
 
-/// `visit=<visit>/exposure.parquet`: the columns of `ap.visit`, then the exposure time.
-pub fn exposure_schema() -> SchemaRef {
+/// The exposure metadata files of a visit directory, in the order they are written.
+pub const EXPOSURE_FILES: [&str; 5] = [
+    "visit.parquet",
+    "fpa_exposure.parquet",
+    "fpa_exposure_to_visit.parquet",
+    "ccd_exposure.parquet",
+    "amp_exposure.parquet",
+];
+
+/// `visit=<visit>/visit.parquet`: the columns of `ap.visit`, one row.
+pub fn visit_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         field("visit", DataType::Int64),
         field("ra", DataType::Float64),
         field("dec", DataType::Float64),
         field("mjd", DataType::Float64),
         field("band", DataType::Utf8),
+    ]))
+}
+
+/// `visit=<visit>/fpa_exposure.parquet`: one row per snap.
+pub fn fpa_exposure_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("exposure_id", DataType::Int64),
+        field("ra", DataType::Float64),
+        field("dec", DataType::Float64),
+        field("mjd", DataType::Float64),
+        field("band", DataType::Utf8),
         field("exp_time", DataType::Float64),
+    ]))
+}
+
+/// `visit=<visit>/fpa_exposure_to_visit.parquet`: one row per snap.
+pub fn fpa_exposure_to_visit_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![field("exposure_id", DataType::Int64), field("visit", DataType::Int64)]))
+}
+
+/// `visit=<visit>/ccd_exposure.parquet`: one row per CCD per snap.
+pub fn ccd_exposure_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("exposure_id", DataType::Int64),
+        field("ccd", DataType::Int32),
+        field("ra", DataType::Float64),
+        field("dec", DataType::Float64),
+        field("zero_point", DataType::Float64),
+        field("seeing_arcsec", DataType::Float64),
+        field("sky_background", DataType::Float64),
+    ]))
+}
+
+/// `visit=<visit>/amp_exposure.parquet`: one row per amplifier per CCD per snap.
+pub fn amp_exposure_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("exposure_id", DataType::Int64),
+        field("ccd", DataType::Int32),
+        field("amp", DataType::Int32),
+        field("gain", DataType::Float64),
+        field("read_noise", DataType::Float64),
+        field("bias_level", DataType::Float64),
     ]))
 }
 
@@ -140,39 +199,6 @@ impl DiaSourceColumns {
 }
 
 #[derive(Default)]
-struct ExposureColumns {
-    visit: Int64Builder,
-    ra: Float64Builder,
-    dec: Float64Builder,
-    mjd: Float64Builder,
-    band: StringBuilder,
-    exp_time: Float64Builder,
-}
-
-impl ExposureColumns {
-    fn push(&mut self, v: &Visit) {
-        self.visit.append_value(v.visit);
-        self.ra.append_value(v.ra);
-        self.dec.append_value(v.dec);
-        self.mjd.append_value(v.mjd);
-        self.band.append_value(v.band);
-        self.exp_time.append_value(EXP_TIME_S);
-    }
-
-    fn batch(&mut self, schema: &SchemaRef) -> RecordBatch {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.visit.finish()),
-            Arc::new(self.ra.finish()),
-            Arc::new(self.dec.finish()),
-            Arc::new(self.mjd.finish()),
-            Arc::new(self.band.finish()),
-            Arc::new(self.exp_time.finish()),
-        ];
-        RecordBatch::try_new(schema.clone(), cols).expect("columns follow the schema")
-    }
-}
-
-#[derive(Default)]
 struct MopsPredColumns {
     moving_object_id: Int64Builder,
     visit: Int64Builder,
@@ -235,15 +261,100 @@ impl TruthColumns {
     }
 }
 
+/// One file of one row group from whole columns.
+fn write_file(path: &Path, schema: SchemaRef, cols: Vec<ArrayRef>) -> FilesResult<()> {
+    let batch = RecordBatch::try_new(schema.clone(), cols).expect("columns follow the schema");
+    let mut w = ParquetFileWriter::create(path, schema, ROW_GROUP_ROWS)?;
+    w.write(&batch)?;
+    w.finish()?;
+    Ok(())
+}
+
+/// Writes the five exposure metadata files of one visit into `dir/visit=<visit>/` (see the
+/// module doc), rows in the order of `e`'s lists. A list left empty gives a file without rows.
+pub fn write_visit_exposures(dir: &Path, e: &VisitExposures) -> FilesResult<()> {
+    let visit_dir = dir.join(format!("visit={}", e.visit.visit));
+    let v = &e.visit;
+    write_file(
+        &visit_dir.join("visit.parquet"),
+        visit_schema(),
+        vec![
+            Arc::new(Int64Array::from(vec![v.visit])),
+            Arc::new(Float64Array::from(vec![v.ra])),
+            Arc::new(Float64Array::from(vec![v.dec])),
+            Arc::new(Float64Array::from(vec![v.mjd])),
+            Arc::new(StringArray::from(vec![v.band])),
+        ],
+    )?;
+    let f = &e.fpa;
+    write_file(
+        &visit_dir.join("fpa_exposure.parquet"),
+        fpa_exposure_schema(),
+        vec![
+            Arc::new(f.iter().map(|x| x.exposure_id).collect::<Int64Array>()),
+            Arc::new(f.iter().map(|x| x.ra).collect::<Float64Array>()),
+            Arc::new(f.iter().map(|x| x.dec).collect::<Float64Array>()),
+            Arc::new(f.iter().map(|x| x.mjd).collect::<Float64Array>()),
+            Arc::new(f.iter().map(|x| Some(x.band)).collect::<StringArray>()),
+            Arc::new(f.iter().map(|x| x.exp_time).collect::<Float64Array>()),
+        ],
+    )?;
+    let t = &e.to_visit;
+    write_file(
+        &visit_dir.join("fpa_exposure_to_visit.parquet"),
+        fpa_exposure_to_visit_schema(),
+        vec![
+            Arc::new(t.iter().map(|x| x.exposure_id).collect::<Int64Array>()),
+            Arc::new(t.iter().map(|x| x.visit).collect::<Int64Array>()),
+        ],
+    )?;
+    let c = &e.ccds;
+    write_file(
+        &visit_dir.join("ccd_exposure.parquet"),
+        ccd_exposure_schema(),
+        vec![
+            Arc::new(c.iter().map(|x| x.exposure_id).collect::<Int64Array>()),
+            Arc::new(c.iter().map(|x| x.ccd).collect::<Int32Array>()),
+            Arc::new(c.iter().map(|x| x.ra).collect::<Float64Array>()),
+            Arc::new(c.iter().map(|x| x.dec).collect::<Float64Array>()),
+            Arc::new(c.iter().map(|x| x.zero_point).collect::<Float64Array>()),
+            Arc::new(c.iter().map(|x| x.seeing_arcsec).collect::<Float64Array>()),
+            Arc::new(c.iter().map(|x| x.sky_background).collect::<Float64Array>()),
+        ],
+    )?;
+    let a = &e.amps;
+    write_file(
+        &visit_dir.join("amp_exposure.parquet"),
+        amp_exposure_schema(),
+        vec![
+            Arc::new(a.iter().map(|x| x.exposure_id).collect::<Int64Array>()),
+            Arc::new(a.iter().map(|x| x.ccd).collect::<Int32Array>()),
+            Arc::new(a.iter().map(|x| x.amp).collect::<Int32Array>()),
+            Arc::new(a.iter().map(|x| x.gain).collect::<Float64Array>()),
+            Arc::new(a.iter().map(|x| x.read_noise).collect::<Float64Array>()),
+            Arc::new(a.iter().map(|x| x.bias_level).collect::<Float64Array>()),
+        ],
+    )
+}
+
+/// Writes only the exposure metadata files of every visit of the night under `dir` (what the
+/// AP ingests at each post). `progress` is called after each visit with the number written.
+pub fn write_exposures(night: &Night, dir: &Path, mut progress: impl FnMut(usize)) -> FilesResult<()> {
+    for (k, v) in night.visits.iter().enumerate() {
+        write_visit_exposures(dir, &night.exposures(v))?;
+        progress(k + 1);
+    }
+    Ok(())
+}
+
 /// Writes the night as Parquet under `dir` (see the module doc for the layout). Files are
 /// replaced whole (each is written under a temporary name and renamed when complete).
 /// `progress` is called after each visit with the number of visits written.
 pub fn write_parquet(night: &Night, dir: &Path, mut progress: impl FnMut(usize)) -> FilesResult<()> {
-    let (source_schema, exposure_schema, pred_schema, truth_schema) =
-        (dia_source_schema(), exposure_schema(), mops_pred_schema(), truth_schema());
+    let (source_schema, pred_schema, truth_schema) = (dia_source_schema(), mops_pred_schema(), truth_schema());
     let mut preds = ParquetFileWriter::create(&dir.join("mops_pred.parquet"), pred_schema.clone(), ROW_GROUP_ROWS)?;
     let mut truth = ParquetFileWriter::create(&dir.join("truth.parquet"), truth_schema.clone(), ROW_GROUP_ROWS)?;
-    let (mut source_cols, mut exposure_cols) = (DiaSourceColumns::default(), ExposureColumns::default());
+    let mut source_cols = DiaSourceColumns::default();
     let (mut pred_cols, mut truth_cols) = (MopsPredColumns::default(), TruthColumns::default());
     for (k, ((v, sources), predictions)) in night.visits.iter().zip(&night.sources).zip(&night.predictions).enumerate()
     {
@@ -258,11 +369,7 @@ pub fn write_parquet(night: &Night, dir: &Path, mut progress: impl FnMut(usize))
         w.finish()?;
         truth.write(&truth_cols.batch(&truth_schema))?;
 
-        let mut w =
-            ParquetFileWriter::create(&visit_dir.join("exposure.parquet"), exposure_schema.clone(), ROW_GROUP_ROWS)?;
-        exposure_cols.push(v);
-        w.write(&exposure_cols.batch(&exposure_schema))?;
-        w.finish()?;
+        write_visit_exposures(dir, &night.exposures(v))?;
 
         for p in predictions {
             pred_cols.push(p);
@@ -308,6 +415,126 @@ mod tests {
 
     fn names_and_types(schema: &SchemaRef) -> Vec<(String, DataType)> {
         schema.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect()
+    }
+
+    /// Every row of `path` (one column per schema field, checked against `schema`).
+    fn read_checked(path: &Path, schema: SchemaRef) -> Vec<RecordBatch> {
+        let (got, batches) = read_all(path);
+        assert_eq!(names_and_types(&got), names_and_types(&schema), "{}", path.display());
+        batches
+    }
+
+    fn f64s(b: &RecordBatch, i: usize) -> Vec<f64> {
+        b.column(i).as_primitive::<Float64Type>().values().to_vec()
+    }
+
+    fn i64s(b: &RecordBatch, i: usize) -> Vec<i64> {
+        b.column(i).as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    fn i32s(b: &RecordBatch, i: usize) -> Vec<i32> {
+        b.column(i).as_primitive::<Int32Type>().values().to_vec()
+    }
+
+    /// A band as written back into the `&'static str` the truth uses.
+    fn band(s: &str) -> &'static str {
+        crate::BANDS.iter().find(|b| **b == s).expect("a band")
+    }
+
+    /// The five exposure files of `visit` under `dir`, read back into the truth's types.
+    fn read_exposures(dir: &Path, visit: i64) -> VisitExposures {
+        use crate::night::{AmpExposure, CcdExposure, FpaExposure, FpaExposureToVisit, Visit};
+        let vd = dir.join(format!("visit={visit}"));
+        let mut e = VisitExposures {
+            visit: Visit { visit: 0, ra: 0.0, dec: 0.0, mjd: 0.0, band: "" },
+            fpa: vec![],
+            to_visit: vec![],
+            ccds: vec![],
+            amps: vec![],
+        };
+        let vb = read_checked(&vd.join("visit.parquet"), visit_schema());
+        assert_eq!(vb.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+        let b = &vb[0];
+        e.visit = Visit {
+            visit: i64s(b, 0)[0],
+            ra: f64s(b, 1)[0],
+            dec: f64s(b, 2)[0],
+            mjd: f64s(b, 3)[0],
+            band: band(b.column(4).as_string::<i32>().value(0)),
+        };
+        for b in read_checked(&vd.join("fpa_exposure.parquet"), fpa_exposure_schema()) {
+            let bands = b.column(4).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                e.fpa.push(FpaExposure {
+                    exposure_id: i64s(&b, 0)[i],
+                    ra: f64s(&b, 1)[i],
+                    dec: f64s(&b, 2)[i],
+                    mjd: f64s(&b, 3)[i],
+                    band: band(bands.value(i)),
+                    exp_time: f64s(&b, 5)[i],
+                });
+            }
+        }
+        for b in read_checked(&vd.join("fpa_exposure_to_visit.parquet"), fpa_exposure_to_visit_schema()) {
+            for (exposure_id, visit) in i64s(&b, 0).into_iter().zip(i64s(&b, 1)) {
+                e.to_visit.push(FpaExposureToVisit { exposure_id, visit });
+            }
+        }
+        for b in read_checked(&vd.join("ccd_exposure.parquet"), ccd_exposure_schema()) {
+            let (id, ccd, ra, dec) = (i64s(&b, 0), i32s(&b, 1), f64s(&b, 2), f64s(&b, 3));
+            let (zp, seeing, sky) = (f64s(&b, 4), f64s(&b, 5), f64s(&b, 6));
+            for i in 0..b.num_rows() {
+                e.ccds.push(CcdExposure {
+                    exposure_id: id[i],
+                    ccd: ccd[i],
+                    ra: ra[i],
+                    dec: dec[i],
+                    zero_point: zp[i],
+                    seeing_arcsec: seeing[i],
+                    sky_background: sky[i],
+                });
+            }
+        }
+        for b in read_checked(&vd.join("amp_exposure.parquet"), amp_exposure_schema()) {
+            let (id, ccd, amp, gain, rn, bias) =
+                (i64s(&b, 0), i32s(&b, 1), i32s(&b, 2), f64s(&b, 3), f64s(&b, 4), f64s(&b, 5));
+            for i in 0..b.num_rows() {
+                e.amps.push(AmpExposure {
+                    exposure_id: id[i],
+                    ccd: ccd[i],
+                    amp: amp[i],
+                    gain: gain[i],
+                    read_noise: rn[i],
+                    bias_level: bias[i],
+                });
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn exposure_files_alone_and_empty_lists() {
+        let night = simulate(&NightConfig { objects: 5_000, visits: 3, sources_per_visit: 100, ..small() });
+        let dir = TempDir::new("night-exposures");
+        let mut seen = Vec::new();
+        write_exposures(&night, &dir.0, |k| seen.push(k)).unwrap();
+        assert_eq!(seen, [1, 2, 3]);
+        for v in &night.visits {
+            let names: std::collections::BTreeSet<String> = std::fs::read_dir(dir.0.join(format!("visit={}", v.visit)))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, EXPOSURE_FILES.iter().map(|s| s.to_string()).collect());
+            let e = read_exposures(&dir.0, v.visit);
+            assert_eq!(e, night.exposures(v));
+            assert_eq!((e.fpa.len(), e.to_visit.len(), e.ccds.len(), e.amps.len()), (2, 2, 378, 6048));
+        }
+        // A list left empty is a valid file without rows.
+        let mut e = night.exposures(&night.visits[0]);
+        e.amps.clear();
+        write_visit_exposures(&dir.0, &e).unwrap();
+        let (_, batches) = read_all(&dir.0.join(format!("visit={}/amp_exposure.parquet", e.visit.visit)));
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
     }
 
     #[test]
@@ -365,25 +592,8 @@ mod tests {
                 }
             }
 
-            let (schema, batches) = read_all(&visit_dir.join("exposure.parquet"));
-            assert_eq!(
-                names_and_types(&schema),
-                vec![
-                    ("visit".to_string(), DataType::Int64),
-                    ("ra".to_string(), DataType::Float64),
-                    ("dec".to_string(), DataType::Float64),
-                    ("mjd".to_string(), DataType::Float64),
-                    ("band".to_string(), DataType::Utf8),
-                    ("exp_time".to_string(), DataType::Float64),
-                ]
-            );
-            let b = &batches[0];
-            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
-            assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), v.visit);
-            assert_eq!(b.column(1).as_primitive::<Float64Type>().value(0).to_bits(), v.ra.to_bits());
-            assert_eq!(b.column(3).as_primitive::<Float64Type>().value(0).to_bits(), v.mjd.to_bits());
-            assert_eq!(b.column(4).as_string::<i32>().value(0), v.band);
-            assert_eq!(b.column(5).as_primitive::<Float64Type>().value(0), EXP_TIME_S);
+            // The exposure metadata: read back, equal to the truth function's rows.
+            assert_eq!(read_exposures(&dir.0, v.visit), night.exposures(v), "visit {}", v.visit);
         }
         let visit_dirs = std::fs::read_dir(&dir.0).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
         assert_eq!(visit_dirs, night.visits.len());
@@ -459,7 +669,18 @@ mod tests {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        assert_eq!(names, ["dia_source.parquet", "exposure.parquet"], "no temporary files left");
+        assert_eq!(
+            names,
+            [
+                "amp_exposure.parquet",
+                "ccd_exposure.parquet",
+                "dia_source.parquet",
+                "fpa_exposure.parquet",
+                "fpa_exposure_to_visit.parquet",
+                "visit.parquet"
+            ],
+            "no temporary files left"
+        );
         let (_, batches) = read_all(&dir.0.join(format!("visit={v}/dia_source.parquet")));
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), night.sources[0].len());
     }
