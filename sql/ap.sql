@@ -153,8 +153,9 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- object_position rebuilt from object, in stripe then ra order (so that its BRIN index on
--- (dec, ra) prunes a field to the blocks holding it), its indexes built once, at the end.
+-- object_position rebuilt from object, in object's order: stripe by stripe, and within a
+-- stripe as loaded (load objects in ra order, and the BRIN index on (dec, ra) prunes a field
+-- to the blocks holding it); its indexes built once, at the end.
 CREATE FUNCTION _ap_rebuild_positions(schema name) RETURNS void
   VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 BEGIN
@@ -163,11 +164,10 @@ BEGIN
     ALTER TABLE %1$I.object_position DROP CONSTRAINT IF EXISTS object_position_pkey;
     DROP INDEX IF EXISTS %1$I.object_position_field_idx;
     INSERT INTO %1$I.object_position (object_id, ra, "dec")
-      SELECT object_id, ra, "dec" FROM %1$I.object ORDER BY skycat.stripe("dec", $1), ra;
+      SELECT object_id, ra, "dec" FROM %1$I.object;
     ALTER TABLE %1$I.object_position ADD CONSTRAINT object_position_pkey PRIMARY KEY (object_id);
     %2$s
-    ANALYZE %1$I.object_position;$q$, schema, skycat._ap_position_brin(schema))
-    USING (skycat._policy(schema, 'ap') ->> 'stripe_height_deg')::float8;
+    ANALYZE %1$I.object_position;$q$, schema, skycat._ap_position_brin(schema));
 END $$;
 
 -- The BRIN index of object_position: a field is a dec band and an ra range, and the rows are
@@ -177,6 +177,17 @@ CREATE FUNCTION _ap_position_brin(schema name) RETURNS text
   SELECT format('CREATE INDEX object_position_field_idx ON %I.object_position USING brin ("dec", ra)
                    WITH (pages_per_range = 8, autosummarize = on);', schema)
 $$;
+
+-- The fillfactor of the object stripes: post rewrites each matched object's row every visit,
+-- and a row updated on its own page (HOT) costs no index entry and dirties one page, not three.
+CREATE FUNCTION _ap_object_fillfactor(schema name) RETURNS void
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE part regclass;
+BEGIN
+  FOR part IN SELECT i.inhrelid::regclass FROM pg_inherits i WHERE i.inhparent = format('%I.object', schema)::regclass LOOP
+    EXECUTE format('ALTER TABLE %s SET (fillfactor = 80)', part);
+  END LOOP;
+END $$;
 
 -- For bulk loads of object: `ap_object_key(schema, false)` drops the primary key and pauses
 -- the upkeep of object_position (a bulk load then builds both once at the end, instead of
@@ -274,6 +285,9 @@ BEGIN
      skycat._ap_position_brin(schema));
   PERFORM skycat._ap_create_exposure_tables(schema);
   PERFORM skycat.create_stripe_partitions(format('%I.object', schema)::regclass, stripe_height_deg);
+  -- Room on every page for the new version of a row: post's updates of the summaries are then
+  -- HOT (the new version on the same page, no index entry to add).
+  PERFORM skycat._ap_object_fillfactor(schema);
   PERFORM skycat.create_stripe_partitions(format('%I.dia_source', schema)::regclass, stripe_height_deg);
   -- Within a stripe, a field is a narrow ra range. BRIN indexes on ra find it without the
   -- per-row maintenance a B-tree costs on the hot path: objects are loaded in ra order, and a
@@ -283,6 +297,59 @@ BEGIN
   EXECUTE format('CREATE INDEX ON %1$I.object USING brin (ra) WITH (pages_per_range = 16, autosummarize = on);
                   CREATE INDEX ON %1$I.dia_source USING brin (ra) WITH (pages_per_range = 16, autosummarize = on)', schema);
   RETURN format('AP schema %s created (object and dia_source in %s-degree dec stripes)', schema, stripe_height_deg);
+END $$;
+
+-- Brings an AP schema made by an earlier skycat version (a working set of ws_object,
+-- ws_written and ws_dia_source copied in and out per visit) to this version's layout: the
+-- per-band flux sums (computed from the DIASources kept), object_position and its upkeep, the
+-- stripes' fillfactor, the index of dia_source_match by visit; the working-set tables are
+-- dropped. Run it between nights (no visit may be in flight). Returns what it did.
+CREATE FUNCTION ap_upgrade_schema(schema name) RETURNS text
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  busy boolean;
+  n bigint;
+BEGIN
+  IF to_regclass(format('%I.ws_visit', schema)) IS NULL OR to_regclass(format('%I.object', schema)) IS NULL THEN
+    RAISE EXCEPTION 'skycat.ap_upgrade_schema: % is not an AP schema', schema USING ERRCODE = '22023';
+  END IF;
+  IF to_regclass(format('%I.object_position', schema)) IS NOT NULL THEN
+    RETURN format('AP schema %s is up to date', schema);
+  END IF;
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 1));
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit)', schema) INTO busy;
+  IF busy THEN
+    RAISE EXCEPTION 'skycat.ap_upgrade_schema: visits of % are still in the working set', schema
+      USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
+  END IF;
+  EXECUTE format('ALTER TABLE %I.object %s', schema,
+                 (SELECT string_agg(format('ADD COLUMN %I %s', d.name, d.decl), ', ' ORDER BY d.ord)
+                    FROM skycat._ap_band_column_defs() d WHERE d.field = 'sum'));
+  EXECUTE format($q$
+    UPDATE %1$I.object o SET %2$s
+      FROM (SELECT object_id, %3$s FROM %1$I.dia_source WHERE object_id IS NOT NULL GROUP BY object_id) s
+     WHERE o.object_id = s.object_id$q$, schema,
+    (SELECT string_agg(format('%1$I = s.%1$I', d.name), ', ') FROM skycat._ap_band_column_defs() d WHERE d.field = 'sum'),
+    (SELECT string_agg(format('sum(psf_flux) FILTER (WHERE band = %L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %I', d.band, d.name), ', ')
+       FROM skycat._ap_band_column_defs() d WHERE d.field = 'sum'));
+  EXECUTE format($f$
+    CREATE TABLE %1$I.object_position (object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL);
+    CREATE TRIGGER object_position_insert AFTER INSERT ON %1$I.object REFERENCING NEW TABLE AS changed
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_delete AFTER DELETE ON %1$I.object REFERENCING OLD TABLE AS changed
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_truncate AFTER TRUNCATE ON %1$I.object
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_update AFTER UPDATE OF object_id, ra, "dec" ON %1$I.object
+      FOR EACH ROW EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE INDEX ON %1$I.dia_source_match (visit);
+    DROP TABLE IF EXISTS %1$I.ws_object, %1$I.ws_written, %1$I.ws_dia_source;
+    ALTER TABLE %1$I.ws_visit DROP COLUMN IF EXISTS source_radius_deg;$f$, schema);
+  PERFORM skycat._ap_rebuild_positions(schema);
+  PERFORM skycat._ap_object_fillfactor(schema);
+  EXECUTE format('SELECT count(*) FROM %I.object_position', schema) INTO n;
+  RETURN format('AP schema %s upgraded: %s object positions', schema, n);
 END $$;
 
 -- Start a night: record it, empty the nightly tables.
@@ -310,11 +377,12 @@ CREATE FUNCTION _ap_field_query(schema name, ra float8, "dec" float8, radius_deg
     FROM skycat.ap_ra_ranges(ra, "dec", radius_deg) r
 $$;
 
--- Prepare `visit`: record its field (what associate will match against: the objects within
--- the field of view plus the match radius) and read the field's positions once, so that the
--- pages associate needs are in memory when the detections arrive.
+-- Prepare `visit`: check the policy and record the field (what associate will match against:
+-- the objects within the field of view plus the match radius), in prepare order. Nothing is
+-- copied: associate reads the field's positions from object_position, whose narrow,
+-- never-updated rows stay in the buffer cache night after night.
 CREATE PROCEDURE ap_prepare_visit(schema name, visit bigint, ra float8, "dec" float8) LANGUAGE plpgsql
-  SET search_path = pg_catalog, skycat, pg_temp SET jit = off SET extra_float_digits = 3 AS $$
+  SET search_path = pg_catalog, skycat, pg_temp SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
   p jsonb := skycat._policy(schema, 'ap');
@@ -322,7 +390,6 @@ DECLARE
                   + greatest((p ->> 'match_radius_arcsec')::float8, (p ->> 'mops_radius_arcsec')::float8) / 3600;
   done boolean;
   n_new bigint;
-  n_field bigint;
 BEGIN
   IF visit IS NULL OR ra IS NULL OR "dec" IS NULL OR NOT ("dec" BETWEEN -90 AND 90) OR ra = 'NaN' OR ra IN ('Infinity', '-Infinity') THEN
     RAISE EXCEPTION 'skycat.ap_prepare_visit: visit, ra and dec must be given, |dec| <= 90' USING ERRCODE = '22023';
@@ -343,10 +410,8 @@ BEGIN
     RAISE NOTICE 'skycat.ap_prepare_visit: visit % is already prepared', visit;
     RETURN;
   END IF;
-  EXECUTE format('SELECT count(*) FROM (%s) f', skycat._ap_field_query(schema, ra, "dec", r_deg)) INTO n_field;
-  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_objects)
-                    VALUES ($1, ''prepare'', $2, clock_timestamp(), $3)', schema)
-    USING visit, t0, n_field::int;
+  EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at) VALUES ($1, ''prepare'', $2, clock_timestamp())', schema)
+    USING visit, t0;
 END $$;
 
 -- Associate the DIASources of `visit` (in dia_source_new) with the objects of its field: every
@@ -521,6 +586,40 @@ BEGIN
   EXECUTE format('INSERT INTO %I.visit_log (visit, phase, started_at, finished_at, n_sources, n_objects)
                     VALUES ($1, ''post'', $2, clock_timestamp(), $3, $4)', schema)
     USING visit, t0, n_sources, n_objects::int;
+END $$;
+
+-- After a server crash: the UNLOGGED tables (dia_source_new, ws_visit) come back empty, the
+-- logged ones hold every committed phase. Visits prepared but not associated are forgotten
+-- (prepare them again and re-insert their detections); visits associated but not
+-- post-processed get their detections back from dia_source and their place in ws_visit, and
+-- are returned, in visit order, with the call that finishes them.
+CREATE FUNCTION ap_recover(schema name) RETURNS TABLE (visit bigint, next_call text)
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE v bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 1));
+  PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
+  EXECUTE format($q$
+    DELETE FROM %1$I.visit_log l WHERE l.phase = 'prepare'
+       AND NOT EXISTS (SELECT 1 FROM %1$I.visit_log a WHERE a.visit = l.visit AND a.phase = 'associate')
+       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_visit w WHERE w.visit = l.visit)$q$, schema);
+  FOR v IN EXECUTE format($q$
+    SELECT a.visit FROM %1$I.visit_log a
+     WHERE a.phase = 'associate'
+       AND NOT EXISTS (SELECT 1 FROM %1$I.visit_log p WHERE p.visit = a.visit AND p.phase = 'post')
+       AND NOT EXISTS (SELECT 1 FROM %1$I.ws_visit w WHERE w.visit = a.visit)
+     ORDER BY a.visit$q$, schema) LOOP
+    EXECUTE format($q$
+      INSERT INTO %1$I.dia_source_new (%2$s) SELECT %2$s FROM %1$I.dia_source d WHERE d.visit = $1
+      ON CONFLICT (dia_source_id) DO NOTHING;
+      $q$, schema, skycat._ap_column_list('dia_source_new', 'names')) USING v;
+    -- post reads nothing of the field but whether the visit is associated.
+    EXECUTE format('INSERT INTO %I.ws_visit (visit, ra, "dec", radius_deg, associated) VALUES ($1, 0, 0, 0, true)', schema)
+      USING v;
+    visit := v;
+    next_call := format('CALL skycat.ap_post_visit(%L, %s)', schema, v);
+    RETURN NEXT;
+  END LOOP;
 END $$;
 
 -- After the night: the indexed table of tonight's DIASources for QA.

@@ -2,7 +2,8 @@
 //! procedures in three concurrent sessions and in one, scored against the simulator's truth,
 //! candidate pairs checked by brute force, the two databases compared row by row, and the
 //! failure paths: a second associate of a visit, calls out of order, and backends killed in
-//! the middle of associate and of post.
+//! the middle of associate and of post. The association of a fixed night is compared with the
+//! one the previous implementation (a working set copied in and out of memory) produced.
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,8 @@ fn count(c: &mut Client, sql: &str) -> i64 {
 }
 
 /// The tables a night writes, which must not depend on how the phases were interleaved.
-const RESULT_TABLES: [&str; 5] = ["object", "dia_source", "dia_source_match", "moving_object", "dia_source_id_tonight"];
+const RESULT_TABLES: [&str; 6] =
+    ["object", "object_position", "dia_source", "dia_source_match", "moving_object", "dia_source_id_tonight"];
 
 fn assert_same_database(c: &mut Client, a: &str, b: &str) {
     for t in RESULT_TABLES {
@@ -91,21 +93,111 @@ fn three_session_night_scores_against_truth_and_equals_the_sequential_night() {
     }
     assert_same_database(&mut db.client, "ap_three", "ap_one");
 
-    // Objects seen tonight carry the statistics of their DIASources: recompute n and the
-    // inverse-variance mean of one band in plain SQL for every object and compare.
-    let bad = count(
-        &mut db.client,
-        "WITH s AS (SELECT object_id, count(*) AS n,
-                           sum(psf_flux / psf_flux_err ^ 2) FILTER (WHERE band = 'g') / sum(psf_flux_err ^ -2) FILTER (WHERE band = 'g') AS g_mean
-                      FROM ap_one.dia_source WHERE object_id IS NOT NULL GROUP BY object_id)
-         SELECT count(*) FROM s JOIN ap_one.object o USING (object_id)
-          WHERE o.n_dia_sources <> s.n OR abs(coalesce(o.g_psf_flux_mean, 0) - coalesce(s.g_mean, 0)) > 1e-9 * abs(coalesce(s.g_mean, 1))",
+    // Objects seen tonight carry the statistics of their DIASources: recompute them in plain
+    // SQL (PostgreSQL's own aggregates over every DIASource of the object) and compare.
+    assert_summaries_match_dia_sources(&mut db.client, "ap_one");
+    // object_position holds every object's id and position, nothing else.
+    assert_eq!(
+        count(
+            &mut db.client,
+            "SELECT count(*) FROM (SELECT object_id, ra, \"dec\" FROM ap_one.object
+                                   EXCEPT ALL SELECT * FROM ap_one.object_position) d"
+        ) + count(&mut db.client, "SELECT count(*) FROM ap_one.object_position")
+            - count(&mut db.client, "SELECT count(*) FROM ap_one.object"),
+        0
     );
-    assert_eq!(bad, 0, "object summaries equal an independent recomputation");
 
     // After the night: the indexed copy holds tonight's DIASources.
     let tonight = count(&mut db.client, "SELECT count(*) FROM ap_one.dia_source_tonight");
     assert_eq!(tonight, n_sources as i64);
+}
+
+/// Every object's counters and per-band summaries equal PostgreSQL's own aggregates over the
+/// object's DIASources in `schema` (inverse-variance mean and error, sample sigma, rows used,
+/// min, max, plain sum of the used fluxes), to 1e-9 relative: the night folds detections in one
+/// at a time, this recomputes each light curve whole. Objects without DIASources are left out.
+fn assert_summaries_match_dia_sources(c: &mut Client, schema: &str) {
+    for band in ["u", "g", "r", "i", "z", "y"] {
+        let sql = format!(
+            "WITH h AS (SELECT object_id, band, psf_flux AS f, psf_flux_err AS e, mjd,
+                              (psf_flux = psf_flux AND psf_flux_err = psf_flux_err AND psf_flux_err > 0
+                               AND abs(psf_flux) < 'Infinity' AND psf_flux_err < 'Infinity') AS used
+                         FROM {schema}.dia_source WHERE object_id IS NOT NULL),
+                  s AS (SELECT object_id, count(*) AS n, min(mjd) AS first_mjd, max(mjd) AS last_mjd,
+                               sum(f / e ^ 2) FILTER (WHERE used AND band = '{band}')
+                                 / sum(e ^ -2) FILTER (WHERE used AND band = '{band}') AS mean,
+                               sum(e ^ -2) FILTER (WHERE used AND band = '{band}') ^ -0.5 AS mean_err,
+                               stddev_samp(f) FILTER (WHERE used AND band = '{band}') AS sigma,
+                               count(*) FILTER (WHERE used AND band = '{band}') AS ndata,
+                               min(f) FILTER (WHERE used AND band = '{band}') AS min,
+                               max(f) FILTER (WHERE used AND band = '{band}') AS max,
+                               sum(f) FILTER (WHERE used AND band = '{band}') AS sum
+                          FROM h GROUP BY object_id)
+             SELECT count(*) FROM s JOIN {schema}.object o USING (object_id)
+              WHERE o.n_dia_sources <> s.n OR o.first_mjd <> s.first_mjd OR o.last_mjd <> s.last_mjd
+                 OR o.{band}_psf_flux_ndata <> s.ndata
+                 OR o.{band}_psf_flux_min IS DISTINCT FROM s.min OR o.{band}_psf_flux_max IS DISTINCT FROM s.max
+                 OR (o.{band}_psf_flux_mean IS NULL) <> (s.mean IS NULL)
+                 OR abs(o.{band}_psf_flux_mean - s.mean) > 1e-9 * greatest(abs(s.mean), 1)
+                 OR abs(o.{band}_psf_flux_mean_err - s.mean_err) > 1e-9 * s.mean_err
+                 OR (o.{band}_psf_flux_sigma IS NULL) <> (s.sigma IS NULL)
+                 OR abs(o.{band}_psf_flux_sigma - s.sigma) > 1e-9 * greatest(s.sigma, 1)
+                 OR abs(o.{band}_psf_flux_sum - s.sum) > 1e-9 * greatest(abs(s.sum), 1)"
+        );
+        assert_eq!(count(c, &sql), 0, "{schema}: band {band} summaries equal an independent recomputation");
+    }
+    let seen = count(c, &format!("SELECT count(*) FROM {schema}.object WHERE n_dia_sources > 0"));
+    assert!(seen > 0, "{schema}: the night updated objects");
+}
+
+/// Per visit, a digest of the association (each DIASource's object, moving object and route;
+/// every candidate pair with its separation, rank and choice), and one of the objects' ids,
+/// positions and counters and one of the moving objects, as `kind visit md5` lines.
+fn association_digests(c: &mut Client, schema: &str) -> Vec<String> {
+    c.batch_execute("SET extra_float_digits = 3").unwrap();
+    let sql = format!(
+        "SELECT 'sources', visit, md5(string_agg(format('%s,%s,%s,%s', dia_source_id, object_id, moving_object_id, route), ';' ORDER BY dia_source_id))
+           FROM {schema}.dia_source GROUP BY visit
+         UNION ALL
+         SELECT 'pairs', visit, md5(string_agg(format('%s,%s,%s,%s,%s', dia_source_id, object_id, sep_arcsec, rank, chosen), ';' ORDER BY dia_source_id, object_id))
+           FROM {schema}.dia_source_match GROUP BY visit
+         UNION ALL
+         SELECT 'objects', NULL, md5(string_agg(format('%s,%s,%s,%s,%s,%s', object_id, ra, \"dec\", n_dia_sources, first_mjd, last_mjd), ';' ORDER BY object_id))
+           FROM {schema}.object
+         UNION ALL
+         SELECT 'moving', NULL, md5(string_agg(format('%s,%s,%s,%s,%s', moving_object_id, ra, \"dec\", n_detections, last_mjd), ';' ORDER BY moving_object_id))
+           FROM {schema}.moving_object
+         ORDER BY 1, 2"
+    );
+    c.query(&sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let visit: Option<i64> = r.get(1);
+            format!(
+                "{} {} {}",
+                r.get::<_, String>(0),
+                visit.map(|v| v.to_string()).unwrap_or_default(),
+                r.get::<_, String>(2)
+            )
+        })
+        .collect()
+}
+
+/// The default night (200k objects, 30 visits of ~2,000 DIASources) associates exactly as the
+/// previous implementation did: tests/e2e/fixtures/ap_night_association.txt holds the digests
+/// of the night it produced (every DIASource's object, moving object and route, every candidate
+/// pair, every object's id, position and counters, every moving object).
+#[test]
+fn the_night_associates_as_the_previous_implementation_did() {
+    let mut db = ap_db("ap_regression");
+    load_and_run(&mut db, "ap", &simulate(&NightConfig::default()), Sessions::Three);
+    let expected: Vec<String> =
+        include_str!("../fixtures/ap_night_association.txt").lines().map(String::from).collect();
+    let got = association_digests(&mut db.client, "ap");
+    assert_eq!(got.len(), expected.len(), "as many visits");
+    let differ: Vec<_> = got.iter().zip(&expected).filter(|(g, e)| g != e).map(|(g, _)| g.clone()).collect();
+    assert!(differ.is_empty(), "association differs from the previous implementation in: {differ:?}");
 }
 
 /// A small night for the failure paths.
@@ -139,7 +231,7 @@ fn visits_are_associated_once_and_in_order() {
     assert!(e.as_db_error().unwrap().message().contains("not associated yet"), "{e}");
 
     run::run_phase(c, "ap", Phase::Associate, &visits[0]).unwrap();
-    let before: Vec<i64> = ["object", "dia_source_match", "ws_dia_source", "ws_object"]
+    let before: Vec<i64> = ["object", "object_position", "dia_source_match", "dia_source"]
         .iter()
         .map(|t| count(c, &format!("SELECT count(*) FROM ap.{t}")))
         .collect();
@@ -147,7 +239,7 @@ fn visits_are_associated_once_and_in_order() {
     let e = c.execute("CALL skycat.ap_associate('ap', $1)", &[&visits[0].visit]).unwrap_err();
     assert_eq!(sqlstate(&e), "55000");
     assert!(e.as_db_error().unwrap().message().contains("already associated"), "{e}");
-    let after: Vec<i64> = ["object", "dia_source_match", "ws_dia_source", "ws_object"]
+    let after: Vec<i64> = ["object", "object_position", "dia_source_match", "dia_source"]
         .iter()
         .map(|t| count(c, &format!("SELECT count(*) FROM ap.{t}")))
         .collect();
@@ -211,31 +303,33 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     let (v, vs) = (visits[2], visits[2].visit);
     run::run_phase(c, "ap", Phase::Prepare, &v).unwrap();
 
-    // Associate killed after it matched and wrote candidate pairs and the visit's DIASources,
-    // while it waits to update the moving objects.
+    // Associate killed after it matched and wrote the candidate pairs, while its next statement
+    // (the DIASources, the new objects) waits to update the moving objects.
     blocker.batch_execute("BEGIN; LOCK TABLE ap.moving_object IN ACCESS EXCLUSIVE MODE").unwrap();
     kill_while_blocked(&dsn, "ap", Phase::Associate, v, c);
     blocker.batch_execute("ROLLBACK").unwrap();
     for (sql, what) in [
         (format!("SELECT count(*) FROM ap.dia_source_match WHERE visit = {vs}"), "candidate pairs"),
         (format!("SELECT count(*) FROM ap.visit_log WHERE visit = {vs} AND phase = 'associate'"), "a log row"),
-        (format!("SELECT count(*) FROM ap.ws_dia_source WHERE visit = {vs}"), "working-set DIASources"),
-        (format!("SELECT count(*) FROM ap.ws_object WHERE version > 0 AND created_visit = {vs}"), "new objects"),
+        (format!("SELECT count(*) FROM ap.dia_source WHERE visit = {vs}"), "DIASources"),
+        (
+            format!("SELECT count(*) FROM ap.object_position WHERE object_id IN (SELECT dia_source_id FROM ap.dia_source_new WHERE visit = {vs})"),
+            "new objects",
+        ),
     ] {
         assert_eq!(count(c, &sql), 0, "a killed associate left {what}");
     }
     run::run_phase(c, "ap", Phase::Associate, &v).unwrap();
 
-    // Post killed after it wrote objects and DIASources, while it waits to append tonight's ids.
+    // Post killed after it updated the objects, while it waits to append tonight's ids.
+    let summaries = "SELECT sum(n_dia_sources)::bigint FROM ap.object";
+    let before = count(c, summaries);
     blocker.batch_execute("BEGIN; LOCK TABLE ap.dia_source_id_tonight IN ACCESS EXCLUSIVE MODE").unwrap();
     kill_while_blocked(&dsn, "ap", Phase::Post, v, c);
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(
-        count(c, &format!("SELECT count(*) FROM ap.dia_source WHERE visit = {vs}")),
-        0,
-        "a killed post left DIASources"
-    );
+    assert_eq!(count(c, summaries), before, "a killed post left object updates");
     assert_eq!(count(c, &format!("SELECT count(*) FROM ap.visit_log WHERE visit = {vs} AND phase = 'post'")), 0);
+    assert!(count(c, &format!("SELECT count(*) FROM ap.dia_source_new WHERE visit = {vs}")) > 0, "the detections stay");
 
     // The night goes on from there and ends exactly as the uninterrupted one.
     run::run_phase(c, "ap", Phase::Post, &v).unwrap();
@@ -248,6 +342,49 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     assert_same_database(c, "ap", "ap_ref");
     let s = score::score(c, "ap").unwrap();
     assert_eq!((s.lost(), s.duplicated()), (0, 0));
+}
+
+/// A server crash empties the UNLOGGED tables (dia_source_new, ws_visit). Truncating them does
+/// the same to a night with one visit associated but not post-processed and the next prepared:
+/// ap_recover hands back the first with its detections, forgets the second, and the night
+/// ends exactly as the uninterrupted one.
+#[test]
+fn a_crash_between_associate_and_post_is_recovered() {
+    let mut db = ap_db("ap_crash");
+    let night = small_night();
+    load_and_run(&mut db, "ap_ref", &night, Sessions::One);
+    load::load_night(&mut db.client, "ap", &night, true).unwrap();
+    let visits = run::pointings(&mut db.client, "ap").unwrap();
+    let c = &mut db.client;
+    c.execute("CALL skycat.ap_prepare_night('ap', '2026-11-23')", &[]).unwrap();
+    for v in &visits[..2] {
+        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
+            run::run_phase(c, "ap", phase, v).unwrap();
+        }
+    }
+    run::run_phase(c, "ap", Phase::Prepare, &visits[2]).unwrap();
+    run::run_phase(c, "ap", Phase::Associate, &visits[2]).unwrap();
+    run::run_phase(c, "ap", Phase::Prepare, &visits[3]).unwrap();
+    c.batch_execute("TRUNCATE ap.dia_source_new, ap.ws_visit").unwrap();
+
+    let todo: Vec<(i64, String)> =
+        c.query("SELECT * FROM skycat.ap_recover('ap')", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(todo.len(), 1, "{todo:?}");
+    assert_eq!(todo[0].0, visits[2].visit);
+    assert_eq!(todo[0].1, format!("CALL skycat.ap_post_visit('ap', {})", visits[2].visit));
+    assert_eq!(
+        count(c, &format!("SELECT count(*) FROM ap.dia_source_new WHERE visit = {}", visits[2].visit)),
+        night.sources[2].len() as i64,
+        "the associated visit's detections are back"
+    );
+    c.batch_execute(&todo[0].1).unwrap();
+    for v in &visits[3..] {
+        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
+            run::run_phase(c, "ap", phase, v).unwrap();
+        }
+    }
+    c.execute("CALL skycat.ap_post_night('ap', '2026-11-23')", &[]).unwrap();
+    assert_same_database(c, "ap", "ap_ref");
 }
 
 #[test]
@@ -272,4 +409,15 @@ fn daytime_trims_old_dia_sources_and_reclassified_objects() {
     assert_eq!(count(c, "SELECT count(*) FROM ap.dia_source"), keep);
     assert_eq!(count(c, "SELECT count(*) FROM ap.object"), objects - 3);
     assert_eq!(count(c, "SELECT count(*) FROM ap.object WHERE reclassified_moving"), 0);
+    assert_eq!(count(c, "SELECT count(*) FROM ap.object_position"), objects - 3, "positions follow the objects");
+    // The band summaries of the objects that lost DIASources are those of the ones they keep
+    // (the counters n_dia_sources, first_mjd, last_mjd count the whole history and stay).
+    let stale = count(
+        c,
+        "WITH kept AS (SELECT object_id, count(*) FILTER (WHERE band = 'g') AS n, min(psf_flux) FILTER (WHERE band = 'g') AS lo
+                         FROM ap.dia_source WHERE object_id IS NOT NULL GROUP BY object_id)
+         SELECT count(*) FROM ap.object o LEFT JOIN kept k USING (object_id)
+          WHERE o.n_dia_sources > 0 AND (o.g_psf_flux_ndata <> coalesce(k.n, 0) OR o.g_psf_flux_min IS DISTINCT FROM k.lo)",
+    );
+    assert_eq!(stale, 0, "summaries recomputed from the kept DIASources");
 }

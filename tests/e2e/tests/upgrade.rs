@@ -140,9 +140,15 @@ fn update_from_the_previous_release_keeps_data_and_indexes_and_equals_a_fresh_in
         c.query(&format!("EXPLAIN (COSTS OFF) {cone}"), &[]).unwrap().iter().map(|r| r.get(0)).collect();
     let plan = plan.join("\n");
     assert!(plan.contains("obj_sky"), "{plan}");
-    // The new functions are there, and the old AP schema works with the new procedures.
+    // The new functions are there, and the old AP schema works with the new procedures once
+    // ap_upgrade_schema has brought it to the new layout (before, they say so).
     let used: bool = c.query_one("SELECT skycat.lc_row_used(1, 'Infinity') IS FALSE", &[]).unwrap().get(0);
     assert!(used);
+    let e = c.batch_execute("CALL skycat.ap_prepare_visit('ap', 1, 1, 0)").unwrap_err();
+    assert!(e.to_string().contains("ap_upgrade_schema"), "{e}");
+    let done: String = c.query_one("SELECT skycat.ap_upgrade_schema('ap')", &[]).unwrap().get(0);
+    assert!(done.contains("upgraded"), "{done}");
+    assert_eq!(rows(c, "SELECT count(*) FROM ap.object_position"), rows(c, "SELECT count(*) FROM ap.object"));
     c.batch_execute(
         "CALL skycat.ap_prepare_night('ap', '2026-12-01');
          CALL skycat.ap_prepare_visit('ap', 1, 1, 0);

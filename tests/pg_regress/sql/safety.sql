@@ -157,7 +157,7 @@ INSERT INTO ap_safety.dia_source_new VALUES
   (102, 1, 1, 150.5, 2.5, 0.1, 0.1, 61000.1, 'g', 100, 10, 10, 1);
 CALL skycat.ap_associate('ap_safety', 1);
 RESET extra_float_digits;
-SELECT dia_source_id, object_id FROM ap_safety.ws_dia_source ORDER BY 1;
+SELECT dia_source_id, object_id FROM ap_safety.dia_source ORDER BY 1;
 CALL skycat.ap_post_visit('ap_safety', 1);
 -- A new object's id is its DIASource's id: one that an existing object has (object 5, far
 -- from this field) stops the visit instead of creating a second object 5.
