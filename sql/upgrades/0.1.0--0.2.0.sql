@@ -17,6 +17,8 @@ DROP FUNCTION ap_ra_ranges(float8, float8, float8);
 -- @copy-type decbound
 -- @copy-type sky_cone
 -- @copy-type sky_box
+-- The flux summary the AP folds detections into.
+-- @copy-type flux_summary
 
 -- @recreate-functions
 
