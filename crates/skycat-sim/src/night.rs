@@ -66,6 +66,10 @@ pub struct NightConfig {
     pub visit_seconds: f64,
     /// Fields per block: each block visits its fields in order, then again.
     pub fields_per_block: usize,
+    /// Only this many fields of the grid, spread over it (0: the whole grid). With as many
+    /// fields per block, the night revisits them again and again: each has a long history by
+    /// the end (how a visit's cost grows with the history is measured on such a night).
+    pub fields: usize,
 }
 
 impl Default for NightConfig {
@@ -89,6 +93,7 @@ impl Default for NightConfig {
             mjd0: 61_000.1,
             visit_seconds: 37.0,
             fields_per_block: 5,
+            fields: 0,
         }
     }
 }
@@ -215,7 +220,11 @@ fn field_grid(c: &NightConfig) -> Vec<(f64, f64)> {
 /// same order (the pair that finds moving objects); the second of every three blocks starts with its first
 /// field twice in a row, so consecutive visits of one field occur.
 fn schedule(c: &NightConfig, r: &mut impl Rng) -> Vec<Visit> {
-    let fields = field_grid(c);
+    let grid = field_grid(c);
+    let fields: Vec<(f64, f64)> = match c.fields {
+        0 => grid,
+        n => (0..n.min(grid.len())).map(|k| grid[k * grid.len() / n.min(grid.len())]).collect(),
+    };
     let mut visits = Vec::with_capacity(c.visits);
     let mut block = 0usize;
     while visits.len() < c.visits {
@@ -686,6 +695,10 @@ pub struct NightArgs {
     pub noise_arcsec: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Visit only this many fields of the grid, spread over it, again and again (0: the whole
+    /// grid, blocks of 5 fields): `--fields 2 --visits 205` gives each field 100 prior visits.
+    #[arg(long, default_value_t = 0)]
+    pub fields: usize,
 }
 
 impl NightArgs {
@@ -705,6 +718,8 @@ impl NightArgs {
             dec_max,
             variable_fraction: self.variable_fraction,
             noise_arcsec: self.noise_arcsec,
+            fields: self.fields,
+            fields_per_block: if self.fields > 0 { self.fields } else { NightConfig::default().fields_per_block },
             ..NightConfig::default()
         })
     }
@@ -717,6 +732,20 @@ mod tests {
 
     fn small() -> NightConfig {
         NightConfig { objects: 50_000, visits: 12, sources_per_visit: 500, ..NightConfig::default() }
+    }
+
+    #[test]
+    fn a_night_of_two_fields_revisits_them() {
+        let c = NightConfig { visits: 41, fields: 2, fields_per_block: 2, ..small() };
+        let v = schedule(&c, &mut rng(1));
+        let mut centres: Vec<(f64, f64)> = v.iter().map(|v| (v.ra, v.dec)).collect();
+        centres.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        centres.dedup();
+        assert_eq!(centres.len(), 2, "two fields");
+        let first = v.iter().filter(|x| (x.ra, x.dec) == centres[0]).count();
+        assert!((19..=22).contains(&first), "each visited about half the time: {first} of 41");
+        let d = sep_arcsec(centres[0].0, centres[0].1, centres[1].0, centres[1].1) / 3600.0;
+        assert!(d > 2.0 * c.fov_radius_deg, "the fields do not overlap ({d} deg)");
     }
 
     #[test]
