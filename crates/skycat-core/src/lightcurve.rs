@@ -559,7 +559,15 @@ mod tests {
 
     #[test]
     fn flux_summary_without_a_sum_uses_the_weighted_mean() {
-        let s = FluxSummary { mean: Some(10.0), mean_err: Some(1.0), sigma: Some(0.0), ndata: 4, min: Some(10.0), max: Some(10.0), sum: None };
+        let s = FluxSummary {
+            mean: Some(10.0),
+            mean_err: Some(1.0),
+            sigma: Some(0.0),
+            ndata: 4,
+            min: Some(10.0),
+            max: Some(10.0),
+            sum: None,
+        };
         let t = s.add(10.0, 1.0);
         assert_eq!((t.ndata, t.mean, t.sigma, t.sum), (5, Some(10.0), Some(0.0), Some(50.0)));
     }
