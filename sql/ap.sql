@@ -538,7 +538,8 @@ DECLARE
   dec_margin float8 := (skycat._policy(schema, 'ap') ->> 'match_radius_arcsec')::float8 / 3600 * (1 + 1e-9);
   height float8 := (skycat._policy(schema, 'ap') ->> 'stripe_height_deg')::float8;
   n_stripes int := (SELECT count(*) FROM skycat.stripe_bounds(height));
-  n_objects bigint := 0; n_band bigint; n_sources int; assoc boolean; b text; k int;
+  n_objects bigint := 0; n_band bigint; n_sources int; assoc boolean; b text; k int; k_lo int; k_hi int;
+  bands text[];
 BEGIN
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
   EXECUTE format('SELECT associated FROM %I.ws_visit WHERE visit = $1', schema) INTO assoc USING visit;
@@ -559,10 +560,12 @@ BEGIN
            skycat.stripe(greatest(-90, n."dec" - $2), $3) AS stripe_lo, skycat.stripe(least(90, n."dec" + $2), $3) AS stripe_hi
       FROM %1$I.dia_source_match m JOIN %1$I.dia_source_new n ON n.dia_source_id = m.dia_source_id
      WHERE m.visit = $1 AND m.chosen AND n.visit = $1$q$, schema) USING visit, dec_margin, height;
-  ANALYZE pg_temp.ap_matched;
+  -- (No ANALYZE: with hash and merge joins off, each UPDATE can only probe the primary key.)
   PERFORM set_config('enable_hashjoin', 'off', true);
   PERFORM set_config('enable_mergejoin', 'off', true);
-  FOR k, b IN SELECT DISTINCT s.k, a.band FROM pg_temp.ap_matched a, generate_series(a.stripe_lo, a.stripe_hi) s(k) ORDER BY 1, 2 LOOP
+  EXECUTE 'SELECT array_agg(DISTINCT band ORDER BY band), min(stripe_lo), max(stripe_hi) FROM pg_temp.ap_matched'
+    INTO bands, k_lo, k_hi;
+  FOR k, b IN SELECT s.k, t.b FROM generate_series(k_lo, k_hi) s(k), unnest(bands) t(b) LOOP
     EXECUTE format($q$
       UPDATE %1$I.%2$I t SET n_dia_sources = t.n_dia_sources + 1, first_mjd = least(t.first_mjd, s.mjd),
              last_mjd = greatest(t.last_mjd, s.mjd), %3$s

@@ -66,6 +66,8 @@ pub struct NightConfig {
     pub visit_seconds: f64,
     /// Fields per block: each block visits its fields in order, then again.
     pub fields_per_block: usize,
+    /// A transient recurs during this many visits of the night after its first (0: all night).
+    pub transient_lifetime_visits: usize,
     /// Only this many fields of the grid, spread over it (0: the whole grid). With as many
     /// fields per block, the night revisits them again and again: each has a long history by
     /// the end (how a visit's cost grows with the history is measured on such a night).
@@ -94,6 +96,7 @@ impl Default for NightConfig {
             visit_seconds: 37.0,
             fields_per_block: 5,
             fields: 0,
+            transient_lifetime_visits: 0,
         }
     }
 }
@@ -286,10 +289,10 @@ pub fn simulate(config: &NightConfig) -> Night {
         .collect();
 
     let cos_fov = c.fov_radius_deg.to_radians().cos();
-    let mut transients: Vec<(i64, f64, f64)> = Vec::new(); // (truth id, ra, dec)
+    let mut transients: Vec<(i64, f64, f64, usize)> = Vec::new(); // (truth id, ra, dec, first visit)
     let mut sources = Vec::with_capacity(visits.len());
     let mut predictions = Vec::with_capacity(visits.len());
-    for v in &visits {
+    for (vi, v) in visits.iter().enumerate() {
         let mut out: Vec<DiaSource> = Vec::new();
         let mut next_id = v.visit * 1_000_000;
         let mut push = |out: &mut Vec<DiaSource>,
@@ -335,9 +338,10 @@ pub fn simulate(config: &NightConfig) -> Night {
             push(&mut out, o.ra, o.dec, amp, CLASS_VARIABLE, Truth::Object(o.object_id), &mut r);
         }
 
-        // Transients seen before in this field recur (80%); new ones appear.
-        for &(id, ra, dec) in &transients {
-            if sep_deg(ra, dec, v.ra, v.dec) <= c.fov_radius_deg && r.random::<f64>() < 0.8 {
+        // Transients seen before in this field recur (80%) while they last; new ones appear.
+        for &(id, ra, dec, first) in &transients {
+            let alive = c.transient_lifetime_visits == 0 || vi - first < c.transient_lifetime_visits;
+            if alive && sep_deg(ra, dec, v.ra, v.dec) <= c.fov_radius_deg && r.random::<f64>() < 0.8 {
                 let flux = flux_dist.sample(&mut r);
                 push(&mut out, ra, dec, flux, CLASS_TRANSIENT, Truth::Transient(id), &mut r);
             }
@@ -345,7 +349,7 @@ pub fn simulate(config: &NightConfig) -> Night {
         for _ in 0..(target * c.transient_fraction).round() as usize {
             let (ra, dec) = point_in_cap(v.ra, v.dec, cos_fov, &mut r);
             let id = TRANSIENT_ID0 + transients.len() as i64;
-            transients.push((id, ra, dec));
+            transients.push((id, ra, dec, vi));
             let flux = flux_dist.sample(&mut r);
             push(&mut out, ra, dec, flux, CLASS_TRANSIENT, Truth::Transient(id), &mut r);
         }
@@ -699,6 +703,10 @@ pub struct NightArgs {
     /// grid, blocks of 5 fields): `--fields 2 --visits 205` gives each field 100 prior visits.
     #[arg(long, default_value_t = 0)]
     pub fields: usize,
+    /// A transient recurs during this many visits after its first (0: all night). Bounds the
+    /// DIASources per visit of a night that revisits its fields again and again.
+    #[arg(long, default_value_t = 0)]
+    pub transient_lifetime: usize,
 }
 
 impl NightArgs {
@@ -719,6 +727,7 @@ impl NightArgs {
             variable_fraction: self.variable_fraction,
             noise_arcsec: self.noise_arcsec,
             fields: self.fields,
+            transient_lifetime_visits: self.transient_lifetime,
             fields_per_block: if self.fields > 0 { self.fields } else { NightConfig::default().fields_per_block },
             ..NightConfig::default()
         })
