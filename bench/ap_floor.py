@@ -68,7 +68,7 @@ def stage(conn, s, visit):
     return counts, conn.execute('SELECT min("dec"), max("dec") FROM floor_object').fetchone()
 
 
-def read_field(conn, s, visit, fov_radius_deg, margin_deg):
+def read_field(conn, s, schema, visit, fov_radius_deg, margin_deg):
     """Time reading the field's objects (ids and positions: what any matcher must see) once:
     from the object stripes (dec range, BRIN ra ranges, exact cap; the field's ra ranges
     computed first, so that the planner sees constants and uses the BRIN index), and from
@@ -86,7 +86,7 @@ def read_field(conn, s, visit, fov_radius_deg, margin_deg):
                                  AND skycat.dwithin(o.ra, o."dec", %(ra)s, %(dec)s, %(r)s * 3600)) f"""),
         {"ra": ra, "dec": dec, "r": r}).fetchone()[0]
     t1 = time.perf_counter()
-    field_q = conn.execute("SELECT skycat._ap_field_query(%s, %s, %s, %s)", (s.strings[0], ra, dec, r)).fetchone()[0]
+    field_q = conn.execute("SELECT skycat._ap_field_query(%s, %s, %s, %s)", (schema, ra, dec, r)).fetchone()[0]
     t2 = time.perf_counter()
     conn.execute(f"SELECT count(*) FROM ({field_q}) f").fetchone()
     t3 = time.perf_counter()
@@ -143,7 +143,7 @@ def main():
         margin = max(float(policy["match_radius_arcsec"]), float(policy["mops_radius_arcsec"])) / 3600
         for visit in visits:
             counts, dec_range = stage(conn, s, visit)
-            read_s, n_read, read_positions_s = read_field(conn, s, visit, fov, margin)
+            read_s, n_read, read_positions_s = read_field(conn, s, args.schema, visit, fov, margin)
             # The planner's plan, then primary-key probes; the faster replay is the floor.
             tries = [replay(conn, s, bands_assign, dec_range, hash_join) for hash_join in (True, False)]
             update_s = min(t[0] for t in tries)

@@ -189,6 +189,20 @@ BEGIN
   END LOOP;
 END $$;
 
+-- The triggers that keep object_position equal to object (see _ap_object_position_sync).
+CREATE FUNCTION _ap_position_triggers(schema name) RETURNS text
+  IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT format($f$
+    CREATE TRIGGER object_position_insert AFTER INSERT ON %1$I.object REFERENCING NEW TABLE AS changed
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_delete AFTER DELETE ON %1$I.object REFERENCING OLD TABLE AS changed
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_truncate AFTER TRUNCATE ON %1$I.object
+      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
+    CREATE TRIGGER object_position_update AFTER UPDATE OF object_id, ra, "dec" ON %1$I.object
+      FOR EACH ROW EXECUTE FUNCTION skycat._ap_object_position_sync();$f$, schema)
+$$;
+
 -- For bulk loads of object: `ap_object_key(schema, false)` drops the primary key and pauses
 -- the upkeep of object_position (a bulk load then builds both once at the end, instead of
 -- maintaining them row by row); `true` creates the key again and rebuilds object_position.
@@ -250,17 +264,14 @@ BEGIN
     CREATE TABLE %1$I.object_position (object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL,
       CONSTRAINT object_position_pkey PRIMARY KEY (object_id));
     %7$s
-    CREATE TRIGGER object_position_insert AFTER INSERT ON %1$I.object REFERENCING NEW TABLE AS changed
-      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
-    CREATE TRIGGER object_position_delete AFTER DELETE ON %1$I.object REFERENCING OLD TABLE AS changed
-      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
-    CREATE TRIGGER object_position_truncate AFTER TRUNCATE ON %1$I.object
-      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
-    CREATE TRIGGER object_position_update AFTER UPDATE OF object_id, ra, "dec" ON %1$I.object
-      FOR EACH ROW EXECUTE FUNCTION skycat._ap_object_position_sync();
+    %8$s
     CREATE TABLE %1$I.dia_source (%5$s) PARTITION BY RANGE ("dec");
     CREATE UNLOGGED TABLE %1$I.dia_source_new (%6$s, PRIMARY KEY (dia_source_id));
     CREATE INDEX ON %1$I.dia_source_new (visit);
+    -- The table holds the detections of the visits in flight: one visit is a large share of
+    -- it, never the sliver a new value of a column with many values would be (the planner
+    -- then hashes the small inputs joined to a visit's detections, not the detections).
+    ALTER TABLE %1$I.dia_source_new ALTER COLUMN visit SET (n_distinct = 1);
     CREATE TABLE %1$I.dia_source_match (
       visit bigint NOT NULL, dia_source_id bigint NOT NULL, object_id bigint NOT NULL,
       sep_arcsec float8 NOT NULL, rank int NOT NULL, chosen boolean NOT NULL DEFAULT false);
@@ -282,7 +293,7 @@ BEGIN
       associated boolean NOT NULL DEFAULT false);
   $f$, schema, stripe_height_deg::text, skycat._ap_column_list('object', 'declare'), skycat._ap_object_key(),
      skycat._ap_column_list('dia_source', 'declare'), skycat._ap_column_list('dia_source_new', 'declare'),
-     skycat._ap_position_brin(schema));
+     skycat._ap_position_brin(schema), skycat._ap_position_triggers(schema));
   PERFORM skycat._ap_create_exposure_tables(schema);
   PERFORM skycat.create_stripe_partitions(format('%I.object', schema)::regclass, stripe_height_deg);
   -- Room on every page for the new version of a row: post's updates of the summaries are then
@@ -335,17 +346,10 @@ BEGIN
        FROM skycat._ap_band_column_defs() d WHERE d.field = 'sum'));
   EXECUTE format($f$
     CREATE TABLE %1$I.object_position (object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL);
-    CREATE TRIGGER object_position_insert AFTER INSERT ON %1$I.object REFERENCING NEW TABLE AS changed
-      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
-    CREATE TRIGGER object_position_delete AFTER DELETE ON %1$I.object REFERENCING OLD TABLE AS changed
-      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
-    CREATE TRIGGER object_position_truncate AFTER TRUNCATE ON %1$I.object
-      FOR EACH STATEMENT EXECUTE FUNCTION skycat._ap_object_position_sync();
-    CREATE TRIGGER object_position_update AFTER UPDATE OF object_id, ra, "dec" ON %1$I.object
-      FOR EACH ROW EXECUTE FUNCTION skycat._ap_object_position_sync();
+    %2$s
     CREATE INDEX ON %1$I.dia_source_match (visit);
     DROP TABLE IF EXISTS %1$I.ws_object, %1$I.ws_written, %1$I.ws_dia_source;
-    ALTER TABLE %1$I.ws_visit DROP COLUMN IF EXISTS source_radius_deg;$f$, schema);
+    ALTER TABLE %1$I.ws_visit DROP COLUMN IF EXISTS source_radius_deg;$f$, schema, skycat._ap_position_triggers(schema));
   PERFORM skycat._ap_rebuild_positions(schema);
   PERFORM skycat._ap_object_fillfactor(schema);
   EXECUTE format('SELECT count(*) FROM %I.object_position', schema) INTO n;

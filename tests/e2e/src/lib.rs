@@ -89,3 +89,37 @@ pub fn copy_positions(c: &mut Client, table: &str, rows: &[SimSource]) {
     }
     w.finish().unwrap();
 }
+
+/// Starts `phase` of `visit` of the AP schema `schema` in a new session on a thread, waits
+/// until that backend waits on a lock (held by the caller's blocking session), kills it, and
+/// checks the call failed.
+pub fn kill_ap_phase_while_blocked(
+    dsn: &str,
+    schema: &str,
+    phase: skycat_ap::run::Phase,
+    visit: skycat_ap::run::Pointing,
+    observer: &mut Client,
+) {
+    use skycat_ap::run;
+    use std::time::{Duration, Instant};
+    let mut victim = run::connect(dsn).unwrap();
+    let pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let worker = std::thread::spawn({
+        let schema = schema.to_string();
+        move || run::run_phase(&mut victim, &schema, phase, &visit)
+    });
+    let t0 = Instant::now();
+    loop {
+        let waiting: bool = observer
+            .query_one("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", &[&pid])
+            .unwrap()
+            .get(0);
+        if waiting {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the {phase:?} never reached the held lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    observer.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    assert!(worker.join().unwrap().is_err(), "the killed {phase:?} reports an error");
+}

@@ -259,30 +259,6 @@ fn visits_are_associated_once_and_in_order() {
     assert_eq!(persisted, night.sources[0].len() as i64);
 }
 
-/// Starts `phase` of `visit` in a new session on a thread, waits until that backend waits on a
-/// lock (held by the caller's blocking session), kills it, and checks the call failed.
-fn kill_while_blocked(dsn: &str, schema: &str, phase: Phase, visit: Pointing, observer: &mut Client) {
-    let mut victim = run::connect(dsn).unwrap();
-    let pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
-    let worker = std::thread::spawn({
-        let schema = schema.to_string();
-        move || run::run_phase(&mut victim, &schema, phase, &visit)
-    });
-    let t0 = Instant::now();
-    loop {
-        let waiting: bool = observer
-            .query_one("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", &[&pid])
-            .unwrap()
-            .get(0);
-        if waiting {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "the {phase:?} never reached the held lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    observer.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
-    assert!(worker.join().unwrap().is_err(), "the killed {phase:?} reports an error");
-}
 
 #[test]
 fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
@@ -306,7 +282,7 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     // Associate killed after it matched and wrote the candidate pairs, while its next statement
     // (the DIASources, the new objects) waits to update the moving objects.
     blocker.batch_execute("BEGIN; LOCK TABLE ap.moving_object IN ACCESS EXCLUSIVE MODE").unwrap();
-    kill_while_blocked(&dsn, "ap", Phase::Associate, v, c);
+    skycat_e2e::kill_ap_phase_while_blocked(&dsn, "ap", Phase::Associate, v, c);
     blocker.batch_execute("ROLLBACK").unwrap();
     for (sql, what) in [
         (format!("SELECT count(*) FROM ap.dia_source_match WHERE visit = {vs}"), "candidate pairs"),
@@ -325,7 +301,7 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     let summaries = "SELECT sum(n_dia_sources)::bigint FROM ap.object";
     let before = count(c, summaries);
     blocker.batch_execute("BEGIN; LOCK TABLE ap.dia_source_id_tonight IN ACCESS EXCLUSIVE MODE").unwrap();
-    kill_while_blocked(&dsn, "ap", Phase::Post, v, c);
+    skycat_e2e::kill_ap_phase_while_blocked(&dsn, "ap", Phase::Post, v, c);
     blocker.batch_execute("ROLLBACK").unwrap();
     assert_eq!(count(c, summaries), before, "a killed post left object updates");
     assert_eq!(count(c, &format!("SELECT count(*) FROM ap.visit_log WHERE visit = {vs} AND phase = 'post'")), 0);

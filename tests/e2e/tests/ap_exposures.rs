@@ -300,30 +300,6 @@ fn a_night_ingests_the_simulators_exposures_and_nothing_else_changes() {
     assert_tables_equal_truth(c, "ap", &night);
 }
 
-/// Starts `phase` of `visit` in a new session on a thread, waits until that backend waits on a
-/// lock (held by the caller's blocking session), kills it, and checks the call failed.
-fn kill_while_blocked(dsn: &str, schema: &str, phase: Phase, visit: Pointing, observer: &mut Client) {
-    let mut victim = run::connect(dsn).unwrap();
-    let pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
-    let worker = std::thread::spawn({
-        let schema = schema.to_string();
-        move || run::run_phase(&mut victim, &schema, phase, &visit)
-    });
-    let t0 = Instant::now();
-    loop {
-        let waiting: bool = observer
-            .query_one("SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", &[&pid])
-            .unwrap()
-            .get(0);
-        if waiting {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "the {phase:?} never reached the held lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    observer.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
-    assert!(worker.join().unwrap().is_err(), "the killed {phase:?} reports an error");
-}
 
 #[test]
 fn a_killed_post_ingests_again_and_a_second_ingest_fails_cleanly() {
@@ -350,7 +326,7 @@ fn a_killed_post_ingests_again_and_a_second_ingest_fails_cleanly() {
     // Post killed inside the ingest: it wrote the visit's DIASources and objects, its visit,
     // exposure and CCD rows, and waits to insert the amplifiers.
     blocker.batch_execute("BEGIN; LOCK TABLE ap.amp_exposure IN ACCESS EXCLUSIVE MODE").unwrap();
-    kill_while_blocked(&dsn, "ap", Phase::Post, p, c);
+    skycat_e2e::kill_ap_phase_while_blocked(&dsn, "ap", Phase::Post, p, c);
     blocker.batch_execute("ROLLBACK").unwrap();
     assert_nothing_of_post(c, "ap", v, &before, "a killed post");
     assert_eq!(visit_row(c, "ap", v), Some((0.0, 0.0, 0.0, "u".to_string())), "the visit row as loaded");
