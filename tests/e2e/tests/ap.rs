@@ -5,10 +5,8 @@
 //! the middle of associate and of post. The association of a fixed night is compared with the
 //! one the previous implementation (a working set copied in and out of memory) produced.
 
-use std::time::{Duration, Instant};
-
 use postgres::Client;
-use skycat_ap::run::{self, Phase, Pointing, Sessions};
+use skycat_ap::run::{self, Phase, Sessions};
 use skycat_ap::{load, score};
 use skycat_e2e::ScratchDb;
 use skycat_sim::night::{simulate, Night, NightConfig};
@@ -258,7 +256,6 @@ fn visits_are_associated_once_and_in_order() {
     let persisted = count(c, &format!("SELECT count(*) FROM ap.dia_source WHERE visit = {}", v0.visit));
     assert_eq!(persisted, night.sources[0].len() as i64);
 }
-
 
 #[test]
 fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {

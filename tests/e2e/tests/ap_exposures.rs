@@ -6,7 +6,6 @@
 //! is missing or empty, which stop their post with 58P01 and keep nothing of the visit.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use postgres::Client;
 use skycat_ap::run::{self, Phase, Pointing, Sessions};
@@ -299,7 +298,6 @@ fn a_night_ingests_the_simulators_exposures_and_nothing_else_changes() {
     assert_eq!(n, 0);
     assert_tables_equal_truth(c, "ap", &night);
 }
-
 
 #[test]
 fn a_killed_post_ingests_again_and_a_second_ingest_fails_cleanly() {
