@@ -331,7 +331,7 @@ BEGIN
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
   EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit)', schema) INTO busy;
   IF busy THEN
-    RAISE EXCEPTION 'skycat.ap_upgrade_schema: visits of % are still in the working set', schema
+    RAISE EXCEPTION 'skycat.ap_upgrade_schema: visits of % are still in flight', schema
       USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
   END IF;
   EXECUTE format('ALTER TABLE %I.object %s', schema,
@@ -656,7 +656,7 @@ BEGIN
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
   EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit)', schema) INTO busy;
   IF busy THEN
-    RAISE EXCEPTION 'skycat.ap_daytime: visits of % are still in the working set', schema
+    RAISE EXCEPTION 'skycat.ap_daytime: visits of % are still in flight', schema
       USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
   END IF;
   EXECUTE format($q$
