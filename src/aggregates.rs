@@ -19,6 +19,7 @@ use pgrx::pg_sys::{self, Datum};
 use pgrx::{ereport, PgLogLevel, PgSqlErrorCode};
 use skycat_core::lightcurve::{self, FluxMeanState, FluxSummary, LcRow, MeanPositionState};
 
+use crate::errors::OrSqlError;
 use crate::fastcall::{v1_function, IntoRet};
 use crate::gucs::LC_STATS_MAX_ROWS;
 use crate::sqltypes::{float8_datum, Row};
@@ -368,10 +369,8 @@ v1_function! {
             max: float_arg(fcinfo, 5),
             sum: float_arg(fcinfo, 6),
         };
-        let s = match (float_arg(fcinfo, 7), float_arg(fcinfo, 8)) {
-            (Some(f), Some(e)) => prev.add(f, e),
-            _ => prev,
-        };
+        let (f, e) = (float_arg(fcinfo, 7).unwrap_or(f64::NAN), float_arg(fcinfo, 8).unwrap_or(f64::NAN));
+        let s = prev.checked_add(f, e).or_sql_error("flux_summary_add");
         let ndata = Some(Datum::from(i32::try_from(s.ndata).unwrap_or(i32::MAX)));
         Row([
             float8_datum(s.mean),

@@ -8,7 +8,9 @@
 //!
 //! A field whose value is undefined is `None` (SQL NULL), never NaN.
 
+use crate::error::{SkyError, SkyResult};
 use crate::sphere::UnitVector;
+use crate::validate::show;
 
 /// One used row: flux, its error (> 0), and the time (may be NaN: then the row is used for
 /// everything but the time-based fields).
@@ -430,6 +432,40 @@ pub struct FluxSummary {
 }
 
 impl FluxSummary {
+    /// Checks a summary as read from a table: `ndata` >= 0; `mean`, `min`, `max`, `sum` finite
+    /// and `mean_err` finite and > 0 and `sigma` finite and >= 0 where present; a mean and its
+    /// error whenever `ndata` > 0. Every summary `add` returns passes.
+    pub fn validate(&self) -> SkyResult<()> {
+        let finite_or_null = |name: &'static str, v: Option<f64>, ok: fn(f64) -> bool, allowed: &str| match v {
+            Some(x) if !(x.is_finite() && ok(x)) => Err(SkyError::invalid(name, allowed, show(x))),
+            _ => Ok(()),
+        };
+        if self.ndata < 0 {
+            return Err(SkyError::invalid("ndata", "a number of rows >= 0 (or NULL)", self.ndata));
+        }
+        finite_or_null("mean", self.mean, |_| true, "a finite flux (or NULL)")?;
+        finite_or_null("mean_err", self.mean_err, |e| e > 0.0, "a finite error > 0 (or NULL)")?;
+        finite_or_null("sigma", self.sigma, |s| s >= 0.0, "a finite standard deviation >= 0 (or NULL)")?;
+        finite_or_null("min", self.min, |_| true, "a finite flux (or NULL)")?;
+        finite_or_null("max", self.max, |_| true, "a finite flux (or NULL)")?;
+        finite_or_null("sum", self.sum, |_| true, "a finite sum of fluxes (or NULL)")?;
+        if self.ndata > 0 && (self.mean.is_none() || self.mean_err.is_none()) {
+            return Err(SkyError::invalid("mean", "a mean and its error when ndata > 0", "NULL"));
+        }
+        Ok(())
+    }
+
+    /// [`FluxSummary::add`] of a summary that passes [`FluxSummary::validate`], checked: an
+    /// invalid summary, or a row whose sums overflow float8, is an error (never a summary a
+    /// later call would refuse).
+    pub fn checked_add(&self, flux: f64, flux_err: f64) -> SkyResult<FluxSummary> {
+        self.validate()?;
+        let s = self.add(flux, flux_err);
+        s.validate()
+            .map_err(|_| SkyError::invalid("flux", "a flux whose sums with the summary fit in float8", show(flux)))?;
+        Ok(s)
+    }
+
     /// The summary with one more row; unchanged when the row is not used (see [`is_used`]).
     pub fn add(&self, flux: f64, flux_err: f64) -> FluxSummary {
         if !is_used(flux, flux_err) {
@@ -520,6 +556,25 @@ impl MeanPositionState {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn flux_summary_checked_add_refuses_invalid_summaries_and_overflow() {
+        let ok = FluxSummary::default().add(10.0, 1.0);
+        assert!(ok.checked_add(11.0, 1.0).is_ok());
+        assert!(ok.checked_add(f64::NAN, 1.0).is_ok(), "an unused row leaves a valid summary");
+        for bad in [
+            FluxSummary { ndata: -1, ..ok },
+            FluxSummary { mean_err: Some(-1.0), ..ok },
+            FluxSummary { mean_err: Some(0.0), ..ok },
+            FluxSummary { sigma: Some(f64::NAN), ..ok },
+            FluxSummary { mean: None, ..ok },
+            FluxSummary { min: Some(f64::INFINITY), ..ok },
+        ] {
+            assert!(bad.checked_add(f64::NAN, 1.0).is_err(), "{bad:?}");
+        }
+        let big = FluxSummary::default().add(1e308, 1e-300);
+        assert!(big.checked_add(1e308, 1e-300).is_err(), "the sums overflow");
+    }
 
     /// Folding rows in one at a time equals computing the summary from all of them: the
     /// weighted mean and its error as `FluxMeanState` computes them, the sample standard
