@@ -70,10 +70,7 @@ pub fn run_night(
             let mut steps = Vec::with_capacity(visits.len());
             for p in visits {
                 let t = Instant::now();
-                for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
-                    run_phase(&mut main, schema, phase, p)?;
-                    progress(phase, p.visit);
-                }
+                run_visit(&mut main, schema, p, progress)?;
                 steps.push(t.elapsed().as_secs_f64());
             }
             steps
@@ -137,6 +134,20 @@ fn three_sessions(
         Some(e) => Err(e),
         None => Ok(step_s.into_inner().unwrap()),
     }
+}
+
+/// The three phases of one visit, one after another in one session (`progress` after each).
+pub fn run_visit(
+    client: &mut Client,
+    schema: &str,
+    p: &Pointing,
+    progress: &(dyn Fn(Phase, i64) + Sync),
+) -> Result<(), String> {
+    for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
+        run_phase(client, schema, phase, p)?;
+        progress(phase, p.visit);
+    }
+    Ok(())
 }
 
 /// One procedure call for one visit (prepare also delivers the visit's DIASources into

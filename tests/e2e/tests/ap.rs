@@ -269,9 +269,7 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     let c = &mut db.client;
     c.execute("CALL skycat.ap_prepare_night('ap', '2026-11-23')", &[]).unwrap();
     for v in &visits[..2] {
-        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
-            run::run_phase(c, "ap", phase, v).unwrap();
-        }
+        run::run_visit(c, "ap", v, &no_progress).unwrap();
     }
     let (v, vs) = (visits[2], visits[2].visit);
     run::run_phase(c, "ap", Phase::Prepare, &v).unwrap();
@@ -307,9 +305,7 @@ fn killed_backends_leave_no_partial_visit_and_the_night_resumes() {
     // The night goes on from there and ends exactly as the uninterrupted one.
     run::run_phase(c, "ap", Phase::Post, &v).unwrap();
     for v in &visits[3..] {
-        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
-            run::run_phase(c, "ap", phase, v).unwrap();
-        }
+        run::run_visit(c, "ap", v, &no_progress).unwrap();
     }
     c.execute("CALL skycat.ap_post_night('ap', '2026-11-23')", &[]).unwrap();
     assert_same_database(c, "ap", "ap_ref");
@@ -331,9 +327,7 @@ fn a_crash_between_associate_and_post_is_recovered() {
     let c = &mut db.client;
     c.execute("CALL skycat.ap_prepare_night('ap', '2026-11-23')", &[]).unwrap();
     for v in &visits[..2] {
-        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
-            run::run_phase(c, "ap", phase, v).unwrap();
-        }
+        run::run_visit(c, "ap", v, &no_progress).unwrap();
     }
     run::run_phase(c, "ap", Phase::Prepare, &visits[2]).unwrap();
     run::run_phase(c, "ap", Phase::Associate, &visits[2]).unwrap();
@@ -352,9 +346,7 @@ fn a_crash_between_associate_and_post_is_recovered() {
     );
     c.batch_execute(&todo[0].1).unwrap();
     for v in &visits[3..] {
-        for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
-            run::run_phase(c, "ap", phase, v).unwrap();
-        }
+        run::run_visit(c, "ap", v, &no_progress).unwrap();
     }
     c.execute("CALL skycat.ap_post_night('ap', '2026-11-23')", &[]).unwrap();
     assert_same_database(c, "ap", "ap_ref");

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use postgres::Client;
-use skycat_ap::run::{self, Phase, Pointing, Sessions};
+use skycat_ap::run::{self, Phase, Sessions};
 use skycat_ap::{load, score};
 use skycat_e2e::ScratchDb;
 use skycat_sim::night::{
@@ -225,12 +225,6 @@ fn visit_row(c: &mut Client, schema: &str, visit: i64) -> Option<(f64, f64, f64,
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
 }
 
-fn run_visit(c: &mut Client, schema: &str, p: &Pointing) {
-    for phase in [Phase::Prepare, Phase::Associate, Phase::Post] {
-        run::run_phase(c, schema, phase, p).unwrap();
-    }
-}
-
 #[test]
 fn a_night_ingests_the_simulators_exposures_and_nothing_else_changes() {
     let mut db = ap_db("ap_exp_night");
@@ -312,7 +306,7 @@ fn a_killed_post_ingests_again_and_a_second_ingest_fails_cleanly() {
     load::exposure_files(c, "ap", &night, &files.0).unwrap();
     c.execute("CALL skycat.ap_prepare_night('ap', $1::text::date)", &[&NIGHT]).unwrap();
     for p in &visits[..2] {
-        run_visit(c, "ap", p);
+        run::run_visit(c, "ap", p, &no_progress).unwrap();
     }
     let (p, v) = (visits[2], visits[2].visit);
     // A planned pointing the pipeline loaded: the killed post's upsert must not survive.
@@ -350,7 +344,7 @@ fn a_killed_post_ingests_again_and_a_second_ingest_fails_cleanly() {
     assert_eq!(sqlstate(&e), "55000", "post twice: {e}");
 
     for p in &visits[3..] {
-        run_visit(c, "ap", p);
+        run::run_visit(c, "ap", p, &no_progress).unwrap();
     }
     c.execute("CALL skycat.ap_post_night('ap', $1::text::date)", &[&NIGHT]).unwrap();
     assert_tables_equal_truth(c, "ap", &night);
@@ -375,7 +369,7 @@ fn a_missing_or_empty_file_stops_post_with_58p01_and_keeps_nothing_of_the_visit(
 
     c.execute("CALL skycat.ap_prepare_night('ap', $1::text::date)", &[&NIGHT]).unwrap();
     for p in &visits[..2] {
-        run_visit(c, "ap", p);
+        run::run_visit(c, "ap", p, &no_progress).unwrap();
     }
     for (k, v, kind) in [(2, v2, "ccd_exposure"), (3, v3, "amp_exposure")] {
         let p = visits[k];
@@ -394,7 +388,7 @@ fn a_missing_or_empty_file_stops_post_with_58p01_and_keeps_nothing_of_the_visit(
         run::run_phase(c, "ap", Phase::Post, &p).unwrap();
     }
     for p in &visits[4..] {
-        run_visit(c, "ap", p);
+        run::run_visit(c, "ap", p, &no_progress).unwrap();
     }
     c.execute("CALL skycat.ap_post_night('ap', $1::text::date)", &[&NIGHT]).unwrap();
     assert_tables_equal_truth(c, "ap", &night);
