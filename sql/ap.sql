@@ -67,7 +67,7 @@ CREATE FUNCTION ap_band_columns(kind text, src text DEFAULT 's', bands text[] DE
       SELECT format('(%s) = (SELECT %s FROM skycat.flux_summary_add(%s, %I.psf_flux, %I.psf_flux_err) m)',
                     string_agg(quote_ident(d.name), ', ' ORDER BY d.ord),
                     string_agg('m.' || quote_ident(d.field), ', ' ORDER BY d.ord),
-                    string_agg(quote_ident(d.name), ', ' ORDER BY d.field = 'sum', d.ord), src, src)
+                    string_agg(quote_ident(d.name), ', ' ORDER BY d.ord), src, src)
         FROM skycat._ap_band_column_defs() d WHERE d.band = bands[1] AND cardinality(bands) = 1)
     ELSE (
       SELECT string_agg(
@@ -310,6 +310,35 @@ BEGIN
   RETURN format('AP schema %s created (object and dia_source in %s-degree dec stripes)', schema, stripe_height_deg);
 END $$;
 
+-- Stops `caller` with 55000 while visits of `schema` are in flight (prepared, not posted).
+CREATE FUNCTION _ap_require_idle(schema name, caller text) RETURNS void
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE busy boolean;
+BEGIN
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit)', schema) INTO busy;
+  IF busy THEN
+    RAISE EXCEPTION 'skycat.%: visits of % are still in flight', caller, schema
+      USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
+  END IF;
+END $$;
+
+-- Recomputes every band summary of the objects listed in table `ids` (column object_id) from
+-- the DIASources they have, in dia_source_id order (objects without any get empty summaries).
+CREATE FUNCTION _ap_recompute_summaries(schema name, ids regclass) RETURNS void
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+BEGIN
+  EXECUTE format($q$
+    UPDATE %1$I.object o SET %3$s
+      FROM (SELECT t.object_id, %4$s
+              FROM %2$s t
+              LEFT JOIN (SELECT * FROM %1$I.dia_source d
+                          WHERE d.object_id IN (SELECT object_id FROM %2$s)
+                          ORDER BY d.object_id, d.dia_source_id) h ON h.object_id = t.object_id
+             GROUP BY t.object_id) s
+     WHERE o.object_id = s.object_id$q$, schema, ids, skycat.ap_band_columns('assign', 's'),
+    skycat.ap_band_columns('aggregate'));
+END $$;
+
 -- Brings an AP schema made by an earlier skycat version (a working set of ws_object,
 -- ws_written and ws_dia_source copied in and out per visit) to this version's layout: the
 -- per-band flux sums (computed from the DIASources kept), object_position and its upkeep, the
@@ -318,7 +347,6 @@ END $$;
 CREATE FUNCTION ap_upgrade_schema(schema name) RETURNS text
   VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
 DECLARE
-  busy boolean;
   n bigint;
 BEGIN
   IF to_regclass(format('%I.ws_visit', schema)) IS NULL OR to_regclass(format('%I.object', schema)) IS NULL THEN
@@ -329,21 +357,14 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 1));
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit)', schema) INTO busy;
-  IF busy THEN
-    RAISE EXCEPTION 'skycat.ap_upgrade_schema: visits of % are still in flight', schema
-      USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
-  END IF;
+  PERFORM skycat._ap_require_idle(schema, 'ap_upgrade_schema');
   EXECUTE format('ALTER TABLE %I.object %s', schema,
                  (SELECT string_agg(format('ADD COLUMN %I %s', d.name, d.decl), ', ' ORDER BY d.ord)
                     FROM skycat._ap_band_column_defs() d WHERE d.field = 'sum'));
-  EXECUTE format($q$
-    UPDATE %1$I.object o SET %2$s
-      FROM (SELECT object_id, %3$s FROM %1$I.dia_source WHERE object_id IS NOT NULL GROUP BY object_id) s
-     WHERE o.object_id = s.object_id$q$, schema,
-    (SELECT string_agg(format('%1$I = s.%1$I', d.name), ', ') FROM skycat._ap_band_column_defs() d WHERE d.field = 'sum'),
-    (SELECT string_agg(format('sum(psf_flux) FILTER (WHERE band = %L AND skycat.lc_row_used(psf_flux, psf_flux_err)) AS %I', d.band, d.name), ', ')
-       FROM skycat._ap_band_column_defs() d WHERE d.field = 'sum'));
+  -- The summaries (sums included) of the objects with DIASources, from the DIASources kept.
+  EXECUTE format('CREATE TEMP TABLE ap_seen ON COMMIT DROP AS
+                    SELECT DISTINCT object_id FROM %I.dia_source WHERE object_id IS NOT NULL', schema);
+  PERFORM skycat._ap_recompute_summaries(schema, 'pg_temp.ap_seen');
   EXECUTE format($f$
     CREATE TABLE %1$I.object_position (object_id bigint NOT NULL, ra float8 NOT NULL, "dec" float8 NOT NULL);
     %2$s
@@ -538,9 +559,10 @@ CREATE PROCEDURE ap_post_visit(schema name, visit bigint) LANGUAGE plpgsql
   SET search_path = pg_catalog, skycat, pg_temp SET jit = off AS $$
 DECLARE
   t0 timestamptz := clock_timestamp();
+  p jsonb := skycat._policy(schema, 'ap');
   -- An object is within one match radius of its DIASource, so within that much in dec.
-  dec_margin float8 := (skycat._policy(schema, 'ap') ->> 'match_radius_arcsec')::float8 / 3600 * (1 + 1e-9);
-  height float8 := (skycat._policy(schema, 'ap') ->> 'stripe_height_deg')::float8;
+  dec_margin float8 := (p ->> 'match_radius_arcsec')::float8 / 3600 * (1 + 1e-9);
+  height float8 := (p ->> 'stripe_height_deg')::float8;
   n_stripes int := (SELECT count(*) FROM skycat.stripe_bounds(height));
   n_objects bigint := 0; n_band bigint; n_sources int; assoc boolean; b text; k int; k_lo int; k_hi int;
   bands text[];
@@ -651,28 +673,15 @@ END $$;
 -- flagged as reclassified to moving.
 CREATE PROCEDURE ap_daytime(schema name) LANGUAGE plpgsql
   SET search_path = pg_catalog, skycat, pg_temp AS $$
-DECLARE busy boolean;
 BEGIN
   PERFORM pg_advisory_xact_lock(skycat.ap_lock_key(schema, 2));
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.ws_visit)', schema) INTO busy;
-  IF busy THEN
-    RAISE EXCEPTION 'skycat.ap_daytime: visits of % are still in flight', schema
-      USING ERRCODE = '55000', HINT = 'Post-process every prepared visit first.';
-  END IF;
+  PERFORM skycat._ap_require_idle(schema, 'ap_daytime');
   EXECUTE format($q$
     CREATE TEMP TABLE ap_trimmed ON COMMIT DROP AS
     WITH gone AS (DELETE FROM %1$I.dia_source WHERE mjd < (SELECT max(mjd) FROM %1$I.dia_source) - $1 RETURNING object_id)
     SELECT DISTINCT object_id FROM gone WHERE object_id IS NOT NULL$q$, schema)
     USING (skycat._policy(schema, 'ap') ->> 'retention_days')::float8;
   ANALYZE pg_temp.ap_trimmed;
-  EXECUTE format($q$
-    UPDATE %1$I.object o SET %2$s
-      FROM (SELECT t.object_id, %3$s
-              FROM pg_temp.ap_trimmed t
-              LEFT JOIN (SELECT * FROM %1$I.dia_source d
-                          WHERE d.object_id IN (SELECT object_id FROM pg_temp.ap_trimmed)
-                          ORDER BY d.object_id, d.dia_source_id) h ON h.object_id = t.object_id
-             GROUP BY t.object_id) s
-     WHERE o.object_id = s.object_id$q$, schema, skycat.ap_band_columns('assign', 's'), skycat.ap_band_columns('aggregate'));
+  PERFORM skycat._ap_recompute_summaries(schema, 'pg_temp.ap_trimmed');
   EXECUTE format($q$DELETE FROM %1$I.object WHERE reclassified_moving$q$, schema);
 END $$;

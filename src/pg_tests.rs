@@ -98,6 +98,7 @@ mod tests {
             "_ap_band_column_defs:isfalse _ap_column_list:isfalse _ap_create_exposure_tables:vutrue \
              _ap_exposure_columns:isfalse _ap_exposure_table_ddl:sutrue _ap_field_query:sutrue _ap_ingest_exposures:vufalse \
              _ap_object_fillfactor:vutrue _ap_object_key:isfalse _ap_object_position_sync:vufalse _ap_rebuild_positions:vutrue \
+             _ap_recompute_summaries:vutrue _ap_require_idle:vutrue \
              _calibration_exprs:sufalse _column_type:sutrue _drop_temp_tables:vutrue _drp_distributed:sutrue _drp_layout:sutrue \
              _drp_shard_groups:vutrue _drp_summarize_chunks:vutrue _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _register_sky_table:vutrue _require_citus:sutrue \
              _require_column:sufalse _shard_reltuples:vutrue _sky_table:sutrue ap_associate:vufalse ap_create:vufalse \
