@@ -379,22 +379,15 @@ unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> *mut Node {
             // The circle's declination band on the indexed side, for run-time partition pruning
             // of declination stripes (a filter, harmless, when the table is partitioned otherwise).
             let band = |f: Oid| func(f, decbound, &[copy(args[outer.1]), copy(args[4])]);
-            let f8fam = FLOAT_BTREE_FAM_OID;
-            let ge = btree_op(
-                f8fam,
-                (f8, decbound),
-                pg_sys::BTGreaterEqualStrategyNumber,
-                copy(args[inner.1]),
-                band(band_lo_fn),
+            // dec >= band_lo(...) and dec <= band_hi(...), in float8's B-tree family.
+            let bound = |strategy, f: Oid| {
+                btree_op(FLOAT_BTREE_FAM_OID, (f8, decbound), strategy, copy(args[inner.1]), band(f))
+            };
+            conditions.extend(
+                bound(pg_sys::BTGreaterEqualStrategyNumber, band_lo_fn)
+                    .into_iter()
+                    .chain(bound(pg_sys::BTLessEqualStrategyNumber, band_hi_fn)),
             );
-            let le = btree_op(
-                f8fam,
-                (f8, decbound),
-                pg_sys::BTLessEqualStrategyNumber,
-                copy(args[inner.1]),
-                band(band_hi_fn),
-            );
-            conditions.extend(ge.into_iter().chain(le));
             crate::plan_hooks::note_dec_band(band_lo_fn);
         }
         if table.partitioned || !cone || const_f64(args[outer.0]).is_none() || const_f64(args[outer.1]).is_none() {
