@@ -33,8 +33,11 @@ CREATE FUNCTION drp_policy(schema name, key text) RETURNS text
 -- <band>_psf_flux_mean, <band>_psf_flux_mean_err, ... <band>_psf_flux_err_mean), and the
 -- lc_stats field each comes from. kind: 'declare' (column definitions), 'aggregate' (per band,
 -- `lc_stats(...) FILTER (WHERE band = b) AS st_<b>` and the band's row count `rows_<b>`, over
--- forced sources grouped by object), 'row_count' (the sum of those row counts), 'assign' (SET
--- list reading those from the relation aliased src).
+-- forced sources grouped by object), 'row_count' (the sum of those row counts), 'flatten' (the
+-- summary columns computed from those, aliased by name, reading the relation aliased src),
+-- 'names' (the summary columns' names, comma-separated), 'values' (the same columns of the
+-- relation aliased src), 'scan' (the column definition list of
+-- skycat._drp_summary_scan: object_id, "dec", rows, then 'declare').
 --
 -- One lc_stats per band, grouped by object, rather than grouping by (object, band) and
 -- pivoting the rows afterwards: 6x fewer groups, and no second aggregation with one FILTERed
@@ -50,6 +53,7 @@ CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's
         FROM unnest(bands) WITH ORDINALITY AS t(b, bo))
     WHEN 'row_count' THEN (
       SELECT string_agg(format('%I', 'rows_' || b), ' + ' ORDER BY bo) FROM unnest(bands) WITH ORDINALITY AS t(b, bo))
+    WHEN 'scan' THEN 'object_id int8, "dec" float8, rows int8, ' || skycat.drp_summary_columns('declare', bands)
     ELSE (
       SELECT string_agg(
         CASE kind
@@ -59,6 +63,11 @@ CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's
           WHEN 'assign' THEN CASE WHEN f.field = 'n'
             THEN format('%1$I = CASE WHEN %2$s.%3$I > 0 THEN (%2$s.%4$I).n::int END', b || '_psf_flux_' || f.name, src, 'rows_' || b, 'st_' || b)
             ELSE format('%1$I = (%2$s.%3$I).%4$s', b || '_psf_flux_' || f.name, src, 'st_' || b, f.field) END
+          WHEN 'flatten' THEN CASE WHEN f.field = 'n'
+            THEN format('CASE WHEN %2$s.%3$I > 0 THEN (%2$s.%4$I).n::int END AS %1$I', b || '_psf_flux_' || f.name, src, 'rows_' || b, 'st_' || b)
+            ELSE format('(%2$s.%3$I).%4$s AS %1$I', b || '_psf_flux_' || f.name, src, 'st_' || b, f.field) END
+          WHEN 'names' THEN format('%I', b || '_psf_flux_' || f.name)
+          WHEN 'values' THEN format('%s.%I', src, b || '_psf_flux_' || f.name)
         END, ', ' ORDER BY bo, f.ord)
       FROM unnest(bands) WITH ORDINALITY AS t(b, bo)
       CROSS JOIN unnest(
@@ -69,7 +78,7 @@ CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's
               'p05', 'p25', 'p50', 'p75', 'p95',
               'stetson_j', 'linear_slope', 'linear_intercept', 'max_slope', 'err_mean'])
         WITH ORDINALITY AS f(name, field, ord)
-      WHERE kind IN ('declare', 'assign'))
+      WHERE kind IN ('declare', 'assign', 'flatten', 'names', 'values'))
   END
 $$;
 
@@ -196,6 +205,7 @@ DECLARE
   r record;
   n_calib bigint; n_obj bigint; n_src bigint; n_dia bigint; n_fs bigint; n_files bigint;
   bad text;
+  old_wm text;
   -- On a Citus cluster (skycat.drp_distribute) every row also gets its chunk: the chunk of
   -- its object (from the tract's objects), or of its own position.
   layout skycat.sky_tables := skycat._drp_layout(schema);
@@ -274,6 +284,14 @@ BEGIN
                     SELECT object_id, $1, ra, "dec"%s FROM pg_temp.drp_tract_object', schema, ck, ck) USING tract;
   GET DIAGNOSTICS n_obj = ROW_COUNT;
 
+  -- Forced sources are stored object by object (each object's rows in band and time order):
+  -- drp_summarize_forced_sources then reads every light curve as a stream. Every row of an
+  -- object comes from its one primary tract, so ordering each tract's rows is enough. The sort
+  -- gets the policy's work_mem (unless the session has more).
+  old_wm := current_setting('work_mem');
+  IF pg_size_bytes(p ->> 'work_mem') > pg_size_bytes(old_wm) THEN
+    PERFORM set_config('work_mem', p ->> 'work_mem', true);
+  END IF;
   EXECUTE format('INSERT INTO %1$I.forced_source (object_id, tract, visit, detector, band, mjd, ra, "dec", x, y,
                     psf_flux, psf_flux_err, calib_applied, calib_err_applied%3$s)
                   SELECT f.object_id, $1, f.visit, f.detector, c.band, c.mjd, f.ra, f."dec", f.x, f.y, %2$s,
@@ -281,12 +299,14 @@ BEGIN
                          c.calib_err%4$s
                     FROM %1$I.files_forced_source f
                     LEFT JOIN pg_temp.drp_tract_calib c ON c.visit = f.visit AND c.detector = f.detector%5$s
-                   WHERE f.tract = $1 AND skycat.polygon_contains($2, $3, f.ra, f."dec")',
+                   WHERE f.tract = $1 AND skycat.polygon_contains($2, $3, f.ra, f."dec")
+                   ORDER BY f.object_id, c.band, c.mjd',
                  schema, skycat._calibrated_fluxes(ARRAY['psf'], 'f', 'c.calib_mean', 'c.calib_err'), ck,
                  CASE WHEN layout IS NULL THEN '' ELSE ', COALESCE(o.chunk, skycat.chunk_id(f.ra, f."dec", $4, $5))' END,
                  CASE WHEN layout IS NULL THEN '' ELSE ' LEFT JOIN pg_temp.drp_tract_object o ON o.object_id = f.object_id' END)
     USING tract, r.poly_ra, r.poly_dec, layout.num_stripes, layout.num_sub_stripes;
   GET DIAGNOSTICS n_fs = ROW_COUNT;
+  PERFORM set_config('work_mem', old_wm, true);
 
   EXECUTE format('INSERT INTO %1$I.source (source_id, object_id, tract, visit, detector, band, mjd, x, y, ra, "dec",
                     ra_err_arcsec, dec_err_arcsec, ra_dec_cov, psf_flux, psf_flux_err, calib_applied, calib_err_applied%4$s)
@@ -440,15 +460,20 @@ BEGIN
   RETURN n;
 END $$;
 
--- Summarise the forced sources of one stripe partition into object: per object, one lc_stats
--- per band (drp_summary_columns 'aggregate'), then one UPDATE that spreads each band's
--- statistics over its columns. The aggregate runs in CREATE TABLE AS, which
--- PostgreSQL may run as a parallel plan (an UPDATE ... FROM (aggregate) never is). With
--- `only_objects` (a relation with object_id), just those objects. Returns the objects updated
--- and the forced sources summarised (of the policy's bands).
+-- Summarise the forced sources of one stripe partition into object. The partition is stored
+-- object by object (drp_ingest_tract writes each tract's forced sources ordered by object, band
+-- and time), so its summaries are read as a stream: skycat._drp_summary_scan over block ranges
+-- of the partition, one call per range, as a UNION ALL that PostgreSQL runs as a Parallel
+-- Append (each process finalises its own objects; CREATE TABLE AS may use parallel workers, an
+-- UPDATE never does). An object whose rows are not adjacent (moved by drp_apply_recalibration's
+-- UPDATE, or re-ingested into freed space) comes out of the scan more than once: those objects
+-- are summarised again by the lc_stats aggregate. Then one UPDATE writes each summarised
+-- object's row once. With `only_objects` (a relation with object_id), just those objects, by
+-- the aggregate. Returns the objects updated, the forced sources summarised (of the policy's
+-- bands) and the objects the aggregate summarised.
 CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float8, dec_hi float8,
                                         only_objects regclass DEFAULT NULL,
-                                        OUT objects bigint, OUT rows bigint)
+                                        OUT objects bigint, OUT rows bigint, OUT by_aggregate bigint)
   LANGUAGE plpgsql
   -- Bulk joins only: foreign scans are estimated at a few hundred rows, which would make the
   -- planner rescan a tract's file per row of a nested loop. JIT costs more than it saves here.
@@ -459,25 +484,53 @@ DECLARE
   bands text[] := (p ->> 'bands')::text[];
   wm text := p ->> 'work_mem';
   old_wm text := current_setting('work_mem');
+  blocks bigint := pg_relation_size(part) / current_setting('block_size')::bigint;
+  -- Block ranges of about 32 MB, enough of them for the workers to share a stripe evenly; at
+  -- most 64 (planning a UNION ALL of n function scans of ~120 columns takes memory growing
+  -- faster than n: 1.3 GB for 500).
+  unit bigint := greatest(4096, ceil(blocks / 64.0)::bigint);
+  scans text;
+  -- The aggregate's summary rows in the scan's columns.
+  by_agg text := format('SELECT s.object_id, s."dec", %s AS rows, %s FROM (SELECT object_id, "dec", %s FROM %s f
+                           WHERE f.object_id IN (SELECT object_id FROM $objects$) GROUP BY object_id, "dec") s',
+                        skycat.drp_summary_columns('row_count', bands, 's'), skycat.drp_summary_columns('flatten', bands),
+                        skycat.drp_summary_columns('aggregate', bands), part);
 BEGIN
-  -- The hash aggregate holds every light curve of the stripe: give it the policy's work_mem
+  -- The aggregate holds every light curve of its objects: give it the policy's work_mem
   -- (unless the session has more) so that it does not spill to disk.
   IF pg_size_bytes(wm) > pg_size_bytes(old_wm) THEN
     PERFORM set_config('work_mem', wm, true);
   END IF;
-  PERFORM skycat._drop_temp_tables('{drp_summary}');
-  EXECUTE format('CREATE TEMP TABLE drp_summary AS
-                    SELECT object_id, "dec", %s FROM %s f %s GROUP BY object_id, "dec"',
-                 skycat.drp_summary_columns('aggregate', bands), part,
-                 CASE WHEN only_objects IS NULL THEN ''
-                      ELSE format('WHERE f.object_id IN (SELECT object_id FROM %s)', only_objects) END);
+  PERFORM skycat._drop_temp_tables('{drp_summary, drp_split}');
+  IF only_objects IS NOT NULL THEN
+    EXECUTE 'CREATE TEMP TABLE drp_summary AS ' || replace(by_agg, '$objects$', only_objects::text);
+    by_aggregate := (SELECT count(*) FROM pg_temp.drp_summary);
+  ELSE
+    SELECT string_agg(format('SELECT * FROM skycat._drp_summary_scan(%L::regclass, %L::text[], %s, %s) AS t(%s)',
+                             part::text, bands, lo, lo + unit, skycat.drp_summary_columns('scan', bands)),
+                      ' UNION ALL ' ORDER BY lo)
+      INTO scans FROM generate_series(0, greatest(blocks - 1, 0), unit) lo;
+    EXECUTE 'CREATE TEMP TABLE drp_summary AS ' || scans;
+    -- Objects met more than once (rows not adjacent): summarised again by the aggregate.
+    CREATE TEMP TABLE drp_split AS
+      SELECT s.object_id FROM pg_temp.drp_summary s GROUP BY s.object_id, s."dec" HAVING count(*) > 1;
+    by_aggregate := (SELECT count(*) FROM pg_temp.drp_split);
+    IF by_aggregate > 0 THEN
+      DELETE FROM pg_temp.drp_summary s USING pg_temp.drp_split d WHERE d.object_id = s.object_id;
+      ANALYZE pg_temp.drp_split;
+      EXECUTE 'INSERT INTO pg_temp.drp_summary ' || replace(by_agg, '$objects$', 'pg_temp.drp_split');
+      RAISE NOTICE 'skycat.drp_summarize_forced_sources: % objects of % are not stored together (rows moved by an update or a re-ingest): summarised by the aggregate',
+        by_aggregate, part;
+    END IF;
+    DROP TABLE pg_temp.drp_split;
+  END IF;
   PERFORM set_config('work_mem', old_wm, true);
-  EXECUTE format('UPDATE %I.object o SET %s FROM pg_temp.drp_summary s
+  EXECUTE format('UPDATE %I.object o SET (%s) = ROW(%s) FROM pg_temp.drp_summary s
                    WHERE o.object_id = s.object_id AND o."dec" = s."dec" AND o."dec" >= $1 AND o."dec" < $2',
-                 schema, skycat.drp_summary_columns('assign', bands)) USING dec_lo, dec_hi;
+                 schema, skycat.drp_summary_columns('names', bands), skycat.drp_summary_columns('values', bands))
+    USING dec_lo, dec_hi;
   GET DIAGNOSTICS objects = ROW_COUNT;
-  EXECUTE format('SELECT COALESCE(sum(%s), 0) FROM pg_temp.drp_summary', skycat.drp_summary_columns('row_count', bands))
-    INTO rows;
+  rows := (SELECT COALESCE(sum(s.rows), 0) FROM pg_temp.drp_summary s);
   DROP TABLE pg_temp.drp_summary;
 END $$;
 
@@ -526,6 +579,7 @@ DECLARE
   ests bigint[] := '{}';
   k int;
   caller_path text := pg_catalog.current_setting('search_path');
+  elapsed float8;
   -- On a Citus cluster: the units are groups of shards (one shard per worker each), given as
   -- the chunks they hold, rather than stripes.
   distributed boolean;
@@ -569,9 +623,11 @@ BEGIN
                       seconds = EXCLUDED.seconds, updated_at = pg_catalog.now()', schema)
       USING 'summarize_forced_sources', units[k], done, total,
             EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0);
-    RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (about % of % rows), %: % forced sources, % objects, % s',
+    elapsed := EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0);
+    RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (about % of % rows), %: % forced sources, % objects, % s, % rows/s, about % s left',
       pg_catalog.round(100.0 * done / GREATEST(total, 1), 1), done, total, units[k], r.rows, r.objects,
-      pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0)::numeric, 1);
+      pg_catalog.round(elapsed::numeric, 1), pg_catalog.round((done / GREATEST(elapsed, 1e-3))::numeric),
+      pg_catalog.round((GREATEST(total - done, 0) / GREATEST(done / GREATEST(elapsed, 1e-3), 1))::numeric);
     IF commit_stripes THEN
       COMMIT;
       PERFORM pg_catalog.set_config('search_path', 'pg_catalog, skycat, pg_temp', true);

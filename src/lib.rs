@@ -13,6 +13,7 @@ mod fastcall;
 mod files_fdw;
 mod geometry;
 mod gucs;
+mod lc_scan;
 mod partitioning;
 mod plan_hooks;
 mod planner;

@@ -6,6 +6,8 @@
 -- ap_ra_ranges was a SQL function returning one record; it is a C function returning a set
 -- now (the result type changes, which CREATE OR REPLACE refuses).
 DROP FUNCTION ap_ra_ranges(float8, float8, float8);
+-- drp_summarize_partition reports the objects the aggregate summarised too (a new OUT column).
+DROP FUNCTION drp_summarize_partition(name, regclass, float8, float8, regclass);
 
 -- The registry of distributed sky tables (scale-out on Citus), before the functions that use
 -- its row type.

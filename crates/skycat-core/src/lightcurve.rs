@@ -100,10 +100,13 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+/// Rows per step of Stetson's iteration (flux, weight and scale of 4 rows side by side).
+const STETSON_LANES: usize = 4;
+
 thread_local! {
     // Reused per-thread buffers: a query computes millions of groups.
     static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-    static STETSON_SCRATCH: std::cell::RefCell<Vec<[f64; 3]>> = const { std::cell::RefCell::new(Vec::new()) };
+    static STETSON_SCRATCH: std::cell::RefCell<Vec<[[f64; STETSON_LANES]; 3]>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// numpy's default ("linear") percentile of `n` sorted values given by `at(i)`.
@@ -139,38 +142,42 @@ fn rel_weight(s_min: f64, sigma: f64) -> f64 {
     q * q
 }
 
-/// Weighted mean with weights `w`.
-fn weighted_mean(rows: &[LcRow], w: impl Fn(&LcRow) -> f64) -> f64 {
-    let (mut sw, mut swf) = (0.0, 0.0);
-    for r in rows {
-        let wi = w(r);
-        sw += wi;
-        swf += wi * r[0];
-    }
-    swf / sw
-}
-
 /// Stetson's (1996) iteratively re-weighted mean, as LSST's `_stetson_mean` (alpha = beta = 2,
 /// 20 iterations, tolerance 1e-6, the relative test divided by the new mean, signed).
 /// The per-row constants (1/σ², sqrt(n/(n-1))/σ) are computed once, not per iteration.
-fn stetson_mean(rows: &[LcRow], start: f64) -> f64 {
+fn stetson_mean(rows: &[LcRow], s_min: f64, start: f64) -> f64 {
     let n = rows.len() as f64;
     let n_factor = (n / (n - 1.0)).sqrt();
     STETSON_SCRATCH.with(|buf| {
         let mut k = buf.borrow_mut();
         k.clear();
-        let s = min_err(rows);
-        k.extend(rows.iter().map(|r| [r[0], rel_weight(s, r[1]), n_factor / r[1]]));
+        // Padded to whole lanes with rows of weight 0 (which add exactly 0 to both sums).
+        let lanes = rows.len().div_ceil(STETSON_LANES);
+        k.reserve(lanes);
+        for chunk in rows.chunks(STETSON_LANES) {
+            let mut lane = [[0.0; STETSON_LANES]; 3];
+            for (i, r) in chunk.iter().enumerate() {
+                lane[0][i] = r[0];
+                lane[1][i] = rel_weight(s_min, r[1]);
+                lane[2][i] = n_factor / r[1];
+            }
+            k.push(lane);
+        }
         let mut mean = start;
         for _ in 0..20 {
-            let (mut sw, mut swf) = (0.0, 0.0);
-            for &[f, inv_var, scale] in k.iter() {
-                let half_chi = 0.5 * (f - mean) * scale;
-                let w = inv_var / (1.0 + half_chi * half_chi);
-                sw += w;
-                swf += w * f;
+            // STETSON_LANES independent sums, added at the end: the divisions of one
+            // iteration run side by side (SIMD) instead of one after another, which was most
+            // of lc_stats' time (up to 20 iterations over every row).
+            let (mut sw, mut swf) = ([0.0; STETSON_LANES], [0.0; STETSON_LANES]);
+            for [f, inv_var, scale] in k.iter() {
+                for i in 0..STETSON_LANES {
+                    let half_chi = 0.5 * (f[i] - mean) * scale[i];
+                    let w = inv_var[i] / (1.0 + half_chi * half_chi);
+                    sw[i] += w;
+                    swf[i] += w * f[i];
+                }
             }
-            let tmp = swf / sw;
+            let tmp = swf.iter().sum::<f64>() / sw.iter().sum::<f64>();
             let diff = (tmp - mean).abs();
             mean = tmp;
             if diff / mean < 1e-6 && diff < 1e-6 {
@@ -181,8 +188,66 @@ fn stetson_mean(rows: &[LcRow], start: f64) -> f64 {
     })
 }
 
+/// The canonical order of a light curve's rows: by time, then flux, then error (a total
+/// order, NaN times last). Every sum in [`lc_stats`] adds the rows in this order, so the result
+/// does not depend on the order the rows arrived in (a parallel plan combines partial states in
+/// any order and gives bit for bit the serial result); the time-based fields need it anyway.
+#[inline]
+fn canonical(a: &LcRow, b: &LcRow) -> std::cmp::Ordering {
+    a[2].total_cmp(&b[2]).then(a[0].total_cmp(&b[0])).then(a[1].total_cmp(&b[1]))
+}
+
+/// The ranks `floor` and `ceil` of `q * (n - 1)` that numpy's linear percentile reads.
+#[inline]
+fn percentile_ranks(n: usize, q: f64) -> [usize; 2] {
+    let pos = q * (n - 1) as f64;
+    [pos.floor() as usize, pos.ceil() as usize]
+}
+
+/// The percentiles `qs` (numpy "linear") of `v`, which is reordered: a selection of the few
+/// ranks they read (O(n)) instead of a sort (O(n log n)). The values at those ranks are exactly
+/// those of the sorted order, so the results are too.
+fn select_percentiles<const K: usize>(v: &mut [f64], qs: [f64; K]) -> [f64; K] {
+    let n = v.len();
+    // Every rank read, ascending (qs are ascending), duplicates kept: no allocation per group.
+    let mut ranks = [0usize; 10];
+    debug_assert!(2 * K <= ranks.len() && qs.is_sorted());
+    for (k, &q) in qs.iter().enumerate() {
+        [ranks[2 * k], ranks[2 * k + 1]] = percentile_ranks(n, q);
+    }
+    let ranks = &ranks[..2 * K];
+    let mut at = [0.0; 10];
+    if n <= 32 {
+        // Short light curves (the common case: tens of epochs per band): a sort of a few
+        // dozen values costs less than the selections' setup.
+        v.sort_unstable_by(f64::total_cmp);
+        for (k, &r) in ranks.iter().enumerate() {
+            at[k] = v[r];
+        }
+    } else {
+        // Each rank is selected in what lies above the previous one.
+        let mut from = 0;
+        for (k, &r) in ranks.iter().enumerate() {
+            if r < from {
+                at[k] = at[k - 1]; // the same rank as the one before
+                continue;
+            }
+            let (_, x, _) = v[from..].select_nth_unstable_by(r - from, f64::total_cmp);
+            at[k] = *x;
+            from = r + 1;
+        }
+    }
+    let mut k = 0;
+    qs.map(|q| {
+        let [lo, hi] = [at[k], at[k + 1]];
+        k += 2;
+        percentile_by(n, q, |i| if i == ranks[k - 2] { lo } else { hi })
+    })
+}
+
 /// All the statistics of one light curve. `rows` are the used rows (see [`is_used`]) in any
-/// order; they are reordered in place.
+/// order; they are put in the canonical order ([`canonical`]) in place. Rows that arrive in
+/// that order (the DRP stores forced sources by object and time) are only checked, not sorted.
 pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
     let n = rows.len();
     let mut s = LcStats { n: n as i64, ..LcStats::default() };
@@ -190,68 +255,85 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         return s;
     }
     let nf = n as f64;
-    // A canonical order first: every sum below then adds the same numbers in the same order
-    // whatever order the rows arrived in, so a parallel plan (partial states combined in any
-    // order) gives bit-for-bit the serial result.
-    rows.sort_unstable_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])).then(a[2].total_cmp(&b[2])));
+    if !rows.is_sorted_by(|a, b| canonical(a, b).is_le()) {
+        rows.sort_unstable_by(canonical);
+    }
 
+    // One pass: the smallest error, the extremes, the plain sums.
+    let (mut s_min, mut lo, mut hi, mut sum_f, mut sum_e) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0);
+    for r in rows.iter() {
+        s_min = s_min.min(r[1]);
+        lo = lo.min(r[0]);
+        hi = hi.max(r[0]);
+        sum_f += r[0];
+        sum_e += r[1];
+    }
     // Inverse-variance weighted mean and its error, with the weights relative to the largest
     // (see `rel_weight`): 1/sigma^2 itself underflows or overflows for extreme errors.
-    let s_min = min_err(rows);
-    let sw: f64 = rows.iter().map(|r| rel_weight(s_min, r[1])).sum();
-    let mean = weighted_mean(rows, |r| rel_weight(s_min, r[1]));
+    let (mut sw, mut swf) = (0.0, 0.0);
+    for r in rows.iter() {
+        let w = rel_weight(s_min, r[1]);
+        sw += w;
+        swf += w * r[0];
+    }
+    let mean = swf / sw;
     s.mean = finite(mean);
     s.mean_err = finite(s_min / sw.sqrt());
-    s.err_mean = finite(rows.iter().map(|r| r[1]).sum::<f64>() / nf);
+    s.err_mean = finite(sum_e / nf);
 
-    // Central moments about the plain mean (two passes for accuracy).
-    let plain_mean = rows.iter().map(|r| r[0]).sum::<f64>() / nf;
-    let (mut m2, mut m3) = (0.0, 0.0);
+    // Central moments about the plain mean (two passes for accuracy), and chi2.
+    let plain_mean = sum_f / nf;
+    let (mut m2, mut m3, mut chi2) = (0.0, 0.0, 0.0);
     for r in rows.iter() {
         let d = r[0] - plain_mean;
         m2 += d * d;
         m3 += d * d * d;
+        let z = (r[0] - mean) / r[1];
+        chi2 += z * z;
     }
     // A spread no larger than the rounding of the mean itself (about n ulps of the largest
     // flux) is a constant light curve: its variance is zero, not rounding noise, which would
     // otherwise give e.g. skew = sqrt(6) for three equal fluxes (noise divided by noise).
-    let max_abs = rows[0][0].abs().max(rows[n - 1][0].abs());
-    let rounding = nf * f64::EPSILON * max_abs;
+    let rounding = nf * f64::EPSILON * lo.abs().max(hi.abs());
     let constant = m2 / nf <= rounding * rounding;
     if constant {
         (m2, m3) = (0.0, 0.0);
     }
-    s.chi2 = if constant { Some(0.0) } else { finite(rows.iter().map(|r| ((r[0] - mean) / r[1]).powi(2)).sum()) };
+    s.chi2 = if constant { Some(0.0) } else { finite(chi2) };
     if n >= 2 {
         s.sigma = finite((m2 / (nf - 1.0)).sqrt());
     }
-    if n >= 3 && m2 > 0.0 {
-        // pandas' bias-corrected G1 from the biased moments.
-        let (b2, b3) = (m2 / nf, m3 / nf);
-        s.skew = finite((nf * (nf - 1.0)).sqrt() / (nf - 2.0) * b3 / b2.powf(1.5));
+    if n >= 3 {
+        // pandas' bias-corrected G1 from the biased moments; 0 for a constant light curve, as
+        // pandas (LSST's reference) reports it.
+        s.skew = if m2 > 0.0 {
+            let (b2, b3) = (m2 / nf, m3 / nf);
+            finite((nf * (nf - 1.0)).sqrt() / (nf - 2.0) * b3 / b2.powf(1.5))
+        } else {
+            Some(0.0)
+        };
     }
 
-    // Order statistics: the rows are sorted by flux already. The absolute deviations go to a
-    // per-thread scratch buffer, so a group costs no allocation (millions of groups per query).
-    let flux_at = |i: usize| rows[i][0];
-    s.min = finite(flux_at(0));
-    s.max = finite(flux_at(n - 1));
-    s.p05 = finite(percentile_by(n, 0.05, flux_at));
-    s.p25 = finite(percentile_by(n, 0.25, flux_at));
-    let median = percentile_by(n, 0.5, flux_at);
-    s.p50 = finite(median);
-    s.p75 = finite(percentile_by(n, 0.75, flux_at));
-    s.p95 = finite(percentile_by(n, 0.95, flux_at));
-    s.mad = SCRATCH.with(|buf| {
-        let mut dev = buf.borrow_mut();
-        // Only the deviations up to the median's upper rank are needed.
-        sorted_deviations(n, flux_at, median, n / 2 + 1, &mut dev);
-        finite(percentile_by(n, 0.5, |i| dev[i]))
+    // Order statistics on a per-thread scratch copy of the fluxes (no allocation per group:
+    // a query computes millions of them), then the absolute deviations from the median.
+    s.min = finite(lo);
+    s.max = finite(hi);
+    SCRATCH.with(|buf| {
+        let mut v = buf.borrow_mut();
+        v.clear();
+        v.extend(rows.iter().map(|r| r[0]));
+        let [p05, p25, p50, p75, p95] = select_percentiles(&mut v, [0.05, 0.25, 0.5, 0.75, 0.95]);
+        (s.p05, s.p25, s.p50, s.p75, s.p95) = (finite(p05), finite(p25), finite(p50), finite(p75), finite(p95));
+        // |v - median| is exact in IEEE arithmetic whichever side v lies on.
+        for x in v.iter_mut() {
+            *x = (*x - p50).abs();
+        }
+        s.mad = finite(select_percentiles(&mut v, [0.5])[0]);
     });
 
     // Stetson J.
     if n >= 2 {
-        let m = stetson_mean(rows, mean);
+        let m = stetson_mean(rows, s_min, mean);
         let n_factor = (nf / (nf - 1.0)).sqrt();
         let j: f64 = rows
             .iter()
@@ -265,11 +347,11 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
         s.stetson_j = finite(j);
     }
 
-    // Time-based fields: rows with a finite mjd, sorted by (mjd, flux) so ties are ordered
-    // the same way whatever order the rows arrived in.
-    let timed_end = partition_in_place(rows, |r| r[2].is_finite());
-    let timed = &mut rows[..timed_end];
-    timed.sort_unstable_by(|a, b| a[2].total_cmp(&b[2]).then(a[0].total_cmp(&b[0])).then(a[1].total_cmp(&b[1])));
+    // Time-based fields: the rows with a finite mjd, a contiguous run of the canonical order
+    // (non-finite times sort to either end), already ordered by (mjd, flux, error).
+    let first = rows.partition_point(|r| r[2].total_cmp(&f64::NEG_INFINITY).is_le());
+    let end = rows.partition_point(|r| r[2].total_cmp(&f64::INFINITY).is_lt());
+    let timed = &rows[first..end.max(first)];
     if timed.len() >= 2 {
         let mut best = f64::NEG_INFINITY;
         for w in timed.windows(2) {
@@ -306,55 +388,49 @@ pub fn lc_stats(rows: &mut [LcRow]) -> LcStats {
     s
 }
 
-/// The `count` smallest absolute deviations `|v - center|` of `n` values sorted ascending
-/// (given by `at`), in ascending order, into `out`. The deviations of the values below
-/// `center`, read downwards, and of those above it, read upwards, are two ascending runs, so
-/// merging them replaces a sort (O(count) instead of O(n log n), and the same numbers: `c - v`
-/// and `v - c` are exactly `|v - c|` in IEEE arithmetic).
-fn sorted_deviations(n: usize, at: impl Fn(usize) -> f64, center: f64, count: usize, out: &mut Vec<f64>) {
-    out.clear();
-    // First index whose value is not below the center.
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if at(mid) < center {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    let (mut down, mut up) = (lo, lo); // next below: down - 1; next above: up
-    while out.len() < count.min(n) {
-        let below = (down > 0).then(|| center - at(down - 1));
-        let above = (up < n).then(|| at(up) - center);
-        match (below, above) {
-            (Some(b), Some(a)) if b <= a => {
-                out.push(b.abs());
-                down -= 1;
-            }
-            (Some(b), None) => {
-                out.push(b.abs());
-                down -= 1;
-            }
-            (_, Some(a)) => {
-                out.push(a.abs());
-                up += 1;
-            }
-            (None, None) => break,
-        }
-    }
+/// One object's light curves in several bands, filled row by row as a scan meets them (the
+/// DRP's forced sources are stored object by object): per band, the rows seen and the used
+/// rows. The buffers are kept between objects ([`BandCurves::clear`]), so a stream of
+/// millions of objects allocates only for its longest light curves.
+#[derive(Debug, Clone)]
+pub struct BandCurves {
+    curves: Vec<Vec<LcRow>>,
+    rows: Vec<i64>,
 }
 
-/// Moves the elements satisfying `keep` to the front; returns how many there are.
-fn partition_in_place(rows: &mut [LcRow], keep: impl Fn(&LcRow) -> bool) -> usize {
-    let mut k = 0;
-    for i in 0..rows.len() {
-        if keep(&rows[i]) {
-            rows.swap(i, k);
-            k += 1;
-        }
+impl BandCurves {
+    pub fn new(bands: usize) -> Self {
+        BandCurves { curves: vec![Vec::new(); bands], rows: vec![0; bands] }
     }
-    k
+
+    /// Forget the current object (keeping the buffers).
+    pub fn clear(&mut self) {
+        self.curves.iter_mut().for_each(Vec::clear);
+        self.rows.iter_mut().for_each(|r| *r = 0);
+    }
+
+    /// A row of band `band` (an index below the band count); a NaN `mjd` for a missing time.
+    /// Returns the used rows the band now holds (what a caller bounds).
+    #[inline]
+    pub fn push(&mut self, band: usize, flux: f64, flux_err: f64, mjd: f64) -> usize {
+        self.rows[band] += 1;
+        let c = &mut self.curves[band];
+        if is_used(flux, flux_err) {
+            c.push([flux, flux_err, mjd]);
+        }
+        c.len()
+    }
+
+    /// Rows seen in every band.
+    pub fn rows(&self) -> i64 {
+        self.rows.iter().sum()
+    }
+
+    /// Per band: the rows seen (used or not) and the statistics of the used ones, exactly as
+    /// `lc_stats` over that band's rows gives them.
+    pub fn stats(&mut self) -> impl Iterator<Item = (i64, LcStats)> + '_ {
+        self.rows.iter().copied().zip(self.curves.iter_mut().map(|c| lc_stats(c)))
+    }
 }
 
 /// State of `flux_mean`: the inverse-variance weighted mean of used rows, with the weights
@@ -629,27 +705,66 @@ mod tests {
     use super::*;
     use approx::assert_relative_eq;
 
+    /// numpy's linear percentile from a full sort: the reference of the selection.
+    fn sorted_percentile(v: &[f64], q: f64) -> f64 {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        percentile_by(v.len(), q, |i| v[i])
+    }
+
     proptest::proptest! {
-        // The merge of the two monotone runs equals sorting every deviation (bit for bit),
-        // for any sorted values and any center, with ties and repeated values.
+        // The order statistics from selection equal those of a full sort bit for bit, and the
+        // result does not depend on the order the rows arrive in (nor on whether they arrive
+        // sorted): any values with ties, short and long curves, NaN and infinite times.
         #[test]
-        fn sorted_deviations_equal_a_full_sort(
-            mut values in proptest::collection::vec(-50i32..50, 0..40),
-            center in -60i32..60,
+        fn order_statistics_equal_a_full_sort_in_any_arrival_order(
+            values in proptest::collection::vec((-50i32..50, 1i32..5, 0i32..30), 1..80),
             scale in proptest::prop_oneof![proptest::strategy::Just(1.0f64), proptest::strategy::Just(0.1f64)],
+            nan_times in 0usize..3,
+            seed in 0u64..1000,
         ) {
-            let values: Vec<f64> = { values.sort(); values.iter().map(|v| *v as f64 * scale).collect() };
-            let c = center as f64 * scale;
-            let mut expected: Vec<f64> = values.iter().map(|v| (v - c).abs()).collect();
-            expected.sort_by(f64::total_cmp);
-            let mut got = Vec::new();
-            for count in [0, values.len() / 2 + 1, values.len()] {
-                sorted_deviations(values.len(), |i| values[i], c, count, &mut got);
-                let want = &expected[..count.min(values.len())];
-                proptest::prop_assert_eq!(got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                                          want.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+            let mut rows: Vec<LcRow> = values.iter().enumerate().map(|(i, &(f, e, t))| {
+                let t = if i < nan_times { [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][i] } else { 60000.0 + t as f64 };
+                [f as f64 * scale, e as f64 * 0.5, t]
+            }).collect();
+            let fluxes: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+            let median = sorted_percentile(&fluxes, 0.5);
+            let devs: Vec<f64> = fluxes.iter().map(|f| (f - median).abs()).collect();
+            let s = lc_stats(&mut rows.clone());
+            let want = [0.05, 0.25, 0.5, 0.75, 0.95].map(|q| sorted_percentile(&fluxes, q).to_bits());
+            let got = [s.p05, s.p25, s.p50, s.p75, s.p95].map(|x| x.unwrap().to_bits());
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(s.mad.unwrap().to_bits(), sorted_percentile(&devs, 0.5).to_bits());
+            proptest::prop_assert_eq!(s.min, fluxes.iter().copied().reduce(f64::min));
+            proptest::prop_assert_eq!(s.max, fluxes.iter().copied().reduce(f64::max));
+            // Another arrival order (a deterministic shuffle), and the sorted order.
+            let mut k = seed;
+            for i in (1..rows.len()).rev() {
+                k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                rows.swap(i, (k >> 33) as usize % (i + 1));
             }
+            let shuffled = lc_stats(&mut rows);
+            proptest::prop_assert_eq!(format!("{shuffled:?}"), format!("{s:?}"));
+            let again = lc_stats(&mut rows);
+            proptest::prop_assert_eq!(format!("{again:?}"), format!("{s:?}"));
         }
+    }
+
+    #[test]
+    fn band_curves_equal_lc_stats_per_band() {
+        let mut b = BandCurves::new(3);
+        let rows =
+            [(0, 1.0, 1.0, 1.0), (2, 5.0, 1.0, 2.0), (0, 3.0, 2.0, 3.0), (0, f64::NAN, 1.0, 4.0), (2, 4.0, -1.0, 5.0)];
+        for &(band, f, e, t) in &rows {
+            b.push(band, f, e, t);
+        }
+        assert_eq!(b.rows(), 5);
+        let got: Vec<(i64, LcStats)> = b.stats().collect();
+        assert_eq!(got[0], (3, lc_stats(&mut [[1.0, 1.0, 1.0], [3.0, 2.0, 3.0]])));
+        assert_eq!(got[1], (0, LcStats { n: 0, ..Default::default() }));
+        assert_eq!(got[2], (2, lc_stats(&mut [[5.0, 1.0, 2.0]])));
+        b.clear();
+        assert_eq!((b.rows(), b.stats().map(|(r, s)| r + s.n).sum::<i64>()), (0, 0));
     }
 
     #[test]
@@ -723,13 +838,13 @@ mod tests {
     fn constant_light_curves_have_zero_spread() {
         // 0.1 is not a binary fraction: the mean of three 0.1s rounds, and the deviations
         // used to be rounding noise (skew sqrt(6), sigma 1e-17). Closed form: a constant curve
-        // has sigma 0, chi2 0, and no skew (the formula divides by zero: NULL).
+        // has sigma 0, chi2 0 and skew 0 (as pandas, LSST's reference, reports it).
         for (f, n) in [(0.1, 3), (0.1, 7), (1e-30, 5), (123456.789, 1000), (-7.3e5, 4)] {
             let mut rows: Vec<LcRow> = (0..n).map(|i| [f, 0.5 + i as f64, 60000.0 + i as f64]).collect();
             let s = lc_stats(&mut rows);
             assert_eq!(s.sigma, Some(0.0), "{f} x {n}");
             assert_eq!(s.chi2, Some(0.0), "{f} x {n}");
-            assert_eq!(s.skew, None, "{f} x {n}");
+            assert_eq!(s.skew, if n >= 3 { Some(0.0) } else { None }, "{f} x {n}");
             assert_eq!(s.mad, Some(0.0));
         }
         // A genuine spread far below the flux (1e-9 relative) is kept: the bias-corrected G1
@@ -743,7 +858,7 @@ mod tests {
     fn equal_fluxes_and_equal_times() {
         let mut rows = [[3.0, 1.0, 5.0], [3.0, 1.0, 5.0], [3.0, 2.0, 5.0]];
         let s = lc_stats(&mut rows);
-        assert_eq!((s.sigma, s.skew, s.mad), (Some(0.0), None, Some(0.0)));
+        assert_eq!((s.sigma, s.skew, s.mad), (Some(0.0), Some(0.0), Some(0.0)));
         assert_eq!((s.linear_slope, s.max_slope), (None, None));
     }
 

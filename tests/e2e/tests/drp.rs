@@ -69,6 +69,67 @@ fn summary_mismatches(c: &mut Client, bands: &[&str]) -> i64 {
     total
 }
 
+/// The summaries of `_drp_summary_scan` against the `lc_stats` aggregate on every forced_source
+/// stripe, bit for bit (their text forms), both over the whole stripe in one call and cut
+/// into `ranges` block ranges (the ranges must partition the objects); and whether each
+/// object came out once (its rows stored together). Returns (rows out, objects repeated).
+fn stream_equals_aggregate(c: &mut Client, ranges: i64) -> (i64, i64) {
+    let mut cols = |kind: &str| -> String {
+        c.query_one("SELECT skycat.drp_summary_columns($1, skycat.drp_policy('drp', 'bands')::text[])", &[&kind])
+            .unwrap()
+            .get(0)
+    };
+    let (scan, aggregate, flatten, rows) = (cols("scan"), cols("aggregate"), cols("flatten"), cols("row_count"));
+    let parts: Vec<(String, i64)> = c
+        .query(
+            "SELECT part::text, pg_relation_size(part) / 8192 FROM skycat.drp_stripes('drp', 'forced_source')
+              WHERE pg_relation_size(part) > 0",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(parts.len() >= 2, "the release spans several stripes");
+    let (mut objects, mut repeated) = (0, 0);
+    for (part, blocks) in parts {
+        let call = |lo: i64, hi: i64| {
+            format!("SELECT * FROM skycat._drp_summary_scan('{part}', skycat.drp_policy('drp', 'bands')::text[], {lo}, {hi}) AS t({scan})")
+        };
+        let whole = call(0, blocks + 1);
+        let unit = (blocks / ranges).max(1);
+        let ranges: Vec<String> = (0..blocks.max(1)).step_by(unit as usize).map(|lo| call(lo, lo + unit)).collect();
+        let by_aggregate = format!(
+            "SELECT s.object_id, s.\"dec\", {rows} AS rows, {flatten}
+               FROM (SELECT object_id, \"dec\", {aggregate} FROM {part} f GROUP BY object_id, \"dec\") s"
+        );
+        let r = c
+            .query_one(
+                &format!(
+                    "WITH w AS ({whole}), r AS ({}), a AS ({by_aggregate}),
+                          wt AS (SELECT w::text AS t FROM w), rt AS (SELECT r::text AS t FROM r), at AS (SELECT a::text AS t FROM a)
+                     SELECT (SELECT count(*) FROM w),
+                            (SELECT count(*) FROM (SELECT 1 FROM w GROUP BY object_id, \"dec\" HAVING count(*) > 1) d),
+                            (SELECT count(*) FROM (SELECT t FROM wt EXCEPT ALL SELECT t FROM rt) x)
+                          + (SELECT count(*) FROM (SELECT t FROM rt EXCEPT ALL SELECT t FROM wt) x),
+                            (SELECT count(*) FROM (SELECT t FROM wt EXCEPT ALL SELECT t FROM at) x)
+                          + (SELECT count(*) FROM (SELECT t FROM at EXCEPT ALL SELECT t FROM wt) x)",
+                    ranges.join(" UNION ALL ")
+                ),
+                &[],
+            )
+            .unwrap();
+        let (n, dup, range_diff, agg_diff): (i64, i64, i64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        assert_eq!(range_diff, 0, "{part}: block ranges of {unit} blocks differ from one scan of the stripe");
+        if dup == 0 {
+            assert_eq!(agg_diff, 0, "{part}: the stream differs from the lc_stats aggregate");
+        }
+        objects += n;
+        repeated += dup;
+    }
+    (objects, repeated)
+}
+
 struct Dirs {
     release: PathBuf,
     export: PathBuf,
@@ -213,6 +274,54 @@ fn simulated_release_ingest_dedup_summarise_recalibrate_export() {
     let bands = ["u", "g", "r", "i", "z", "y"];
     assert_eq!(summary_mismatches(c, &bands), 0);
     assert!(count(c, "SELECT count(*) FROM drp.object WHERE g_psf_flux_ndata > 0") > in_release / 2);
+    // Stored in object order by the ingest: every object of every stripe streams out once,
+    // equal to the aggregate, whatever the block ranges (37 per stripe: objects cross their
+    // boundaries).
+    let (streamed, repeated) = stream_equals_aggregate(c, 37);
+    assert_eq!(repeated, 0, "objects not stored together after a fresh ingest");
+    assert_eq!(streamed, count(c, "SELECT count(DISTINCT object_id) FROM drp.forced_source"), "objects streamed");
+    // The summary's scans run as a Parallel Append when parallel query is allowed.
+    c.batch_execute(
+        "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET max_parallel_workers_per_gather = 2;
+         CREATE TEMP TABLE stripe AS SELECT part::text AS part FROM skycat.drp_stripes('drp', 'forced_source')
+          WHERE pg_relation_size(part) > 0 ORDER BY pg_relation_size(part) DESC LIMIT 1",
+    )
+    .unwrap();
+    let part: String = c.query_one("SELECT part FROM stripe", &[]).unwrap().get(0);
+    let cols: String = c.query_one("SELECT skycat.drp_summary_columns('scan', '{u,g,r,i,z,y}')", &[]).unwrap().get(0);
+    let scans: Vec<String> = (0..4)
+        .map(|k| {
+            format!(
+                "SELECT * FROM skycat._drp_summary_scan('{part}', '{{u,g,r,i,z,y}}', {}, {}) AS t({cols})",
+                k * 10,
+                k * 10 + 10
+            )
+        })
+        .collect();
+    let plan: Vec<String> = c
+        .query(&format!("EXPLAIN (COSTS OFF) SELECT count(*) FROM ({}) q", scans.join(" UNION ALL ")), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plan.iter().any(|l| l.contains("Parallel Append")), "not a Parallel Append:\n{}", plan.join("\n"));
+    c.batch_execute("RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET max_parallel_workers_per_gather")
+        .unwrap();
+    // A column definition list that is not the summary's is refused (42804), as is the
+    // partitioned table itself (42809: not one partition).
+    let err = c
+        .query(&format!("SELECT * FROM skycat._drp_summary_scan('{part}', '{{u,g}}', 0, 10) AS t({cols})"), &[])
+        .unwrap_err();
+    assert_eq!(err.code().map(|s| s.code()), Some("42804"), "{err}");
+    let err = c
+        .query(
+            &format!(
+                "SELECT * FROM skycat._drp_summary_scan('drp.forced_source', '{{u,g,r,i,z,y}}', 0, 10) AS t({cols})"
+            ),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(err.code().map(|s| s.code()), Some("42809"), "{err}");
 
     step("summarised");
     // ---- re-running any step changes nothing
@@ -260,6 +369,19 @@ fn simulated_release_ingest_dedup_summarise_recalibrate_export() {
         .unwrap();
     assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (0, 0));
     assert_eq!(digests(c), after_recal, "applying the same recalibration twice changed a table");
+    // The recalibration's UPDATE moved the rows it changed: their objects are no longer stored
+    // together. A full summarise finds them, summarises them by the aggregate, and changes
+    // nothing.
+    let (_, repeated) = stream_equals_aggregate(c, 23);
+    assert!(repeated > 0, "the recalibration should have moved some objects' rows");
+    let by_aggregate = count(
+        c,
+        "SELECT sum((skycat.drp_summarize_partition('drp', part, dec_lo, dec_hi)).by_aggregate)::int8
+           FROM skycat.drp_stripes('drp', 'forced_source')",
+    );
+    assert_eq!(by_aggregate, repeated, "objects summarised by the aggregate");
+    c.batch_execute("CALL skycat.drp_summarize_forced_sources('drp')").unwrap();
+    assert_eq!(digests(c), after_recal, "summarising moved rows changed a summary");
 
     step("recalibrated");
     // ---- export: chunk ids, sub-chunk ids and overlaps equal the partitioning functions

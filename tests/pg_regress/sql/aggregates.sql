@@ -15,11 +15,11 @@ SELECT (s).n, (s).mean, (s).linear_slope IS NULL AS no_fit_from_one_timed_row
   FROM (SELECT skycat.lc_stats(f, e, t) AS s
           FROM (VALUES (10.0, 1.0, 60000.0), (20.0, 1.0, NULL), (NULL, 1.0, 60001.0), ('NaN', 1.0, 60002.0),
                        ('Infinity', 1.0, 60003.0), (30.0, 0.0, 60004.0), (30.0, -1.0, 60005.0)) v(f, e, t)) q;
--- Undefined fields are NULL, never NaN: no rows, one row, equal fluxes (skew divides by zero),
+-- Undefined fields are NULL, never NaN: no rows, one row, equal fluxes (skew 0, as pandas),
 -- equal times (no slope, no fit).
 SELECT (skycat.lc_stats(f, e, t)).* FROM (VALUES (1.0, 1.0, 1.0)) v(f, e, t) WHERE false;
 SELECT (skycat.lc_stats(f, e, t)).* FROM (VALUES (5.0, 2.0, 60000.0)) v(f, e, t);
-SELECT (s).sigma, (s).skew IS NULL AS skew_null, (s).max_slope IS NULL AS max_slope_null,
+SELECT (s).sigma, (s).skew, (s).max_slope IS NULL AS max_slope_null,
        (s).linear_slope IS NULL AS fit_null
   FROM (SELECT skycat.lc_stats(3.0, e, 60000.0) AS s FROM (VALUES (1.0), (2.0), (3.0)) v(e)) q;
 -- flux_mean: (mean, mean_err, n) of the used rows; weights 1 and 1/4.

@@ -82,8 +82,8 @@ SELECT skycat.skycat_files_validator(NULL, 0) IS NULL AS strict_validator;
 SELECT skycat.photo_calib(0.3, 1e-300)::text::skycat.photo_calib::text = skycat.photo_calib(0.3, 1e-300)::text
        AS round_trip;
 
--- A constant light curve has no spread: sigma 0, chi2 0, no skewness (NULL, the formula
--- divides by zero), whatever rounding the mean of 0.1s carries.
+-- A constant light curve has no spread: sigma 0, chi2 0, skewness 0 (as pandas, LSST's
+-- reference, reports it), whatever rounding the mean of 0.1s carries.
 SELECT (s).n, (s).sigma, (s).chi2, (s).skew, (s).mad
   FROM (SELECT skycat.lc_stats(f, 1, m) AS s FROM (VALUES (0.1, 1), (0.1, 2), (0.1, 3)) v(f, m)) t;
 
