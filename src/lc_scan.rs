@@ -257,7 +257,7 @@ v1_function! {
         let mut seen: u64 = 0;
         while s.next(c.upto) {
             seen += 1;
-            if seen % 65_536 == 0 {
+            if seen.is_multiple_of(65_536) {
                 pgrx::check_for_interrupts!();
             }
             let Some(k) = key(&s, &c) else { continue };
