@@ -307,7 +307,7 @@ def report(res):
     L.append(f"""## Data
 
 skycat-sim `drp --objects {OBJECTS:,} --tracts 4 --visits-per-tract {VISITS} --seed 1` ({sim}{gb(res['release_bytes'])}
-of Parquet under {DATA}). After ingesting the 4 tracts
+of Parquet, in DRP_BENCH_DIR). After ingesting the 4 tracts
 and de-duplicating: forced_source **{rows['forced_source']:,}** rows ({gb(res['table_bytes']['forced_source'])} with index),
 source {rows['source']:,} ({gb(res['table_bytes']['source'])}), dia_source {rows['dia_source']:,}, object {rows['object']:,}
 (from {rows['object_staging']:,} staged), calib {rows['calib']:,}. All tables stripe-partitioned by dec (1 deg).
