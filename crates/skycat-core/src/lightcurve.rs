@@ -111,20 +111,30 @@ thread_local! {
 
 /// numpy's default ("linear") percentile of `n` sorted values given by `at(i)`.
 pub fn percentile_by(n: usize, q: f64, at: impl Fn(usize) -> f64) -> f64 {
+    let [lo, hi] = percentile_ranks(n, q);
+    percentile_between(n, q, at(lo), if hi == lo { f64::NAN } else { at(hi) })
+}
+
+/// The ranks `floor` and `ceil` of `q * (n - 1)` that numpy's linear percentile reads.
+#[inline]
+fn percentile_ranks(n: usize, q: f64) -> [usize; 2] {
     let pos = q * (n - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let frac = pos - lo as f64;
-    if lo == hi {
-        at(lo)
-    } else {
+    [pos.floor() as usize, pos.ceil() as usize]
+}
+
+/// numpy's linear percentile `q` of `n` values from the values `a` and `b` at its two ranks
+/// ([`percentile_ranks`]; `b` is not read when the ranks are equal).
+#[inline]
+fn percentile_between(n: usize, q: f64, a: f64, b: f64) -> f64 {
+    let pos = q * (n - 1) as f64;
+    let frac = pos - pos.floor();
+    if frac == 0.0 {
+        a
+    } else if frac >= 0.5 {
         // numpy's _lerp: a + (b - a) * t, with the symmetric form for t >= 0.5
-        let (a, b) = (at(lo), at(hi));
-        if frac >= 0.5 {
-            b - (b - a) * (1.0 - frac)
-        } else {
-            a + (b - a) * frac
-        }
+        b - (b - a) * (1.0 - frac)
+    } else {
+        a + (b - a) * frac
     }
 }
 
@@ -197,13 +207,6 @@ fn canonical(a: &LcRow, b: &LcRow) -> std::cmp::Ordering {
     a[2].total_cmp(&b[2]).then(a[0].total_cmp(&b[0])).then(a[1].total_cmp(&b[1]))
 }
 
-/// The ranks `floor` and `ceil` of `q * (n - 1)` that numpy's linear percentile reads.
-#[inline]
-fn percentile_ranks(n: usize, q: f64) -> [usize; 2] {
-    let pos = q * (n - 1) as f64;
-    [pos.floor() as usize, pos.ceil() as usize]
-}
-
 /// The percentiles `qs` (numpy "linear") of `v`, which is reordered: a selection of the few
 /// ranks they read (O(n)) instead of a sort (O(n log n)). The values at those ranks are exactly
 /// those of the sorted order, so the results are too.
@@ -239,9 +242,8 @@ fn select_percentiles<const K: usize>(v: &mut [f64], qs: [f64; K]) -> [f64; K] {
     }
     let mut k = 0;
     qs.map(|q| {
-        let [lo, hi] = [at[k], at[k + 1]];
         k += 2;
-        percentile_by(n, q, |i| if i == ranks[k - 2] { lo } else { hi })
+        percentile_between(n, q, at[k - 2], at[k - 1])
     })
 }
 
