@@ -137,20 +137,12 @@ def stage_ingest(dsn, res):
 
 
 def scan_all_sql(conn):
-    """The summary's stream alone over every stripe (no temp table, no UPDATE): the scans
+    """The summary's stream alone over every stripe (no temp table, no UPDATE): the query
     drp_summarize_partition runs, one statement per stripe as it does."""
-    bands = conn.execute("SELECT skycat.drp_policy('drp', 'bands')::text[]").fetchone()[0]
-    cols = conn.execute("SELECT skycat.drp_summary_columns('scan', %s)", (bands,)).fetchone()[0]
-    parts = conn.execute("SELECT part::text, pg_relation_size(part) / 8192 FROM skycat.drp_stripes('drp', 'forced_source') "
-                         "WHERE pg_relation_size(part) > 0").fetchall()
-    band_list = "{" + ",".join(bands) + "}"
-    out = []
-    for p, blocks in parts:
-        unit = max(4096, -(-blocks // 64))  # as drp_summarize_partition
-        scans = [f"SELECT * FROM skycat._drp_summary_scan('{p}'::regclass, '{band_list}'::text[], {lo}, {lo + unit}) AS t({cols})"
-                 for lo in range(0, max(blocks, 1), unit)]
-        out.append(f"SELECT count(*), sum(rows) FROM ({' UNION ALL '.join(scans)}) s")
-    return out
+    return [r[0] for r in conn.execute(
+        "SELECT format('SELECT count(*), sum(rows) FROM (%s) s', "
+        "skycat._drp_summary_stream(part, skycat.drp_policy('drp', 'bands')::text[])) "
+        "FROM skycat.drp_stripes('drp', 'forced_source') WHERE pg_relation_size(part) > 0 ORDER BY dec_lo").fetchall()]
 
 
 def timed_all(conn, sqls):

@@ -460,6 +460,20 @@ BEGIN
   RETURN n;
 END $$;
 
+-- The query of one stripe's summary stream: skycat._drp_summary_scan over block ranges of the
+-- partition (unit_blocks each; by default ~32 MB, and at most 64 ranges, since planning a
+-- UNION ALL of n function scans of ~120 columns takes memory growing faster than n: 1.3 GB
+-- for 500), as a UNION ALL that PostgreSQL runs as a Parallel Append.
+CREATE FUNCTION _drp_summary_stream(part regclass, bands text[], unit_blocks bigint DEFAULT NULL) RETURNS text
+  STABLE PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  WITH b AS (SELECT pg_relation_size(part) / current_setting('block_size')::bigint AS blocks),
+       u AS (SELECT blocks, COALESCE(unit_blocks, greatest(4096, ceil(blocks / 64.0)::bigint)) AS unit FROM b)
+  SELECT string_agg(format('SELECT * FROM skycat._drp_summary_scan(%L::regclass, %L::text[], %s, %s) AS t(%s)',
+                           part::text, bands, lo, lo + u.unit, skycat.drp_summary_columns('scan', bands)),
+                    ' UNION ALL ' ORDER BY lo)
+    FROM u, generate_series(0, greatest(u.blocks - 1, 0), u.unit) lo
+$$;
+
 -- Summarise the forced sources of one stripe partition into object. The partition is stored
 -- object by object (drp_ingest_tract writes each tract's forced sources ordered by object, band
 -- and time), so its summaries are read as a stream: skycat._drp_summary_scan over block ranges
@@ -484,12 +498,6 @@ DECLARE
   bands text[] := (p ->> 'bands')::text[];
   wm text := p ->> 'work_mem';
   old_wm text := current_setting('work_mem');
-  blocks bigint := pg_relation_size(part) / current_setting('block_size')::bigint;
-  -- Block ranges of about 32 MB, enough of them for the workers to share a stripe evenly; at
-  -- most 64 (planning a UNION ALL of n function scans of ~120 columns takes memory growing
-  -- faster than n: 1.3 GB for 500).
-  unit bigint := greatest(4096, ceil(blocks / 64.0)::bigint);
-  scans text;
   -- The aggregate's summary rows in the scan's columns.
   by_agg text := format('SELECT s.object_id, s."dec", %s AS rows, %s FROM (SELECT object_id, "dec", %s FROM %s f
                            WHERE f.object_id IN (SELECT object_id FROM $objects$) GROUP BY object_id, "dec") s',
@@ -506,11 +514,7 @@ BEGIN
     EXECUTE 'CREATE TEMP TABLE drp_summary AS ' || replace(by_agg, '$objects$', only_objects::text);
     by_aggregate := (SELECT count(*) FROM pg_temp.drp_summary);
   ELSE
-    SELECT string_agg(format('SELECT * FROM skycat._drp_summary_scan(%L::regclass, %L::text[], %s, %s) AS t(%s)',
-                             part::text, bands, lo, lo + unit, skycat.drp_summary_columns('scan', bands)),
-                      ' UNION ALL ' ORDER BY lo)
-      INTO scans FROM generate_series(0, greatest(blocks - 1, 0), unit) lo;
-    EXECUTE 'CREATE TEMP TABLE drp_summary AS ' || scans;
+    EXECUTE 'CREATE TEMP TABLE drp_summary AS ' || skycat._drp_summary_stream(part, bands);
     -- Objects met more than once (rows not adjacent): summarised again by the aggregate.
     CREATE TEMP TABLE drp_split AS
       SELECT s.object_id FROM pg_temp.drp_summary s GROUP BY s.object_id, s."dec" HAVING count(*) > 1;
