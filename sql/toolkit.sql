@@ -32,6 +32,7 @@ CREATE FUNCTION _policy_rules(kind text)
       ('drp', 'num_rings', 'int', 1, 3600, NULL),
       ('drp', 'bands', 'bands', NULL, NULL, NULL),
       ('drp', 'work_mem', 'size', NULL, NULL, NULL),
+      ('drp', 'summary_write', 'choice?', NULL, NULL, ARRAY['rebuild', 'update']),
       ('drp', 'files_root', 'absolute', NULL, NULL, NULL),
       ('drp', 'files_server', 'text', NULL, NULL, NULL)) AS r(kind, key, rule, lo, hi, choices)
    WHERE r.kind = _policy_rules.kind

@@ -128,6 +128,44 @@ CREATE TEMP TABLE obj_digest AS SELECT md5(string_agg(o::text, ',' ORDER BY obje
 CALL skycat.drp_summarize_forced_sources('drp_regress', false);
 SELECT md5(string_agg(o::text, ',' ORDER BY object_id)) = (SELECT d FROM obj_digest) AS summaries_unchanged FROM drp_regress.object o;
 
+-- How the summary lands in object: each stripe's partition written anew and swapped in (a new
+-- relation with the old name and index names), or updated in place with the policy's
+-- summary_write = update, or when the partition has something of its own (a grant, a view on
+-- it): the same rows every way.
+CREATE TEMP TABLE obj_parts AS SELECT DISTINCT tableoid AS oid, tableoid::regclass::text AS name FROM drp_regress.object;
+SELECT min(name) AS part FROM obj_parts \gset
+CALL skycat.drp_summarize_forced_sources('drp_regress');
+SELECT count(*) FILTER (WHERE c.oid IS NOT NULL) AS old_relations_left, bool_and(to_regclass(p.name) IS NOT NULL) AS names_kept
+  FROM obj_parts p LEFT JOIN pg_class c ON c.oid = p.oid;
+SELECT i.indexrelid::regclass AS index_name, i.indisprimary FROM pg_index i
+ WHERE i.indrelid IN (SELECT to_regclass(name) FROM obj_parts) ORDER BY 1;
+SELECT md5(string_agg(o::text, ',' ORDER BY object_id)) = (SELECT d FROM obj_digest) AS rebuilt_same FROM drp_regress.object o;
+TRUNCATE obj_parts;
+INSERT INTO obj_parts SELECT DISTINCT tableoid, tableoid::regclass::text FROM drp_regress.object;
+INSERT INTO drp_regress.policy VALUES ('summary_write', 'update');
+CALL skycat.drp_summarize_forced_sources('drp_regress');
+SELECT count(*) FILTER (WHERE c.oid IS NULL) AS relations_replaced FROM obj_parts p LEFT JOIN pg_class c ON c.oid = p.oid;
+SELECT md5(string_agg(o::text, ',' ORDER BY object_id)) = (SELECT d FROM obj_digest) AS updated_same FROM drp_regress.object o;
+UPDATE drp_regress.policy SET value = 'swap' WHERE key = 'summary_write';
+CALL skycat.drp_summarize_forced_sources('drp_regress');
+DELETE FROM drp_regress.policy WHERE key = 'summary_write';
+GRANT SELECT ON :part TO PUBLIC;
+SELECT skycat._drp_rebuild_refusal(:'part');
+CALL skycat.drp_summarize_forced_sources('drp_regress');
+SELECT count(*) FILTER (WHERE c.oid IS NULL) AS replaced_with_a_grant FROM obj_parts p LEFT JOIN pg_class c ON c.oid = p.oid
+ WHERE p.name = :'part';
+REVOKE SELECT ON :part FROM PUBLIC;
+CREATE VIEW drp_regress.one_stripe AS SELECT object_id FROM :part;
+SELECT skycat._drp_rebuild_refusal(:'part') IS NULL AS not_refused;
+CALL skycat.drp_summarize_forced_sources('drp_regress');
+DROP VIEW drp_regress.one_stripe;
+SELECT count(*) FILTER (WHERE c.oid IS NULL) AS replaced_under_a_view FROM obj_parts p LEFT JOIN pg_class c ON c.oid = p.oid
+ WHERE p.name = :'part';
+CALL skycat.drp_summarize_forced_sources('drp_regress');
+SELECT count(*) FILTER (WHERE c.oid IS NULL) AS replaced_when_free FROM obj_parts p LEFT JOIN pg_class c ON c.oid = p.oid
+ WHERE p.name = :'part';
+SELECT md5(string_agg(o::text, ',' ORDER BY object_id)) = (SELECT d FROM obj_digest) AS same_every_way FROM drp_regress.object o;
+
 -- Recalibration: visit 4641001 gets calib 1.02 (was 0.51): its rows double, only A is
 -- summarised again, and applying the same table again changes nothing.
 CREATE TEMP TABLE new_calib AS SELECT 4641001::bigint AS visit, 0 AS detector, 1.02::float8 AS calib_mean, 0.005::float8 AS calib_err;
