@@ -689,6 +689,8 @@ DECLARE
   t0 timestamptz := pg_catalog.clock_timestamp();
   total bigint;
   done bigint := 0;
+  rows_done bigint;
+  rows_total bigint;
   r record;
   n_obj bigint := 0;
   n_rows bigint := 0;
@@ -715,13 +717,12 @@ BEGIN
       units := units || pg_catalog.format('shard group %s (%s chunks)', s.shard_group, pg_catalog.cardinality(s.chunks));
     END LOOP;
   ELSE
-    -- Row estimates for the percentages: a stripe never analysed is analysed now (one sample
-    -- of that partition, not of the whole table).
-    FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') WHERE est_rows < 0 LOOP
-      EXECUTE pg_catalog.format('ANALYZE %s', s.part);
-    END LOOP;
+    -- The stripes' sizes in pages measure the work: the percentages count pages done, and
+    -- the rows to expect are the pages times the rows per page met so far (no ANALYZE of
+    -- every stripe first, which on a fresh release took seconds before any work).
     FOR s IN SELECT * FROM skycat.drp_stripes(schema, 'forced_source') LOOP
-      parts := parts || s.part; los := los || s.dec_lo; his := his || s.dec_hi; ests := ests || s.est_rows;
+      parts := parts || s.part; los := los || s.dec_lo; his := his || s.dec_hi;
+      ests := ests || pg_catalog.pg_relation_size(s.part) / pg_catalog.current_setting('block_size')::bigint;
       units := units || pg_catalog.format('stripe [%s, %s)', s.dec_lo, s.dec_hi);
     END LOOP;
   END IF;
@@ -737,16 +738,20 @@ BEGIN
     n_obj := n_obj + r.objects;
     n_rows := n_rows + r.rows;
     done := done + ests[k];
+    -- Rows done and expected: on one node the units are measured in pages (above), scaled by
+    -- the rows per page so far; on Citus they are row estimates already.
+    rows_done := CASE WHEN distributed THEN done ELSE n_rows END;
+    rows_total := CASE WHEN distributed THEN total ELSE pg_catalog.round(total::numeric * n_rows / GREATEST(done, 1))::bigint END;
     EXECUTE pg_catalog.format('INSERT INTO %I.progress (step, part, rows_done, rows_total, seconds) VALUES ($1, $2, $3, $4, $5)
                     ON CONFLICT (step, part) DO UPDATE SET rows_done = EXCLUDED.rows_done, rows_total = EXCLUDED.rows_total,
                       seconds = EXCLUDED.seconds, updated_at = pg_catalog.now()', schema)
-      USING 'summarize_forced_sources', units[k], done, total,
+      USING 'summarize_forced_sources', units[k], rows_done, rows_total,
             EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0);
     elapsed := EXTRACT(epoch FROM pg_catalog.clock_timestamp() - t0);
     RAISE NOTICE 'skycat.drp_summarize_forced_sources: % %% (about % of % rows), %: % forced sources, % objects, % s, % rows/s, about % s left',
-      pg_catalog.round(100.0 * done / GREATEST(total, 1), 1), done, total, units[k], r.rows, r.objects,
-      pg_catalog.round(elapsed::numeric, 1), pg_catalog.round((done / GREATEST(elapsed, 1e-3))::numeric),
-      pg_catalog.round((GREATEST(total - done, 0) / GREATEST(done / GREATEST(elapsed, 1e-3), 1))::numeric);
+      pg_catalog.round(100.0 * done / GREATEST(total, 1), 1), rows_done, rows_total, units[k], r.rows, r.objects,
+      pg_catalog.round(elapsed::numeric, 1), pg_catalog.round((rows_done / GREATEST(elapsed, 1e-3))::numeric),
+      pg_catalog.round((GREATEST(total - done, 0) / GREATEST(done / GREATEST(elapsed, 1e-3), 1e-9))::numeric);
     IF commit_stripes THEN
       COMMIT;
       PERFORM pg_catalog.set_config('search_path', 'pg_catalog, skycat, pg_temp', true);
