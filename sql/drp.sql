@@ -60,9 +60,6 @@ CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's
           WHEN 'declare' THEN format('%I %s', b || '_psf_flux_' || f.name, CASE WHEN f.field = 'n' THEN 'int' ELSE 'float8' END)
           -- ndata: NULL when the object has no forced source in the band, 0 when it has some
           -- but none usable (the band's lc_stats is then all NULL but n).
-          WHEN 'assign' THEN CASE WHEN f.field = 'n'
-            THEN format('%1$I = CASE WHEN %2$s.%3$I > 0 THEN (%2$s.%4$I).n::int END', b || '_psf_flux_' || f.name, src, 'rows_' || b, 'st_' || b)
-            ELSE format('%1$I = (%2$s.%3$I).%4$s', b || '_psf_flux_' || f.name, src, 'st_' || b, f.field) END
           WHEN 'flatten' THEN CASE WHEN f.field = 'n'
             THEN format('CASE WHEN %2$s.%3$I > 0 THEN (%2$s.%4$I).n::int END AS %1$I', b || '_psf_flux_' || f.name, src, 'rows_' || b, 'st_' || b)
             ELSE format('(%2$s.%3$I).%4$s AS %1$I', b || '_psf_flux_' || f.name, src, 'st_' || b, f.field) END
@@ -78,7 +75,7 @@ CREATE FUNCTION drp_summary_columns(kind text, bands text[], src text DEFAULT 's
               'p05', 'p25', 'p50', 'p75', 'p95',
               'stetson_j', 'linear_slope', 'linear_intercept', 'max_slope', 'err_mean'])
         WITH ORDINALITY AS f(name, field, ord)
-      WHERE kind IN ('declare', 'assign', 'flatten', 'names', 'values'))
+      WHERE kind IN ('declare', 'flatten', 'names', 'values'))
   END
 $$;
 
@@ -460,6 +457,20 @@ BEGIN
   RETURN n;
 END $$;
 
+-- The summary rows of the forced sources of `source` (aliased f) that pass `filter`, by the
+-- lc_stats aggregate, in the stream's columns: object_id, "dec", rows, then the summary columns
+-- by name (drp_summary_columns 'names'). With `by_chunk` (Citus) chunk comes first and the
+-- rows are grouped by it too, so that each shard is aggregated on its worker.
+CREATE FUNCTION _drp_summary_by_aggregate(bands text[], source text, filter text, by_chunk boolean DEFAULT false)
+  RETURNS text IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql SET search_path = pg_catalog, skycat, pg_temp AS $$
+  SELECT format('SELECT %1$ss.object_id, s."dec", %2$s AS rows, %3$s
+                   FROM (SELECT %4$sobject_id, "dec", %5$s FROM %6$s f WHERE %7$s GROUP BY %4$sobject_id, "dec") s',
+                CASE WHEN by_chunk THEN 's.chunk, ' ELSE '' END,
+                skycat.drp_summary_columns('row_count', bands), skycat.drp_summary_columns('flatten', bands),
+                CASE WHEN by_chunk THEN 'chunk, ' ELSE '' END,
+                skycat.drp_summary_columns('aggregate', bands), source, filter)
+$$;
+
 -- The query of one stripe's summary stream: skycat._drp_summary_scan over block ranges of the
 -- partition (unit_blocks each; by default ~32 MB, and at most 64 ranges, since planning a
 -- UNION ALL of n function scans of ~120 columns takes memory growing faster than n: 1.3 GB
@@ -595,11 +606,6 @@ DECLARE
   old_wm text := current_setting('work_mem');
   opart regclass;
   why text;
-  -- The aggregate's summary rows in the scan's columns.
-  by_agg text := format('SELECT s.object_id, s."dec", %s AS rows, %s FROM (SELECT object_id, "dec", %s FROM %s f
-                           WHERE f.object_id IN (SELECT object_id FROM $objects$) GROUP BY object_id, "dec") s',
-                        skycat.drp_summary_columns('row_count', bands, 's'), skycat.drp_summary_columns('flatten', bands),
-                        skycat.drp_summary_columns('aggregate', bands), part);
 BEGIN
   -- The aggregate holds every light curve of its objects: give it the policy's work_mem
   -- (unless the session has more) so that it does not spill to disk.
@@ -608,7 +614,8 @@ BEGIN
   END IF;
   PERFORM skycat._drop_temp_tables('{drp_summary, drp_split}');
   IF only_objects IS NOT NULL THEN
-    EXECUTE 'CREATE TEMP TABLE drp_summary AS ' || replace(by_agg, '$objects$', only_objects::text);
+    EXECUTE 'CREATE TEMP TABLE drp_summary AS '
+         || skycat._drp_summary_by_aggregate(bands, part::text, format('f.object_id IN (SELECT object_id FROM %s)', only_objects));
     by_aggregate := (SELECT count(*) FROM pg_temp.drp_summary);
   ELSE
     EXECUTE 'CREATE TEMP TABLE drp_summary AS ' || skycat._drp_summary_stream(part, bands);
@@ -619,7 +626,8 @@ BEGIN
     IF by_aggregate > 0 THEN
       DELETE FROM pg_temp.drp_summary s USING pg_temp.drp_split d WHERE d.object_id = s.object_id;
       ANALYZE pg_temp.drp_split;
-      EXECUTE 'INSERT INTO pg_temp.drp_summary ' || replace(by_agg, '$objects$', 'pg_temp.drp_split');
+      EXECUTE 'INSERT INTO pg_temp.drp_summary '
+           || skycat._drp_summary_by_aggregate(bands, part::text, 'f.object_id IN (SELECT object_id FROM pg_temp.drp_split)');
       RAISE NOTICE 'skycat.drp_summarize_forced_sources: % objects of % are not stored together (rows moved by an update or a re-ingest): summarised by the aggregate',
         by_aggregate, part;
     END IF;

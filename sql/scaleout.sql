@@ -539,17 +539,16 @@ BEGIN
   EXECUTE format('SET LOCAL work_mem = %L', p ->> 'work_mem');
   EXECUTE format(
     'WITH u AS (
-       UPDATE %1$I.object o SET %2$s
-         FROM (SELECT chunk, object_id, "dec", %3$s FROM %1$I.forced_source f
-                WHERE f.chunk = ANY ($1)%4$s GROUP BY chunk, object_id, "dec") s
+       UPDATE %1$I.object o SET (%2$s) = ROW(%3$s) FROM (%4$s) s
         WHERE o.chunk = s.chunk AND o.object_id = s.object_id AND o."dec" = s."dec" AND o.chunk = ANY ($1)
-        RETURNING %5$s AS n)
+        RETURNING s.rows AS n)
      SELECT count(*), COALESCE(sum(n), 0) FROM u',
-    schema, skycat.drp_summary_columns('assign', bands), skycat.drp_summary_columns('aggregate', bands),
-    CASE WHEN recalibrated_only THEN format(' AND EXISTS (SELECT 1 FROM %I.recalibrated_object r
+    schema, skycat.drp_summary_columns('names', bands), skycat.drp_summary_columns('values', bands),
+    skycat._drp_summary_by_aggregate(bands, format('%I.forced_source', schema),
+      'f.chunk = ANY ($1)' || CASE WHEN recalibrated_only THEN format(' AND EXISTS (SELECT 1 FROM %I.recalibrated_object r
                                                            WHERE r.chunk = f.chunk AND r.object_id = f.object_id)', schema)
-         ELSE '' END,
-    skycat.drp_summary_columns('row_count', bands))
+                                   ELSE '' END,
+      true))
     INTO objects, rows USING chunks;
 END
 $$;
