@@ -59,10 +59,16 @@ unsafe fn band_in_place(d: Datum, bands: &[Vec<u8>]) -> Result<Option<usize>, ()
         if pgrx::varlena::varatt_is_1b_e(v) || pgrx::varlena::varatt_is_4b_c(v) {
             return Err(());
         }
-        let bytes =
-            std::slice::from_raw_parts(pgrx::varlena::vardata_any(v) as *const u8, pgrx::varlena::varsize_any_exhdr(v));
-        Ok(bands.iter().position(|b| b.as_slice() == bytes))
+        Ok(band_named(v, bands))
     }
+}
+
+/// The index among `bands` of the band held by the uncompressed, inline text `v`.
+unsafe fn band_named(v: *const pg_sys::varlena, bands: &[Vec<u8>]) -> Option<usize> {
+    let bytes = unsafe {
+        std::slice::from_raw_parts(pgrx::varlena::vardata_any(v) as *const u8, pgrx::varlena::varsize_any_exhdr(v))
+    };
+    bands.iter().position(|b| b.as_slice() == bytes)
 }
 
 struct Cols {
@@ -176,11 +182,7 @@ impl Scan {
             pg_sys::slot_getsomeattrs_int(self.slot, c.upto);
             row_in_place(self.slot, c, bands).unwrap_or_else(|()| {
                 let v = pg_sys::pg_detoast_datum_packed((*(*self.slot).tts_values.add(c.band)).cast_mut_ptr());
-                let bytes = std::slice::from_raw_parts(
-                    pgrx::varlena::vardata_any(v) as *const u8,
-                    pgrx::varlena::varsize_any_exhdr(v),
-                );
-                Row { band: bands.iter().position(|b| b.as_slice() == bytes), ..fields(self.slot, c) }
+                Row { band: band_named(v, bands), ..fields(self.slot, c) }
             })
         }
     }
