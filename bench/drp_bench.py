@@ -137,7 +137,7 @@ def stage_ingest(dsn, res):
 
 
 def scan_all_sql(conn):
-    """The summary's stream alone over every stripe (no temp table, no UPDATE): the query
+    """The summary's stream alone over every stripe (no temp table, no write of object): the query
     drp_summarize_partition runs, one statement per stripe as it does."""
     return [r[0] for r in conn.execute(
         "SELECT format('SELECT count(*), sum(rows) FROM (%s) s', "
@@ -189,7 +189,7 @@ def stage_summarise(dsn, res):
             out["groups"] = rows[0][0]
             log(f"  {s:.1f} s, {out['groups']:,} groups")
             # The summary's own aggregation step alone: every stripe's stream of lc_stats (the
-            # scans drp_summarize_partition runs), without the temporary table and the UPDATE.
+            # scans drp_summarize_partition runs), without the temporary table and the write of object.
             log("the summary's stream alone")
             s, rows = timed_all(conn, scan_sql)
             out["scan_runs"].append(s)
@@ -327,7 +327,7 @@ ranges: {'yes' if s.get('scan_plan_parallel') else 'no'}, in the plan of the str
 | `CALL skycat.drp_summarize_forced_sources('drp')` ({s['rows']:,} rows -> {s['objects_summarised']:,} objects x 6 bands, 114 columns), {s['max_parallel_workers_per_gather']} workers | **{s['summarise_s']:.1f}** | {s['rows'] / s['summarise_s']:,.0f} | |
 | the same, serial (0 workers) | {s['summarise_serial_s']:.1f} | {s['rows'] / s['summarise_serial_s']:,.0f} | {s['max_parallel_workers_per_gather']} workers **{s['summarise_serial_s'] / s['summarise_s']:.2f}x** faster |
 | `SELECT count(*) FROM drp.forced_source` (before / after) | {c:.2f} / {ca:.2f} | {s['rows'] / c:,.0f} | summarise / count(*) **{s['summarise_s'] / c:.1f}x** |
-| the summary's aggregation alone: every stripe's `_drp_summary_scan` stream ({s['aggregate_objects']:,} objects; no temp table, no UPDATE) | {s['aggregate_s']:.1f} | {s['rows'] / s['aggregate_s']:,.0f} | |
+| the summary's aggregation alone: every stripe's `_drp_summary_scan` stream ({s['aggregate_objects']:,} objects; no temp table, no write of object) | {s['aggregate_s']:.1f} | {s['rows'] / s['aggregate_s']:,.0f} | |
 | `SELECT count(*) ... GROUP BY object_id, band` ({s['groups']:,} groups{wm}) | {s['group_by_s']:.1f} | {s['rows'] / s['group_by_s']:,.0f} | aggregation / this **{s['aggregate_s'] / s['group_by_s']:.2f}x** |
 
 Goals: the summarise within 5x of count(*): **{'met' if s['summarise_s'] <= 5 * c else 'not met'}**
