@@ -285,10 +285,7 @@ BEGIN
   -- drp_summarize_forced_sources then reads every light curve as a stream. Every row of an
   -- object comes from its one primary tract, so ordering each tract's rows is enough. The sort
   -- gets the policy's work_mem (unless the session has more).
-  old_wm := current_setting('work_mem');
-  IF pg_size_bytes(p ->> 'work_mem') > pg_size_bytes(old_wm) THEN
-    PERFORM set_config('work_mem', p ->> 'work_mem', true);
-  END IF;
+  old_wm := skycat._raise_work_mem(p ->> 'work_mem');
   EXECUTE format('INSERT INTO %1$I.forced_source (object_id, tract, visit, detector, band, mjd, ra, "dec", x, y,
                     psf_flux, psf_flux_err, calib_applied, calib_err_applied%3$s)
                   SELECT f.object_id, $1, f.visit, f.detector, c.band, c.mjd, f.ra, f."dec", f.x, f.y, %2$s,
@@ -602,16 +599,13 @@ CREATE FUNCTION drp_summarize_partition(schema name, part regclass, dec_lo float
 DECLARE
   p jsonb := skycat._policy(schema, 'drp');
   bands text[] := (p ->> 'bands')::text[];
-  wm text := p ->> 'work_mem';
-  old_wm text := current_setting('work_mem');
+  old_wm text;
   opart regclass;
   why text;
 BEGIN
   -- The aggregate holds every light curve of its objects: give it the policy's work_mem
   -- (unless the session has more) so that it does not spill to disk.
-  IF pg_size_bytes(wm) > pg_size_bytes(old_wm) THEN
-    PERFORM set_config('work_mem', wm, true);
-  END IF;
+  old_wm := skycat._raise_work_mem(p ->> 'work_mem');
   PERFORM skycat._drop_temp_tables('{drp_summary, drp_split}');
   IF only_objects IS NOT NULL THEN
     EXECUTE 'CREATE TEMP TABLE drp_summary AS '

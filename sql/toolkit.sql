@@ -116,6 +116,22 @@ CREATE FUNCTION _calibration_changed(row_alias text, calib text, calib_err text)
                 row_alias, calib, calib_err)
 $$;
 
+-- Raises work_mem to `wanted` for the rest of the transaction unless the session already has
+-- more (a big sort or aggregate of a policy), and returns the setting before, which the
+-- caller restores with set_config('work_mem', before, true). (The function's own SET clause
+-- restores only search_path at exit, not work_mem.)
+CREATE FUNCTION _raise_work_mem(wanted text) RETURNS text
+  VOLATILE STRICT LANGUAGE plpgsql SET search_path = pg_catalog, skycat, pg_temp AS $$
+DECLARE
+  before text := current_setting('work_mem');
+BEGIN
+  IF pg_size_bytes(wanted) > pg_size_bytes(before) THEN
+    PERFORM set_config('work_mem', wanted, true);
+  END IF;
+  RETURN before;
+END
+$$;
+
 -- Drops this session's temporary tables of these names that exist (quietly: no notice for
 -- the others, as DROP TABLE IF EXISTS would give).
 CREATE FUNCTION _drop_temp_tables(names text[]) RETURNS void

@@ -100,7 +100,7 @@ mod tests {
              _ap_object_fillfactor:vutrue _ap_object_key:isfalse _ap_object_position_sync:vufalse _ap_rebuild_positions:vutrue \
              _ap_recompute_summaries:vutrue _ap_require_idle:vutrue \
              _calibration_exprs:sufalse _column_type:sutrue _drop_temp_tables:vutrue _drp_distributed:sutrue _drp_layout:sutrue \
-             _drp_object_rebuild:vutrue _drp_rebuild_refusal:sutrue _drp_shard_groups:vutrue _drp_summarize_chunks:vutrue _drp_summary_scan:sstrue _drp_summary_stream:ssfalse _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _register_sky_table:vutrue _require_citus:sutrue \
+             _drp_object_rebuild:vutrue _drp_rebuild_refusal:sutrue _drp_shard_groups:vutrue _drp_summarize_chunks:vutrue _drp_summary_scan:sstrue _drp_summary_stream:ssfalse _keys_with_chunk:vutrue _leaf_tables:sufalse _policy:sutrue _qualified:sutrue _raise_work_mem:vutrue _register_sky_table:vutrue _require_citus:sutrue \
              _require_column:sufalse _shard_reltuples:vutrue _sky_table:sutrue ap_associate:vufalse ap_create:vufalse \
              ap_daytime:vufalse ap_exposure_files:vufalse ap_object_key:vutrue ap_policy:sutrue ap_post_night:vufalse \
              ap_post_visit:vufalse ap_prepare_night:vufalse ap_prepare_visit:vufalse ap_recover:vutrue ap_upgrade_schema:vutrue \

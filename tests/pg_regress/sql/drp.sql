@@ -234,3 +234,17 @@ UPDATE drp_regress.policy SET value = '0' WHERE key = 'num_rings';
 SELECT * FROM skycat.drp_ingest_tract('drp_regress', 4641);
 UPDATE drp_regress.policy SET value = '120' WHERE key = 'num_rings';
 \set VERBOSITY default
+-- The policy's work_mem is raised for the big sorts and aggregates only when the session has
+-- less, for the transaction only, and the caller gets the setting before to restore.
+BEGIN;
+SET LOCAL work_mem = '4MB';
+SELECT skycat._raise_work_mem('64MB') AS before, current_setting('work_mem') AS now;
+SELECT skycat._raise_work_mem('1MB') AS before, current_setting('work_mem') AS now;
+COMMIT;
+SET work_mem = '8MB';
+SELECT (skycat.drp_summarize_partition('drp_regress', d.part, d.dec_lo, d.dec_hi)).objects > 0 AS summarised
+  FROM skycat.drp_stripes('drp_regress', 'forced_source') d
+ WHERE EXISTS (SELECT 1 FROM drp_regress.forced_source f WHERE f."dec" >= d.dec_lo AND f."dec" < d.dec_hi)
+ ORDER BY d.dec_lo LIMIT 1;
+SHOW work_mem;
+RESET work_mem;
