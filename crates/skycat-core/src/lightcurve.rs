@@ -289,50 +289,44 @@ fn total_key(bits: u64) -> u64 {
     (b ^ (((b >> 63) as u64) >> 1) as i64) as u64
 }
 
-/// Sorts a short slice in `f64::total_cmp`'s order by rank counting: each value's place is the
-/// number of values before it in that order (ties by position), counted on the integer keys
-/// of [`total_key`]. O(n²) comparisons, but branch-free and vectorised, where the standard
-/// library's insertion sort (what it runs for the few dozen fluxes of a band's light curve)
-/// mispredicts a branch on every out-of-order value. The values come back bit for bit.
+/// Sorts at most [`SORT_AT_MOST`] items by an `f64` each (`value`) in `f64::total_cmp`'s order,
+/// by rank counting: each item's place is the number of items before it in that order (ties
+/// by position), counted on the integer keys of [`total_key`]. O(n²) comparisons, but
+/// branch-free and vectorised, where the standard library's insertion sort (what it runs for
+/// the few dozen rows of a band's light curve) mispredicts a branch on every item out of
+/// order. Items of equal keys keep their order.
 #[inline(always)]
-fn sort_total(v: &mut [f64]) {
-    let n = v.len();
+fn sort_by_rank<T: Copy + Default>(items: &mut [T], value: impl Fn(&T) -> f64) {
+    let n = items.len();
     debug_assert!(n <= SORT_AT_MOST);
     let mut keys = [0i64; SORT_AT_MOST];
-    for (k, x) in keys.iter_mut().zip(v.iter()) {
-        *k = total_key(x.to_bits()) as i64;
+    for (k, x) in keys.iter_mut().zip(items.iter()) {
+        *k = total_key(value(x).to_bits()) as i64;
     }
     let keys = &keys[..n];
-    let mut sorted = [0.0; SORT_AT_MOST];
+    let mut sorted = [T::default(); SORT_AT_MOST];
     for (i, &key) in keys.iter().enumerate() {
         let before: usize = keys[..i].iter().map(|&k| (k <= key) as usize).sum::<usize>()
             + keys[i..].iter().map(|&k| (k < key) as usize).sum::<usize>();
-        sorted[before] = v[i];
+        sorted[before] = items[i];
     }
-    v.copy_from_slice(&sorted[..n]);
+    items.copy_from_slice(&sorted[..n]);
 }
 
-/// Sorts at most [`SORT_AT_MOST`] rows in the [`canonical`] order: first by time alone by
-/// rank counting, as [`sort_total`] does for values (branch-free, where an insertion sort
-/// mispredicts on every row of a light curve arriving in random time order, as from a hash
+/// Sorts at most [`SORT_AT_MOST`] values in `f64::total_cmp`'s order ([`sort_by_rank`]); they
+/// come back bit for bit.
+#[inline(always)]
+fn sort_total(v: &mut [f64]) {
+    sort_by_rank(v, |&x| x);
+}
+
+/// Sorts at most [`SORT_AT_MOST`] rows in the [`canonical`] order: by time alone with
+/// [`sort_by_rank`] (rows of a light curve may arrive in random time order, as from a hash
 /// aggregate over a table not stored by time), then an insertion sort by the whole order,
 /// which only moves rows of equal times.
 #[inline(always)]
 fn sort_canonical_short(rows: &mut [LcRow]) {
-    let n = rows.len();
-    debug_assert!(n <= SORT_AT_MOST);
-    let mut keys = [0i64; SORT_AT_MOST];
-    for (k, r) in keys.iter_mut().zip(rows.iter()) {
-        *k = total_key(r[2].to_bits()) as i64;
-    }
-    let keys = &keys[..n];
-    let mut sorted = [[0.0; 3]; SORT_AT_MOST];
-    for (i, &key) in keys.iter().enumerate() {
-        let before: usize = keys[..i].iter().map(|&k| (k <= key) as usize).sum::<usize>()
-            + keys[i..].iter().map(|&k| (k < key) as usize).sum::<usize>();
-        sorted[before] = rows[i];
-    }
-    rows.copy_from_slice(&sorted[..n]);
+    sort_by_rank(rows, |r| r[2]);
     if !rows.is_sorted_by(|a, b| canonical(a, b).is_le()) {
         rows.sort_by(canonical); // an insertion sort for short slices: only equal times move
     }
