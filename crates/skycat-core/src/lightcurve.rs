@@ -343,13 +343,16 @@ fn median_deviation_of_sorted(v: &[f64], m: f64) -> f64 {
     let mut right = left;
     let mut at = [0.0; 2];
     for k in 0..=hi {
-        let from_left = left > 0 && (right == n || (v[left - 1] - m).abs() <= (v[right] - m).abs());
-        let d = if from_left {
+        // The next deviation on each side (a side used up counts as infinite; both never are,
+        // as hi < n): the smaller one is the next in order.
+        let below = if left > 0 { (v[left - 1] - m).abs() } else { f64::INFINITY };
+        let above = if right < n { (v[right] - m).abs() } else { f64::INFINITY };
+        let d = if left > 0 && below <= above {
             left -= 1;
-            (v[left] - m).abs()
+            below
         } else {
             right += 1;
-            (v[right - 1] - m).abs()
+            above
         };
         if k == lo {
             at[0] = d;
